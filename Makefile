@@ -1,0 +1,46 @@
+# Every target sets itself up: on a fresh clone `make demo` and `make test` create .venv and install
+# what they need. torch is pinned here (not in pyproject.toml) so that pip never fetches a multi-GB
+# build on a CPU machine; GPU users can pass their own, e.g. `make test TORCH_SPEC="torch==2.8.0"`.
+PYTHON     ?= python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+STAMP      := $(VENV)/.swirl-installed
+PYTEST     := $(PY) -m pytest -n 2 --dist loadfile
+DEMO_DIR   ?= outputs/demo
+
+.PHONY: setup demo test test-slow bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $@
+
+# The main job. For now: build a small MiniGrid dataset (WAV tasks, random play) and print its summary.
+demo: $(STAMP)
+	$(VENV)/bin/swirl data minigrid \
+	    --env swirl/WAV-KeyDelivery-v0 --env swirl/WAV-BallDelivery-v0 --env swirl/WAV-ObjectMatching-v0 \
+	    --env MiniGrid-DoorKey-6x6-v0 \
+	    --policy expert --episodes 16 --max-steps 40 --labelled-fraction 0.5 --test-episodes 4 \
+	    --images --seed 0 --out $(DEMO_DIR)/minigrid --overwrite
+
+# Default suite (< 20 min on 2 cores). pytest exits 5 when it collected nothing: that is a failure here.
+test: $(STAMP)
+	@$(PYTEST) -m "not slow"; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# Slow tests only; having none is not an error.
+test-slow: $(STAMP)
+	@$(PYTEST) -m slow; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test-slow: no slow tests"; exit 0; fi; exit $$rc
+
+bench: $(STAMP)
+	$(PY) benchmarks/build_rate.py
+	$(PY) benchmarks/codec_tokens.py
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Environment -> Hugging Face dataset builders (``swirl data <env>``)."""

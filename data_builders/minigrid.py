@@ -1,0 +1,222 @@
+"""MiniGrid (and WAV task) episodes -> a Hugging Face ``DatasetDict`` of text (and image) transitions.
+
+Splits are by episode, so no episode appears in two splits:
+
+* ``labelled``: a ``labelled_fraction`` of the training episodes, with ``action`` / ``action_id``;
+* ``state_only``: the other training episodes, with ``action`` and ``action_id`` set to None (for SWIRL the
+  action is the latent variable);
+* ``test``: ``test_episodes`` held-out episodes (their own seeds), balanced over actions as far as the data
+  allows (every action keeps as many rows as the rarest action has).
+
+Every row can be re-simulated: ``swirl.envs.minigrid.resimulate(env_id, seed, action_prefix)`` rebuilds
+the env in the row's ``state``, and stepping ``action_id`` gives ``next_state``. The build is deterministic
+given ``seed``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any, Sequence
+
+import numpy as np
+
+from swirl.envs.minigrid import MiniGridState, action_to_text, make_env, render_state, state_to_text
+from swirl.errors import SwirlError
+
+POLICIES = ("random", "expert")
+SEEDS_PER_BUILD = 1_000_000  # episode seeds of a build are seed * SEEDS_PER_BUILD + episode index
+BALANCE_STREAM = 2**32 - 1  # RNG stream of the test balancing (episode streams use the episode index)
+
+
+def transition_features(images: bool):
+    """The explicit ``datasets.Features`` of a transition dataset."""
+    from datasets import Features, Image, List, Value
+
+    features = {
+        "state": Value("string"),
+        "action": Value("string"),
+        "next_state": Value("string"),
+        "env_id": Value("string"),
+        "seed": Value("int64"),
+        "episode": Value("int32"),
+        "step": Value("int32"),
+        "action_prefix": List(Value("int8")),
+        "action_id": Value("int8"),
+    }
+    if images:
+        features |= {"image": Image(), "next_image": Image()}
+    return Features(features)
+
+
+def collect_episode(
+    env: Any,
+    env_id: str,
+    seed: int,
+    episode: int,
+    *,
+    max_steps: int,
+    policy: str,
+    rng: np.random.Generator,
+    epsilon: float = 0.0,
+    images: bool = False,
+    tile_size: int = 16,
+) -> dict[str, list]:
+    """Play one episode from ``env.reset(seed=seed)``; return its transitions as columns."""
+    columns: dict[str, list] = defaultdict(list)
+    env.reset(seed=seed)
+    text = state_to_text(env)
+    image = render_state(env, tile_size) if images else None
+    prefix: list[int] = []
+    for step in range(max_steps):
+        if policy == "expert" and rng.random() >= epsilon:
+            action = env.unwrapped.expert_action(rng)
+        else:
+            action = int(rng.integers(env.action_space.n))
+        _, _, terminated, truncated, _ = env.step(action)
+        next_text = state_to_text(env)
+        columns["state"].append(text)
+        columns["action"].append(action_to_text(action, env))
+        columns["next_state"].append(next_text)
+        columns["env_id"].append(env_id)
+        columns["seed"].append(seed)
+        columns["episode"].append(episode)
+        columns["step"].append(step)
+        columns["action_prefix"].append(list(prefix))
+        columns["action_id"].append(action)
+        if images:
+            next_image = render_state(env, tile_size)
+            columns["image"].append(image)
+            columns["next_image"].append(next_image)
+            image = next_image
+        prefix.append(action)
+        text = next_text
+        if terminated or truncated:
+            break
+    return columns
+
+
+def balance_by_action(columns: dict[str, list], rng: np.random.Generator) -> dict[str, list]:
+    """Keep, for every action present, as many rows as the rarest action has (a seeded random choice)."""
+    by_action: dict[int, list[int]] = defaultdict(list)
+    for index, action in enumerate(columns["action_id"]):
+        by_action[action].append(index)
+    if not by_action:
+        return columns
+    keep_per_action = min(len(rows) for rows in by_action.values())
+    kept = sorted(
+        int(index)
+        for action in sorted(by_action)
+        for index in rng.choice(by_action[action], size=keep_per_action, replace=False)
+    )
+    return {name: [values[i] for i in kept] for name, values in columns.items()}
+
+
+def _extend(target: dict[str, list], source: dict[str, list]) -> None:
+    for name, values in source.items():
+        target.setdefault(name, []).extend(values)
+
+
+def build_minigrid_dataset(
+    env_ids: Sequence[str],
+    *,
+    episodes: int = 100,
+    max_steps: int = 50,
+    policy: str = "random",
+    epsilon: float = 0.0,
+    labelled_fraction: float = 0.5,
+    test_episodes: int = 20,
+    images: bool = False,
+    tile_size: int = 16,
+    seed: int = 0,
+    balance_test: bool = True,
+    progress: bool = True,
+):
+    """Collect ``episodes`` training and ``test_episodes`` test episodes per env id; see the module doc."""
+    from datasets import Dataset, DatasetDict
+    from tqdm.auto import tqdm
+
+    if not env_ids:
+        raise SwirlError("no environment given: pass at least one --env")
+    if policy not in POLICIES:
+        raise SwirlError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    if not 0.0 <= labelled_fraction <= 1.0:
+        raise SwirlError(f"labelled_fraction must be in [0, 1], got {labelled_fraction}")
+    if not 0.0 <= epsilon <= 1.0:
+        raise SwirlError(f"epsilon must be in [0, 1], got {epsilon}")
+    if episodes < 1 or max_steps < 1 or test_episodes < 0 or tile_size < 1 or seed < 0:
+        raise SwirlError("episodes, max_steps and tile_size must be >= 1; test_episodes and seed >= 0")
+    envs = {env_id: make_env(env_id) for env_id in dict.fromkeys(env_ids)}  # unknown ids fail here, before work
+    if policy == "expert":
+        missing = [env_id for env_id, env in envs.items() if not hasattr(env.unwrapped, "expert_action")]
+        if missing:
+            raise SwirlError(f"no scripted expert for {', '.join(missing)}; use --policy random for them")
+
+    splits: dict[str, dict[str, list]] = {split: {} for split in ("labelled", "state_only", "test")}
+    bar = tqdm(total=len(envs) * (episodes + test_episodes), desc="episodes", unit="ep", disable=not progress)
+    for env_index, (env_id, env) in enumerate(envs.items()):
+        split_rng = np.random.default_rng([seed, env_index])
+        labelled = set(split_rng.permutation(episodes)[: round(labelled_fraction * episodes)].tolist())
+        test_columns: dict[str, list] = {}
+        for episode in range(episodes + test_episodes):
+            columns = collect_episode(
+                env,
+                env_id,
+                seed * SEEDS_PER_BUILD + episode,
+                episode,
+                max_steps=max_steps,
+                policy=policy,
+                rng=np.random.default_rng([seed, env_index, episode]),
+                epsilon=epsilon,
+                images=images,
+                tile_size=tile_size,
+            )
+            if episode >= episodes:
+                _extend(test_columns, columns)
+            elif episode in labelled:
+                _extend(splits["labelled"], columns)
+            else:
+                columns["action"] = [None] * len(columns["action"])
+                columns["action_id"] = [None] * len(columns["action_id"])
+                _extend(splits["state_only"], columns)
+            bar.update(1)
+        if balance_test and test_columns:
+            test_columns = balance_by_action(test_columns, np.random.default_rng([seed, env_index, BALANCE_STREAM]))
+        _extend(splits["test"], test_columns)
+    bar.close()
+    for env in envs.values():
+        env.close()
+
+    features = transition_features(images)
+    return DatasetDict(
+        {
+            split: Dataset.from_dict({name: columns.get(name, []) for name in features}, features=features)
+            for split, columns in splits.items()
+        }
+    )
+
+
+def _changes_objects(state_text: str, next_text: str) -> bool:
+    before, after = MiniGridState.from_text(state_text), MiniGridState.from_text(next_text)
+    return (before.cells, before.carrying) != (after.cells, after.carrying)
+
+
+def summary_table(dataset_dict) -> str:
+    """A markdown table: per split and env, episodes, transitions, object-changing transitions, text size."""
+    header = "| split | env_id | episodes | transitions | object changes | actions seen | mean state chars |"
+    lines = [header, "|" + "---|" * 7]
+    for split, dataset in dataset_dict.items():
+        columns = dataset.select_columns(["env_id", "episode", "state", "next_state", "action_id"]).to_dict()
+        per_env: dict[str, list[int]] = defaultdict(list)
+        for index, env_id in enumerate(columns["env_id"]):
+            per_env[env_id].append(index)
+        for env_id, rows in sorted(per_env.items()):
+            changes = sum(_changes_objects(columns["state"][i], columns["next_state"][i]) for i in rows)
+            actions = Counter(columns["action_id"][i] for i in rows if columns["action_id"][i] is not None)
+            mean_chars = sum(len(columns["state"][i]) for i in rows) / len(rows)
+            lines.append(
+                f"| {split} | {env_id} | {len({columns['episode'][i] for i in rows})} | {len(rows)} | "
+                f"{changes / len(rows):.0%} | {len(actions) or '-'} | {mean_chars:.0f} |"
+            )
+        if not per_env:
+            lines.append(f"| {split} | - | 0 | 0 | - | - | - |")
+    return "\n".join(lines)

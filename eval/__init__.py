@@ -1,0 +1,1 @@
+"""Evaluation scripts on benchmark tasks (world-model and inverse-model metrics)."""

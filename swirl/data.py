@@ -1,0 +1,72 @@
+"""Saving and loading the transition datasets: atomic writes, and one-line errors for bad folders.
+
+Every builder (``data_builders/``) produces a ``datasets.DatasetDict`` with the splits ``labelled``
+(transitions with their action), ``state_only`` (the action is the latent variable, ``None``) and ``test``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from swirl.errors import DatasetError
+
+SPLITS = ("labelled", "state_only", "test")
+TRANSITION_COLUMNS = ("state", "action", "next_state", "env_id", "seed", "episode", "step", "action_prefix", "action_id")
+
+
+def ensure_writable(out: str | os.PathLike, overwrite: bool) -> Path:
+    """Fail before any work when ``out`` holds data that must not be replaced."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise DatasetError(f"{out} already exists; pass --overwrite to replace it or choose another --out")
+    return out
+
+
+def save_dataset_dict(dataset_dict, out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """``save_to_disk`` into a temporary sibling folder, then move it into place.
+
+    A crash mid-write never leaves a half-written dataset at ``out``, and an existing dataset there is
+    only replaced when ``overwrite`` is set (and only once the new one is complete).
+    """
+    out = ensure_writable(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        dataset_dict.save_to_disk(str(staging / "data"))
+        if out.exists():
+            old = staging / "old"
+            os.replace(out, old)
+        os.replace(staging / "data", out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def load_dataset_dict(
+    path: str | os.PathLike, splits: Iterable[str] = SPLITS, columns: Iterable[str] = TRANSITION_COLUMNS
+):
+    """Load a dataset built by ``swirl data ...``; check that the splits and columns are there."""
+    from datasets import DatasetDict, load_from_disk
+
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"no dataset at {path}; build one with `swirl data minigrid --out {path}`")
+    try:
+        dataset = load_from_disk(str(path))
+    except Exception as error:  # datasets raises several types for unreadable folders
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DatasetError(f"cannot read the dataset at {path} ({message}); rebuild it with `swirl data ...`") from None
+    if not isinstance(dataset, DatasetDict):
+        raise DatasetError(f"{path} holds a single Dataset, expected a DatasetDict with splits {', '.join(splits)}")
+    missing = [split for split in splits if split not in dataset]
+    if missing:
+        raise DatasetError(f"{path} lacks the split(s) {', '.join(missing)} (has {', '.join(dataset)})")
+    for split in splits:
+        absent = [column for column in columns if column not in dataset[split].column_names]
+        if absent:
+            raise DatasetError(f"{path}: split {split!r} lacks the column(s) {', '.join(absent)}")
+    return dataset

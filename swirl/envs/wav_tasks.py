@@ -1,0 +1,349 @@
+"""The MiniGrid tasks of the WAV paper (World Action Verifier), registered with gymnasium.
+
+Rules shared by every task here (they differ from stock MiniGrid on purpose):
+
+* Action 6 is ``switch`` (stock MiniGrid's unused ``done``): when the agent carries an object and the cell
+  in front holds an object it could pick up, the two are exchanged.
+* ``toggle`` on a key or a ball flips its colour red <-> blue; ``toggle`` on a box swaps the carried object
+  (or nothing) with the box's contents (or nothing). Doors toggle as usual.
+* Optional *noisy floor tiles*: floor cells whose colours are redrawn at random (from the env's seeded RNG)
+  after every step, inflating state stochasticity without touching the action's imprint.
+
+Tasks (each has a random policy — ``env.action_space.sample()`` — and a scripted expert,
+``env.unwrapped.expert_action(rng)``, so collected sequences contain the interactions, not only walking):
+
+* ``swirl/WAV-KeyDelivery-v0``: make the key the box's colour, put the key into the box, switch the box for
+  the ball (carry the box), make the ball the box's colour, reach the goal.
+* ``swirl/WAV-BallDelivery-v0``: the mirror image (the ball goes into the box, then the key is matched).
+* ``swirl/WAV-ObjectMatching-v0``: make key and ball the colour of the reference box, gather both next to
+  the box, exit through the goal.
+* ``swirl/WAV-RandomPlay-<n>obj-v0``: an empty room with ``n`` keys, balls and boxes (6-14) for random play;
+  its "expert" walks to random objects and interacts with them.
+
+Each has a ``-Noisy`` variant with noisy floor tiles; any size, object or tile count can also be passed
+to ``gymnasium.make(id, size=..., num_objects=..., num_noisy_tiles=...)``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable
+
+import numpy as np
+from gymnasium.envs.registration import register
+from minigrid.core.actions import Actions
+from minigrid.core.constants import COLOR_NAMES, DIR_TO_VEC
+from minigrid.core.grid import Grid
+from minigrid.core.mission import MissionSpace
+from minigrid.core.world_object import Ball, Box, Floor, Goal, Key, WorldObj
+from minigrid.minigrid_env import MiniGridEnv
+
+SWITCH = 6
+TWO_COLOURS = ("red", "blue")
+CARRIED, IN_BOX = "carried", "in_box"
+Pos = tuple[int, int]
+
+
+def flip_colour(color: str) -> str:
+    """The red <-> blue cycle of the WAV tasks (any other colour becomes red)."""
+    return "blue" if color == "red" else "red"
+
+
+class WAVEnv(MiniGridEnv):
+    """A MiniGrid room with the WAV interaction rules; subclasses place objects and script an expert."""
+
+    has_switch_action = True
+    mission_text = "interact with the objects"
+
+    def __init__(self, size: int = 8, num_noisy_tiles: int = 0, max_steps: int | None = None, **kwargs: Any):
+        self.num_noisy_tiles = num_noisy_tiles
+        self.noisy_tiles: list[Pos] = []
+        mission = self.mission_text
+        super().__init__(
+            mission_space=MissionSpace(mission_func=lambda: mission),
+            grid_size=size,
+            max_steps=max_steps or 4 * size * size,
+            see_through_walls=True,
+            **kwargs,
+        )
+
+    # -------------------------------------------------------------------------------- generation
+    def _gen_grid(self, width: int, height: int) -> None:
+        self.grid = Grid(width, height)
+        self.grid.wall_rect(0, 0, width, height)
+        self._place_objects()
+        self.noisy_tiles = []
+        for _ in range(self.num_noisy_tiles):
+            self.noisy_tiles.append(tuple(int(v) for v in self.place_obj(Floor(self._rand_elem(COLOR_NAMES)))))
+        self.place_agent()
+        self.mission = self.mission_text
+
+    def _place_objects(self) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------ dynamics
+    def step(self, action: int):
+        action = int(action)
+        if action == SWITCH:
+            self._switch()
+            action = Actions.done  # a no-op in MiniGridEnv.step, which still counts the step
+        elif action == Actions.toggle and self._wav_toggle():
+            action = Actions.done
+        obs, reward, terminated, truncated, info = super().step(action)
+        if self.noisy_tiles:
+            for x, y in self.noisy_tiles:
+                tile = self.grid.get(x, y)
+                if tile is not None and tile.type == "floor":
+                    tile.color = self._rand_elem(COLOR_NAMES)
+            obs = self.gen_obs()
+        return obs, reward, terminated, truncated, info
+
+    def _switch(self) -> None:
+        front = self.grid.get(*self.front_pos)
+        if self.carrying is not None and front is not None and front.can_pickup():
+            self.grid.set(*self.front_pos, self.carrying)
+            self.carrying.cur_pos = self.front_pos
+            self.carrying, front.cur_pos = front, np.array([-1, -1])
+
+    def _wav_toggle(self) -> bool:
+        """Apply the WAV toggle rules; False means "not ours" (doors), so MiniGrid's toggle runs."""
+        front = self.grid.get(*self.front_pos)
+        if front is None:
+            return False
+        if front.type in ("key", "ball"):
+            front.color = flip_colour(front.color)
+            return True
+        if front.type == "box":
+            front.contains, self.carrying = self.carrying, front.contains
+            return True
+        return False
+
+    def _reward(self) -> float:
+        return super()._reward() if self.task_complete() else 0.0
+
+    def task_complete(self) -> bool:
+        return False
+
+    # ------------------------------------------------------------------------------ expert helpers
+    def expert_action(self, rng: np.random.Generator) -> int:
+        """The scripted expert's next action (re-planned from the current state every step)."""
+        action = self._expert_step(rng)
+        return int(rng.integers(7)) if action is None else int(action)
+
+    def _expert_step(self, rng: np.random.Generator) -> int | None:
+        raise NotImplementedError
+
+    def locate(self, obj: WorldObj) -> Pos | str | None:
+        """Where ``obj`` is: an (x, y) cell, ``"carried"``, ``"in_box"``, or None if gone."""
+        if self.carrying is obj:
+            return CARRIED
+        if self.carrying is not None and self.carrying.contains is obj:
+            return IN_BOX
+        width = self.grid.width
+        for index, cell in enumerate(self.grid.grid):
+            if cell is obj:
+                return (index % width, index // width)
+            if cell is not None and cell.contains is obj:
+                return IN_BOX
+        return None
+
+    def _passable(self, pos: Pos, destination: Pos | None) -> bool:
+        cell = self.grid.get(*pos)
+        if pos == destination:
+            return cell is None or cell.can_overlap()
+        return cell is None or (cell.can_overlap() and cell.type not in ("goal", "lava"))
+
+    def _plan(self, done: Callable[[int, int, int], bool], destination: Pos | None = None) -> int | None:
+        """First action of a shortest turn/forward path to a pose where ``done(x, y, dir)`` holds."""
+        start = (int(self.agent_pos[0]), int(self.agent_pos[1]), int(self.agent_dir))
+        if done(*start):
+            return None
+        first: dict[tuple[int, int, int], int | None] = {start: None}
+        queue = deque([start])
+        while queue:
+            x, y, d = queue.popleft()
+            dx, dy = DIR_TO_VEC[d]
+            moves = [(Actions.left, (x, y, (d - 1) % 4)), (Actions.right, (x, y, (d + 1) % 4))]
+            if self._passable((x + int(dx), y + int(dy)), destination):
+                moves.append((Actions.forward, (x + int(dx), y + int(dy), d)))
+            for action, pose in moves:
+                if pose in first:
+                    continue
+                first[pose] = first[(x, y, d)] if first[(x, y, d)] is not None else int(action)
+                if done(*pose):
+                    return first[pose]
+                queue.append(pose)
+        return None
+
+    def _facing(self, x: int, y: int, d: int) -> Pos:
+        dx, dy = DIR_TO_VEC[d]
+        return (x + int(dx), y + int(dy))
+
+    def _act_on(self, obj: WorldObj, action: int) -> int | None:
+        """Walk to face ``obj`` (which must lie on the grid), then do ``action``."""
+        pos = self.locate(obj)
+        if not isinstance(pos, tuple):
+            return None
+        return self._face_then(lambda p: p == pos, action)
+
+    def _face_then(self, want: Callable[[Pos], bool], action: int) -> int | None:
+        if want(tuple(int(v) for v in self.front_pos)):
+            return action
+        return self._plan(lambda x, y, d: want(self._facing(x, y, d)))
+
+    def _go_to(self, pos: Pos) -> int | None:
+        return self._plan(lambda x, y, d: (x, y) == pos, destination=pos)
+
+    def _empty(self, pos: Pos) -> bool:
+        return self.grid.get(*pos) is None and pos != tuple(int(v) for v in self.agent_pos)
+
+    def _drop_anywhere(self) -> int | None:
+        return self._face_then(self._empty, Actions.drop)
+
+
+class KeyDeliveryEnv(WAVEnv):
+    """Key Delivery: match key to box colour, key into box, swap box for ball, match ball, reach goal."""
+
+    mission_text = "deliver the key in the box, carry the box, match the ball and reach the goal"
+    item_name, other_name = "key", "ball"
+
+    def _place_objects(self) -> None:
+        self.box = Box(self._rand_elem(TWO_COLOURS))
+        self.key = Key(self._rand_elem(TWO_COLOURS))
+        self.ball = Ball(self._rand_elem(TWO_COLOURS))
+        for obj in (self.box, self.key, self.ball):
+            self.place_obj(obj)
+        self.goal_pos = tuple(int(v) for v in self.place_obj(Goal()))
+
+    @property
+    def item(self) -> WorldObj:
+        return getattr(self, self.item_name)
+
+    @property
+    def other(self) -> WorldObj:
+        return getattr(self, self.other_name)
+
+    def task_complete(self) -> bool:
+        box = self.box
+        return (
+            self.carrying is box
+            and box.contains is self.item
+            and self.item.color == box.color
+            and self.other.color == box.color
+        )
+
+    def _expert_step(self, rng: np.random.Generator) -> int | None:
+        box, item, other, carrying = self.box, self.item, self.other, self.carrying
+        if carrying is box and box.contains is item:
+            if other.color != box.color:
+                return self._act_on(other, Actions.toggle)
+            return self._go_to(self.goal_pos)
+        if box.contains is item and self.locate(box) != CARRIED:
+            if carrying is other:
+                return self._act_on(box, SWITCH)
+            if carrying is None:
+                return self._act_on(other, Actions.pickup)
+            return self._drop_anywhere()
+        if carrying is item:
+            if item.color != box.color or self.locate(box) == CARRIED:
+                return self._drop_anywhere()
+            return self._act_on(box, Actions.toggle)
+        if carrying is not None:
+            return self._drop_anywhere()
+        if item.color != box.color:
+            return self._act_on(item, Actions.toggle)
+        return self._act_on(item, Actions.pickup)
+
+
+class BallDeliveryEnv(KeyDeliveryEnv):
+    """Ball Delivery: the mirror of Key Delivery — the ball goes into the box, then the key is matched."""
+
+    mission_text = "deliver the ball in the box, carry the box, match the key and reach the goal"
+    item_name, other_name = "ball", "key"
+
+
+class ObjectMatchingEnv(KeyDeliveryEnv):
+    """Object Matching: make key and ball the reference box's colour, gather them by the box, exit."""
+
+    mission_text = "match the key and the ball to the box, gather them by the box and exit"
+
+    def _near_box(self, pos: Pos | str | None) -> bool:
+        box_pos = self.locate(self.box)
+        if not isinstance(pos, tuple) or not isinstance(box_pos, tuple):
+            return False
+        return max(abs(pos[0] - box_pos[0]), abs(pos[1] - box_pos[1])) <= 1
+
+    def task_complete(self) -> bool:
+        return all(
+            obj.color == self.box.color and self._near_box(self.locate(obj)) for obj in (self.key, self.ball)
+        )
+
+    def _expert_step(self, rng: np.random.Generator) -> int | None:
+        if self.carrying in (self.key, self.ball) and self.carrying.color == self.box.color:
+            return self._face_then(lambda p: self._empty(p) and self._near_box(p) and p != self.goal_pos, Actions.drop)
+        if self.carrying is not None:
+            return self._drop_anywhere()
+        for obj in (self.key, self.ball):
+            if obj.color != self.box.color:
+                return self._act_on(obj, Actions.toggle)
+            if not self._near_box(self.locate(obj)):
+                return self._act_on(obj, Actions.pickup)
+        return self._go_to(self.goal_pos)
+
+
+class RandomPlayEnv(WAVEnv):
+    """An empty room with ``num_objects`` keys, balls and boxes (red/blue) to play with at random."""
+
+    mission_text = "play with the objects"
+
+    def __init__(self, num_objects: int = 8, size: int = 10, **kwargs: Any):
+        if not 1 <= num_objects <= (size - 2) ** 2 // 2:
+            raise ValueError(f"num_objects={num_objects} does not fit a {size}x{size} room")
+        self.num_objects = num_objects
+        self._target: tuple[WorldObj, int] | None = None
+        super().__init__(size=size, **kwargs)
+
+    def _place_objects(self) -> None:
+        kinds = (Key, Ball, Box)
+        self.objects = [kinds[self._rand_int(0, 3)](self._rand_elem(TWO_COLOURS)) for _ in range(self.num_objects)]
+        for obj in self.objects:
+            self.place_obj(obj)
+        self._target = None
+
+    def _expert_step(self, rng: np.random.Generator) -> int | None:
+        """Walk to a random object and interact with it (pick up, toggle, switch); drop what is carried."""
+        if self.carrying is not None and rng.random() < 0.3:
+            return self._drop_anywhere()
+        if self._target is None or not isinstance(self.locate(self._target[0]), tuple):
+            on_grid = [obj for obj in self.objects if isinstance(self.locate(obj), tuple)]
+            if not on_grid:
+                return None
+            interaction = (Actions.pickup, Actions.toggle, SWITCH)[int(rng.integers(3))]
+            self._target = (on_grid[int(rng.integers(len(on_grid)))], int(interaction))
+        obj, interaction = self._target
+        action = self._act_on(obj, interaction)
+        if action == interaction:
+            self._target = None
+        return action
+
+
+def _register() -> None:
+    for name, cls in (
+        ("KeyDelivery", KeyDeliveryEnv),
+        ("BallDelivery", BallDeliveryEnv),
+        ("ObjectMatching", ObjectMatchingEnv),
+    ):
+        entry = f"{__name__}:{cls.__name__}"
+        register(id=f"swirl/WAV-{name}-v0", entry_point=entry)
+        register(id=f"swirl/WAV-{name}-Noisy-v0", entry_point=entry, kwargs={"num_noisy_tiles": 6})
+    entry = f"{__name__}:RandomPlayEnv"
+    for num_objects in (6, 8, 10, 12, 14):
+        register(id=f"swirl/WAV-RandomPlay-{num_objects}obj-v0", entry_point=entry, kwargs={"num_objects": num_objects})
+        register(
+            id=f"swirl/WAV-RandomPlay-{num_objects}obj-Noisy-v0",
+            entry_point=entry,
+            kwargs={"num_objects": num_objects, "num_noisy_tiles": 8},
+        )
+
+
+_register()
