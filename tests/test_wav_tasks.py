@@ -1,0 +1,170 @@
+"""The WAV MiniGrid tasks: switch/toggle rules, noisy tiles, scripted experts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from minigrid.core.world_object import Ball, Box, Door, Key
+
+from swirl.envs.minigrid import MiniGridState, Obj, make_env, state_to_text
+from swirl.envs.wav_tasks import SWITCH
+
+TURN_LEFT, TURN_RIGHT, FORWARD, PICKUP, DROP, TOGGLE = range(6)
+
+
+def room_with(front, carrying=None):
+    """A KeyDelivery env with the agent at (3, 3) facing right at ``front`` in (4, 3)."""
+    env = make_env("swirl/WAV-KeyDelivery-v0")
+    env.reset(seed=0)
+    core = env.unwrapped
+    for x in range(1, 7):
+        for y in range(1, 7):
+            core.grid.set(x, y, None)
+    core.agent_pos, core.agent_dir = (3, 3), 0
+    core.grid.set(4, 3, front)
+    core.carrying = carrying
+    return env
+
+
+def front_and_carried(env):
+    state = MiniGridState.from_env(env)
+    return state.cell(4, 3), state.carrying
+
+
+def test_switch_exchanges_carried_and_front_objects():
+    env = room_with(Ball("blue"), carrying=Key("red"))
+    env.step(SWITCH)
+    assert front_and_carried(env) == (Obj("key", "red"), Obj("ball", "blue"))
+
+
+@pytest.mark.parametrize(
+    ("front", "carrying"),
+    [(Ball("blue"), None), (None, Key("red")), (Door("red"), Key("red"))],
+)
+def test_switch_needs_a_carried_object_and_a_pickable_front(front, carrying):
+    env = room_with(front, carrying)
+    before = state_to_text(env)
+    env.step(SWITCH)
+    assert state_to_text(env) == before
+
+
+def test_toggle_flips_key_and_ball_colours_red_blue():
+    env = room_with(Key("red"))
+    env.step(TOGGLE)
+    assert front_and_carried(env)[0] == Obj("key", "blue")
+    env.step(TOGGLE)
+    assert front_and_carried(env)[0] == Obj("key", "red")
+    env = room_with(Ball("blue"))
+    env.step(TOGGLE)
+    assert front_and_carried(env)[0] == Obj("ball", "red")
+
+
+def test_toggle_on_a_box_swaps_carried_object_and_contents():
+    env = room_with(Box("red", contains=Ball("blue")), carrying=Key("red"))
+    env.step(TOGGLE)
+    assert front_and_carried(env) == (Obj("box", "red", contains=Obj("key", "red")), Obj("ball", "blue"))
+    env.step(TOGGLE)  # swap back
+    assert front_and_carried(env) == (Obj("box", "red", contains=Obj("ball", "blue")), Obj("key", "red"))
+    env = room_with(Box("blue", contains=Key("blue")))
+    env.step(TOGGLE)  # empty-handed: take the contents out, the box stays
+    assert front_and_carried(env) == (Obj("box", "blue"), Obj("key", "blue"))
+
+
+def test_doors_still_toggle_as_in_minigrid():
+    env = room_with(Door("red"))
+    env.step(TOGGLE)
+    assert front_and_carried(env)[0] == Obj("door", "red", "open")
+
+
+def noisy_tile_colours(env_id, seed, steps):
+    env = make_env(env_id)
+    env.reset(seed=seed)
+    core = env.unwrapped
+    history = []
+    for _ in range(steps):
+        env.step(TURN_LEFT)
+        history.append(tuple(core.grid.get(x, y).color for x, y in core.noisy_tiles))
+    return core.noisy_tiles, history
+
+
+def test_noisy_tiles_change_colour_every_step_and_are_seeded():
+    tiles, history = noisy_tile_colours("swirl/WAV-KeyDelivery-Noisy-v0", seed=5, steps=20)
+    assert len(tiles) == 6
+    assert len(set(history)) > 10  # the colours really change
+    assert noisy_tile_colours("swirl/WAV-KeyDelivery-Noisy-v0", seed=5, steps=20)[1] == history
+    assert noisy_tile_colours("swirl/WAV-KeyDelivery-Noisy-v0", seed=6, steps=20)[1] != history
+
+
+@pytest.mark.parametrize(
+    "env_id",
+    ["swirl/WAV-KeyDelivery-v0", "swirl/WAV-BallDelivery-v0", "swirl/WAV-ObjectMatching-v0",
+     "swirl/WAV-KeyDelivery-Noisy-v0"],
+)
+def test_scripted_expert_solves_the_task(env_id):
+    env = make_env(env_id)
+    rng = np.random.default_rng(0)
+    used = set()
+    for seed in range(10):
+        env.reset(seed=seed)
+        actions = []
+        for _ in range(150):
+            action = env.unwrapped.expert_action(rng)
+            actions.append(action)
+            _, reward, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                break
+        assert terminated and reward > 0, f"{env_id} seed {seed}: expert did not finish"
+        used |= set(actions)
+        if "Delivery" in env_id:  # key/ball into the box (toggle), box for the other object (switch)
+            assert {PICKUP, TOGGLE, SWITCH} <= set(actions)
+    assert {PICKUP, TOGGLE} <= used  # it interacts, not only walks
+    if "ObjectMatching" in env_id:
+        assert DROP in used
+
+
+def test_reaching_the_goal_without_doing_the_task_earns_nothing():
+    env = make_env("swirl/WAV-KeyDelivery-v0")
+    env.reset(seed=0)
+    core = env.unwrapped
+    for _ in range(100):
+        action = core._go_to(core.goal_pos)
+        if action is None:
+            break
+        _, reward, terminated, _, _ = env.step(action)
+        if terminated:
+            break
+    assert terminated and reward == 0.0
+    assert not core.task_complete()
+
+
+@pytest.mark.parametrize("num_objects", [6, 10, 14])
+def test_random_play_room_has_the_requested_objects(num_objects):
+    env = make_env(f"swirl/WAV-RandomPlay-{num_objects}obj-v0")
+    env.reset(seed=0)
+    state = MiniGridState.from_env(env)
+    objects = [cell for cell in state.cells if cell is not None and cell.type in ("key", "ball", "box")]
+    assert len(objects) == num_objects
+    assert {obj.color for obj in objects} <= {"red", "blue"}
+
+
+def test_random_play_expert_interacts():
+    env = make_env("swirl/WAV-RandomPlay-8obj-Noisy-v0")
+    env.reset(seed=1)
+    rng = np.random.default_rng(1)
+    changes = 0
+    for _ in range(100):
+        before = MiniGridState.from_env(env)
+        env.step(env.unwrapped.expert_action(rng))
+        after = MiniGridState.from_env(env)
+        noisy = set(env.unwrapped.noisy_tiles)
+        cells_changed = [
+            i for i, (a, b) in enumerate(zip(before.cells, after.cells))
+            if a != b and (i % after.width, i // after.width) not in noisy
+        ]
+        changes += bool(cells_changed) or before.carrying != after.carrying
+    assert changes >= 10
+
+
+def test_too_many_objects_is_a_clear_error():
+    with pytest.raises(ValueError, match="num_objects=40 does not fit a 10x10 room"):
+        make_env("swirl/WAV-RandomPlay-8obj-v0", num_objects=40)
