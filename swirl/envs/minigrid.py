@@ -33,6 +33,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -70,6 +71,9 @@ DIR_TO_ARROW = (">", "v", "<", "^")  # MiniGrid's agent_dir: 0 right (+x), 1 dow
 ARROW_TO_DIR = {arrow: i for i, arrow in enumerate(DIR_TO_ARROW)}
 
 
+_INTERNED: dict[tuple, "Obj"] = {}
+
+
 @dataclass(frozen=True)
 class Obj:
     """One MiniGrid object, as plain data: comparable, hashable, serialisable."""
@@ -81,16 +85,24 @@ class Obj:
 
     @classmethod
     def from_world_obj(cls, obj: Any) -> Obj | None:
-        """Convert a ``minigrid.core.world_object.WorldObj`` (or None)."""
+        """Convert a ``minigrid.core.world_object.WorldObj`` (or None).
+
+        Objects are interned (equal objects are one instance) so that a whole grid converts with a dict
+        lookup per cell and each code string is computed once: serialising is on the data builder's hot path.
+        """
         if obj is None:
             return None
-        if obj.type not in TYPE_TO_CODE or obj.color not in COLOR_TO_CODE:
-            raise ValueError(f"cannot serialise MiniGrid object type={obj.type!r} color={obj.color!r}")
         state = None
         if obj.type == "door":
             state = "open" if obj.is_open else ("locked" if obj.is_locked else "closed")
         contains = cls.from_world_obj(obj.contains) if obj.type == "box" else None
-        return cls(obj.type, obj.color, state, contains)
+        key = (obj.type, obj.color, state, contains)
+        interned = _INTERNED.get(key)
+        if interned is None:
+            if obj.type not in TYPE_TO_CODE or obj.color not in COLOR_TO_CODE:
+                raise ValueError(f"cannot serialise MiniGrid object type={obj.type!r} color={obj.color!r}")
+            interned = _INTERNED.setdefault(key, cls(*key))
+        return interned
 
     def to_world_obj(self) -> Any:
         """Build the equivalent ``WorldObj`` (used for rendering and for rebuilding grids)."""
@@ -107,6 +119,7 @@ class Obj:
         lava.color = self.color
         return lava
 
+    @cached_property
     def code(self) -> str:
         """This object's cell code, e.g. ``Kr``, ``Dyl``, ``Bb[Ar]``, ``W``."""
         text = TYPE_TO_CODE[self.type]
@@ -115,7 +128,7 @@ class Obj:
         if self.type == "door":
             text += DOOR_STATE_TO_CODE[self.state or "closed"]
         if self.contains is not None:
-            text += "[" + self.contains.code() + "]"
+            text += "[" + self.contains.code + "]"
         return text
 
 
@@ -141,7 +154,7 @@ class MiniGridState:
         return cls(
             width=grid.width,
             height=grid.height,
-            cells=tuple(convert(obj) for obj in grid.grid),
+            cells=tuple([None if obj is None else convert(obj) for obj in grid.grid]),
             agent_pos=(int(env.agent_pos[0]), int(env.agent_pos[1])),
             agent_dir=int(env.agent_dir),
             carrying=convert(env.carrying),
@@ -190,13 +203,13 @@ def state_to_text(state: Any) -> str:
     if not isinstance(state, MiniGridState):
         state = MiniGridState.from_env(state)
     width = state.width
-    codes = [("." if obj is None else obj.code()) for obj in state.cells]
+    codes = ["." if obj is None else obj.code for obj in state.cells]
     x, y = state.agent_pos
     under = state.cells[y * width + x]
-    codes[y * width + x] = DIR_TO_ARROW[state.agent_dir] + ("" if under is None else under.code())
+    codes[y * width + x] = DIR_TO_ARROW[state.agent_dir] + ("" if under is None else under.code)
     lines = [f"grid {width}x{state.height}"]
     lines.extend(" ".join(codes[row * width : (row + 1) * width]) for row in range(state.height))
-    lines.append("carrying " + ("none" if state.carrying is None else state.carrying.code()))
+    lines.append("carrying " + ("none" if state.carrying is None else state.carrying.code))
     lines.append("end")
     return "\n".join(lines)
 

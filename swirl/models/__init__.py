@@ -1,0 +1,1 @@
+"""Models: the base LLM/VLM, its LoRA adapters, prompts, scoring and samplers."""
