@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(VENV)/bin/swirl data minigrid \
 	    --env swirl/WAV-KeyDelivery-v0 --env swirl/WAV-BallDelivery-v0 --env swirl/WAV-ObjectMatching-v0 \
 	    --env MiniGrid-DoorKey-6x6-v0 \
-	    --policy expert --episodes 16 --max-steps 40 --labelled-fraction 0.5 --test-episodes 4 \
+	    --policy expert --epsilon 0.2 --episodes 16 --max-steps 40 --labelled-fraction 0.5 --test-episodes 4 \
 	    --images --seed 0 --out $(DEMO_DIR)/minigrid --overwrite
 
 # Default suite (< 20 min on 2 cores). pytest exits 5 when it collected nothing: that is a failure here.

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from swirl.envs.experts import expert_action, has_expert
 from swirl.envs.minigrid import MiniGridState, action_to_text, make_env, render_state, state_to_text
 from swirl.errors import SwirlError
 
@@ -69,7 +70,7 @@ def collect_episode(
     prefix: list[int] = []
     for step in range(max_steps):
         if policy == "expert" and rng.random() >= epsilon:
-            action = env.unwrapped.expert_action(rng)
+            action = expert_action(env, rng)
         else:
             action = int(rng.integers(env.action_space.n))
         _, _, terminated, truncated, _ = env.step(action)
@@ -147,7 +148,7 @@ def build_minigrid_dataset(
         raise SwirlError("episodes, max_steps and tile_size must be >= 1; test_episodes and seed >= 0")
     envs = {env_id: make_env(env_id) for env_id in dict.fromkeys(env_ids)}  # unknown ids fail here, before work
     if policy == "expert":
-        missing = [env_id for env_id, env in envs.items() if not hasattr(env.unwrapped, "expert_action")]
+        missing = [env_id for env_id, env in envs.items() if not has_expert(env)]
         if missing:
             raise SwirlError(f"no scripted expert for {', '.join(missing)}; use --policy random for them")
 

@@ -30,7 +30,7 @@ def _add_minigrid_data_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--episodes", type=int, default=100, help="training episodes per env (labelled + state-only)")
     parser.add_argument("--max-steps", type=int, default=50, help="steps per episode at most (it ends earlier on termination)")
     parser.add_argument("--policy", choices=("random", "expert"), default="random",
-                        help="random: uniform actions; expert: the env's scripted expert (WAV tasks)")
+                        help="random: uniform actions; expert: the scripted expert (WAV tasks, MiniGrid-DoorKey)")
     parser.add_argument("--epsilon", type=float, default=0.0, help="with --policy expert: chance of a random action instead")
     parser.add_argument("--labelled-fraction", type=float, default=0.5, help="fraction of training episodes that keep their actions")
     parser.add_argument("--test-episodes", type=int, default=20, help="held-out episodes per env for the test split")

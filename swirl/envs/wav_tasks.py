@@ -10,7 +10,7 @@ Rules shared by every task here (they differ from stock MiniGrid on purpose):
   after every step, inflating state stochasticity without touching the action's imprint.
 
 Tasks (each has a random policy — ``env.action_space.sample()`` — and a scripted expert,
-``env.unwrapped.expert_action(rng)``, so collected sequences contain the interactions, not only walking):
+``swirl.envs.experts.expert_action(env, rng)``, so collected sequences contain the interactions, not only walking):
 
 * ``swirl/WAV-KeyDelivery-v0``: make the key the box's colour, put the key into the box, switch the box for
   the ball (carry the box), make the ball the box's colour, reach the goal.
@@ -26,17 +26,18 @@ to ``gymnasium.make(id, size=..., num_objects=..., num_noisy_tiles=...)``.
 
 from __future__ import annotations
 
-from collections import deque
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from gymnasium.envs.registration import register
 from minigrid.core.actions import Actions
-from minigrid.core.constants import COLOR_NAMES, DIR_TO_VEC
+from minigrid.core.constants import COLOR_NAMES
 from minigrid.core.grid import Grid
 from minigrid.core.mission import MissionSpace
 from minigrid.core.world_object import Ball, Box, Floor, Goal, Key, WorldObj
 from minigrid.minigrid_env import MiniGridEnv
+
+from swirl.envs.experts import act_on_cell, drop_anywhere, face_then, go_to, is_free
 
 SWITCH = 6
 TWO_COLOURS = ("red", "blue")
@@ -125,12 +126,11 @@ class WAVEnv(MiniGridEnv):
         return False
 
     # ------------------------------------------------------------------------------ expert helpers
-    def expert_action(self, rng: np.random.Generator) -> int:
-        """The scripted expert's next action (re-planned from the current state every step)."""
-        action = self._expert_step(rng)
-        return int(rng.integers(7)) if action is None else int(action)
+    def expert_step(self, rng: np.random.Generator) -> int | None:
+        """The scripted expert's next action, re-planned from the current state (None: nothing to do).
 
-    def _expert_step(self, rng: np.random.Generator) -> int | None:
+        Use :func:`swirl.envs.experts.expert_action`, which turns None into a random action.
+        """
         raise NotImplementedError
 
     def locate(self, obj: WorldObj) -> Pos | str | None:
@@ -147,58 +147,10 @@ class WAVEnv(MiniGridEnv):
                 return IN_BOX
         return None
 
-    def _passable(self, pos: Pos, destination: Pos | None) -> bool:
-        cell = self.grid.get(*pos)
-        if pos == destination:
-            return cell is None or cell.can_overlap()
-        return cell is None or (cell.can_overlap() and cell.type not in ("goal", "lava"))
-
-    def _plan(self, done: Callable[[int, int, int], bool], destination: Pos | None = None) -> int | None:
-        """First action of a shortest turn/forward path to a pose where ``done(x, y, dir)`` holds."""
-        start = (int(self.agent_pos[0]), int(self.agent_pos[1]), int(self.agent_dir))
-        if done(*start):
-            return None
-        first: dict[tuple[int, int, int], int | None] = {start: None}
-        queue = deque([start])
-        while queue:
-            x, y, d = queue.popleft()
-            dx, dy = DIR_TO_VEC[d]
-            moves = [(Actions.left, (x, y, (d - 1) % 4)), (Actions.right, (x, y, (d + 1) % 4))]
-            if self._passable((x + int(dx), y + int(dy)), destination):
-                moves.append((Actions.forward, (x + int(dx), y + int(dy), d)))
-            for action, pose in moves:
-                if pose in first:
-                    continue
-                first[pose] = first[(x, y, d)] if first[(x, y, d)] is not None else int(action)
-                if done(*pose):
-                    return first[pose]
-                queue.append(pose)
-        return None
-
-    def _facing(self, x: int, y: int, d: int) -> Pos:
-        dx, dy = DIR_TO_VEC[d]
-        return (x + int(dx), y + int(dy))
-
     def _act_on(self, obj: WorldObj, action: int) -> int | None:
-        """Walk to face ``obj`` (which must lie on the grid), then do ``action``."""
+        """Walk to face ``obj`` (if it lies on the grid), then do ``action``."""
         pos = self.locate(obj)
-        if not isinstance(pos, tuple):
-            return None
-        return self._face_then(lambda p: p == pos, action)
-
-    def _face_then(self, want: Callable[[Pos], bool], action: int) -> int | None:
-        if want(tuple(int(v) for v in self.front_pos)):
-            return action
-        return self._plan(lambda x, y, d: want(self._facing(x, y, d)))
-
-    def _go_to(self, pos: Pos) -> int | None:
-        return self._plan(lambda x, y, d: (x, y) == pos, destination=pos)
-
-    def _empty(self, pos: Pos) -> bool:
-        return self.grid.get(*pos) is None and pos != tuple(int(v) for v in self.agent_pos)
-
-    def _drop_anywhere(self) -> int | None:
-        return self._face_then(self._empty, Actions.drop)
+        return act_on_cell(self, pos, action) if isinstance(pos, tuple) else None
 
 
 class KeyDeliveryEnv(WAVEnv):
@@ -232,24 +184,24 @@ class KeyDeliveryEnv(WAVEnv):
             and self.other.color == box.color
         )
 
-    def _expert_step(self, rng: np.random.Generator) -> int | None:
+    def expert_step(self, rng: np.random.Generator) -> int | None:
         box, item, other, carrying = self.box, self.item, self.other, self.carrying
         if carrying is box and box.contains is item:
             if other.color != box.color:
                 return self._act_on(other, Actions.toggle)
-            return self._go_to(self.goal_pos)
+            return go_to(self, self.goal_pos)
         if box.contains is item and self.locate(box) != CARRIED:
             if carrying is other:
                 return self._act_on(box, SWITCH)
             if carrying is None:
                 return self._act_on(other, Actions.pickup)
-            return self._drop_anywhere()
+            return drop_anywhere(self)
         if carrying is item:
             if item.color != box.color or self.locate(box) == CARRIED:
-                return self._drop_anywhere()
+                return drop_anywhere(self)
             return self._act_on(box, Actions.toggle)
         if carrying is not None:
-            return self._drop_anywhere()
+            return drop_anywhere(self)
         if item.color != box.color:
             return self._act_on(item, Actions.toggle)
         return self._act_on(item, Actions.pickup)
@@ -278,17 +230,17 @@ class ObjectMatchingEnv(KeyDeliveryEnv):
             obj.color == self.box.color and self._near_box(self.locate(obj)) for obj in (self.key, self.ball)
         )
 
-    def _expert_step(self, rng: np.random.Generator) -> int | None:
+    def expert_step(self, rng: np.random.Generator) -> int | None:
         if self.carrying in (self.key, self.ball) and self.carrying.color == self.box.color:
-            return self._face_then(lambda p: self._empty(p) and self._near_box(p) and p != self.goal_pos, Actions.drop)
+            return face_then(self, lambda p: is_free(self, p) and self._near_box(p) and p != self.goal_pos, Actions.drop)
         if self.carrying is not None:
-            return self._drop_anywhere()
+            return drop_anywhere(self)
         for obj in (self.key, self.ball):
             if obj.color != self.box.color:
                 return self._act_on(obj, Actions.toggle)
             if not self._near_box(self.locate(obj)):
                 return self._act_on(obj, Actions.pickup)
-        return self._go_to(self.goal_pos)
+        return go_to(self, self.goal_pos)
 
 
 class RandomPlayEnv(WAVEnv):
@@ -310,10 +262,10 @@ class RandomPlayEnv(WAVEnv):
             self.place_obj(obj)
         self._target = None
 
-    def _expert_step(self, rng: np.random.Generator) -> int | None:
+    def expert_step(self, rng: np.random.Generator) -> int | None:
         """Walk to a random object and interact with it (pick up, toggle, switch); drop what is carried."""
         if self.carrying is not None and rng.random() < 0.3:
-            return self._drop_anywhere()
+            return drop_anywhere(self)
         if self._target is None or not isinstance(self.locate(self._target[0]), tuple):
             on_grid = [obj for obj in self.objects if isinstance(self.locate(obj), tuple)]
             if not on_grid:
