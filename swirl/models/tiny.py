@@ -1,0 +1,104 @@
+"""A tiny, randomly initialised Qwen2 with a real (locally trained) tokenizer, for tests and CPU presets.
+
+Nothing is downloaded: the byte-level BPE tokenizer is trained in a second on texts swirl itself produces
+(MiniGrid states, action texts, the prompts), and it carries a ChatML chat template like SmolLM2's and
+Qwen's, so every code path (chat templates, padding, EOS handling) is exercised as with a real model.
+The folder it writes loads with plain ``AutoModelForCausalLM.from_pretrained`` / ``AutoTokenizer``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+
+def _training_texts() -> list[str]:
+    """States of a few envs, every action text and the prompts: what the tiny model will read and write."""
+    import numpy as np
+
+    from swirl.envs.minigrid import ACTION_TEXTS, WAV_ACTION_TEXTS, make_env, state_to_text
+    from swirl.models.prompts import PROMPT_TEMPLATES, SYSTEM_PROMPT
+
+    texts = list(ACTION_TEXTS) + list(WAV_ACTION_TEXTS) + list(PROMPT_TEMPLATES.values())
+    texts += [SYSTEM_PROMPT, "system\nuser\nassistant\n"] * 20
+    rng = np.random.default_rng(0)
+    for env_id in ("swirl/WAV-KeyDelivery-Noisy-v0", "swirl/WAV-RandomPlay-14obj-v0", "MiniGrid-DoorKey-8x8-v0",
+                   "MiniGrid-LockedRoom-v0", "MiniGrid-LavaGapS7-v0"):
+        env = make_env(env_id)
+        for seed in range(3):
+            env.reset(seed=seed)
+            for _ in range(20):
+                texts.append(state_to_text(env))
+                env.step(int(rng.integers(7)))
+    return texts
+
+
+def build_tiny_tokenizer(vocab_size: int = 512):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(_training_texts(), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        chat_template=CHATML_TEMPLATE,
+        model_max_length=4096,
+    )
+
+
+def build_tiny_model(out_dir: str | os.PathLike, hidden_size: int = 64, layers: int = 2, seed: int = 0) -> Path:
+    """Write a tiny Qwen2 (about 0.1M parameters besides embeddings) and its tokenizer to ``out_dir``.
+
+    Written to a temporary folder first and moved into place, so concurrent builders (pytest-xdist
+    workers) never see a half-written model.
+    """
+    import torch
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    out_dir = Path(out_dir)
+    if (out_dir / "config.json").is_file():
+        return out_dir
+    tokenizer = build_tiny_tokenizer()
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config)
+    model.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    try:
+        os.replace(staging, out_dir)
+    except OSError:  # another process finished first: keep its copy
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir

@@ -1,0 +1,78 @@
+"""The Hugging Face sampler: ``model.generate`` with the requested adapter active (CPU or GPU)."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any, Sequence
+
+import torch
+
+from swirl.models.adapters import use_adapter
+from swirl.models.scoring import model_device
+
+
+def cut_at_stop(text: str, stop: Sequence[str] | None) -> str:
+    """Cut ``text`` right after the earliest stop string (kept), if any occurs."""
+    ends = [text.index(s) + len(s) for s in stop or () if s in text]
+    return text[: min(ends)] if ends else text
+
+
+class HFSampler:
+    """Batched, seeded sampling with ``transformers``; restores the model's adapter and mode afterwards.
+
+    Each call draws from its own seed (``seed``, ``seed + 1``, ...) inside a forked RNG, so sampling is
+    reproducible and does not disturb the training RNG.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, seed: int = 0, batch_size: int = 16):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.seed = seed
+        self.batch_size = batch_size
+        self.calls = 0
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompts: Sequence[str],
+        adapter: str | None = None,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 256,
+        stop: Sequence[str] | None = None,
+    ) -> list[list[str]]:
+        model, tokenizer = self.model, self.tokenizer
+        device = model_device(model)
+        seed = self.seed + self.calls
+        self.calls += 1
+        sampling = temperature > 0
+        options = dict(
+            do_sample=sampling,
+            num_return_sequences=n,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        if sampling:
+            options |= {"temperature": temperature, "top_p": top_p, "top_k": 0}
+        if stop:
+            options |= {"stop_strings": list(stop), "tokenizer": tokenizer}
+        was_training = model.training
+        model.eval()
+        answers: list[list[str]] = []
+        devices = [device] if device.type == "cuda" else []
+        try:
+            with use_adapter(model, adapter) if adapter else nullcontext(), torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                for start in range(0, len(prompts), self.batch_size):
+                    batch = list(prompts[start : start + self.batch_size])
+                    encoded = tokenizer(batch, add_special_tokens=False, padding=True, padding_side="left",
+                                        return_tensors="pt").to(device)
+                    output = model.generate(**encoded, **options)
+                    texts = tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1]:], skip_special_tokens=True)
+                    texts = [cut_at_stop(text, stop).strip() for text in texts]
+                    answers.extend(texts[i * n : (i + 1) * n] for i in range(len(batch)))
+        finally:
+            model.train(was_training)
+        return answers

@@ -1,0 +1,1 @@
+"""Training: warm-start SFT and (later) the SWIRL phases."""
