@@ -41,6 +41,8 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/build_rate.py
 	$(PY) benchmarks/codec_tokens.py
+	$(PY) benchmarks/scorer.py
+	$(PY) benchmarks/sft_smollm2.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .hypothesis

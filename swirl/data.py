@@ -7,12 +7,11 @@ Every builder (``data_builders/``) produces a ``datasets.DatasetDict`` with the 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 from swirl.errors import DatasetError
+from swirl.paths import atomic_dir
 
 SPLITS = ("labelled", "state_only", "test")
 TRANSITION_COLUMNS = ("state", "action", "next_state", "env_id", "seed", "episode", "step", "action_prefix", "action_id")
@@ -33,16 +32,8 @@ def save_dataset_dict(dataset_dict, out: str | os.PathLike, overwrite: bool = Fa
     only replaced when ``overwrite`` is set (and only once the new one is complete).
     """
     out = ensure_writable(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        dataset_dict.save_to_disk(str(staging / "data"))
-        if out.exists():
-            old = staging / "old"
-            os.replace(out, old)
-        os.replace(staging / "data", out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with atomic_dir(out, replace=True) as staging:
+        dataset_dict.save_to_disk(str(staging))
     return out
 
 

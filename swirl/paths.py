@@ -1,11 +1,49 @@
-"""Where swirl keeps what it prepares once and reuses (converted models, tokenizers)."""
+"""Where swirl keeps what it prepares once (converted models, tokenizers), and how it writes folders safely."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def swirl_home() -> Path:
     """``$SWIRL_HOME``, or ``~/.cache/swirl``."""
     return Path(os.environ.get("SWIRL_HOME", Path.home() / ".cache" / "swirl")).expanduser()
+
+
+@contextmanager
+def atomic_dir(target: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
+    """Yield a not-yet-existing path beside ``target`` to write a folder into; move it to ``target`` at the end.
+
+    Readers never see a half-written folder, and a crash leaves ``target`` as it was. With
+    ``replace=False`` a ``target`` that another process published meanwhile is kept (first writer wins:
+    for caches built concurrently); with ``replace=True`` the new folder replaces it.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield scratch / "new"
+        if replace and target.exists():
+            os.replace(target, scratch / "old")
+        try:
+            os.replace(scratch / "new", target)
+        except OSError:
+            if replace or not target.exists():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a file so that readers see the old content or the new, never a part (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(handle, "w") as file:
+        file.write(text)
+    os.replace(staging, path)

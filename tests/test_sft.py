@@ -38,11 +38,13 @@ def test_sft_lowers_test_loss_and_only_trains_lora(tmp_path, small_dataset, toke
     assert sum(not torch.equal(before[name], after[name]) for name in lora) == len(lora)
 
 
-def test_sft_cli_saves_the_role_adapter_with_metrics(tmp_path, small_dataset):
+def test_sft_cli_takes_a_yaml_preset_and_flags_and_saves_the_adapter(tmp_path, small_dataset):
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "swirl.cli", "sft", "--role", "idm", "--dataset", str(small_dataset),
-               "--model", "tiny-qwen2", "--output_dir", str(out), "--max_steps", "5", "--lora_r", "4",
-               "--per_device_train_batch_size", "4", "--max_eval_samples", "8", "--disable_tqdm", "true"]
+    preset = tmp_path / "sft.yaml"
+    preset.write_text(f"model: tiny-qwen2\ndataset: {small_dataset}\nmax_steps: 5\nlora_r: 8\n"
+                      "per_device_train_batch_size: 4\nmax_eval_samples: 8\ndisable_tqdm: true\n")
+    command = [sys.executable, "-m", "swirl.cli", "sft", "--config", str(preset), "--role", "idm",
+               "--output_dir", str(out), "--lora_r", "4"]  # flags override the preset
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(os.listdir(out / "idm")) == ["adapter_config.json", "adapter_model.safetensors", "metrics.json"]

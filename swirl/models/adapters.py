@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from swirl.errors import SwirlError
+from swirl.paths import atomic_dir
 
 
 def lora_config(
@@ -65,24 +64,16 @@ def save_adapter(model: Any, adapter: str, out_dir: str | os.PathLike) -> Path:
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
-    out_dir = Path(out_dir)
     if adapter not in model.peft_config:
         raise ValueError(f"the model has no adapter {adapter!r} (has {', '.join(model.peft_config)})")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir, replace=True) as staging:
         config = copy.deepcopy(model.peft_config[adapter])
         config.inference_mode = True
         config.save_pretrained(staging)
         weights = get_peft_model_state_dict(model, adapter_name=adapter)
         save_file({key: value.detach().contiguous().cpu() for key, value in weights.items()},
                   staging / "adapter_model.safetensors", metadata={"format": "pt"})
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return out_dir
+    return Path(out_dir)
 
 
 def adapter_is_trainable(model: Any, adapter: str) -> bool:

@@ -10,14 +10,11 @@ supports it and fp32 on CPU.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 from swirl.errors import SwirlError
-from swirl.paths import swirl_home
+from swirl.paths import atomic_dir, swirl_home
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -41,14 +38,9 @@ def prepare_smollm2(out_dir: Path) -> Path:
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    try:
-        os.replace(staging, out_dir)
-    except OSError:  # prepared concurrently by another process
-        shutil.rmtree(staging, ignore_errors=True)
+    with atomic_dir(out_dir) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
     return out_dir
 
 

@@ -80,4 +80,4 @@ def prompt_completion_dataset(dataset: Any, role: str, tokenizer: Any):
     def to_example(row: dict) -> dict:
         return {"prompt": prompt_for_row(tokenizer, role, row), "completion": completion(tokenizer, row[target])}
 
-    return dataset.map(to_example, desc=f"{role} prompts")
+    return dataset.map(to_example, desc=f"{role} prompts", keep_in_memory=True)  # no cache files in the data folder

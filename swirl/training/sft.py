@@ -84,9 +84,9 @@ def sft_datasets(config: SwirlSFTConfig, tokenizer: Any) -> tuple[Any, Any]:
     data = load_dataset_dict(config.dataset)
     train, test = data[SPLIT_FOR_ROLE[config.role]], data["test"]
     if config.max_train_samples is not None:
-        train = train.shuffle(seed=config.seed).select(range(min(config.max_train_samples, train.num_rows)))
+        train = train.shuffle(seed=config.seed, keep_in_memory=True).select(range(min(config.max_train_samples, train.num_rows)))
     if config.max_eval_samples is not None:
-        test = test.shuffle(seed=config.seed).select(range(min(config.max_eval_samples, test.num_rows)))
+        test = test.shuffle(seed=config.seed, keep_in_memory=True).select(range(min(config.max_eval_samples, test.num_rows)))
     if train.num_rows == 0:
         from swirl.errors import SwirlError
 

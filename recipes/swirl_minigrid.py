@@ -1,0 +1,39 @@
+"""SWIRL on MiniGrid: build or load the data, warm-start FWM and IDM, alternate phase I and phase II.
+
+    accelerate launch recipes/swirl_minigrid.py --config recipes/minigrid/cpu-tiny.yaml [--field value ...]
+
+Every field of `swirl.training.config.SwirlConfig` can be set in the YAML preset or overridden as a flag
+(`--help` lists them). Rerun the same command to resume after a crash.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from trl import TrlParser
+
+from swirl.cli import run_or_exit
+from swirl.errors import SwirlError
+from swirl.training.config import SwirlConfig
+from swirl.training.loop import is_main_process, run_swirl
+
+COLUMNS = ("stage", "fwm_exact_match", "fwm_parse_rate", "idm_accuracy")
+
+
+def main(argv: list[str]) -> None:
+    parser = TrlParser((SwirlConfig,), description=__doc__.split("\n\n")[0])
+    try:
+        (config,) = parser.parse_args_and_config(args=argv)
+    except ValueError as error:
+        raise SwirlError(str(error).strip().splitlines()[0]) from None
+    lines = run_swirl(config)
+    if is_main_process():
+        print("| " + " | ".join(COLUMNS) + " |")
+        print("|" + "---|" * len(COLUMNS))
+        for line in lines:
+            print("| " + " | ".join(line[c] if c == "stage" else f"{line[c]:.1%}" for c in COLUMNS) + " |")
+        print(f"metrics: {config.output_dir}/metrics.jsonl")
+
+
+if __name__ == "__main__":
+    sys.exit(run_or_exit(main, sys.argv[1:]))

@@ -1,0 +1,74 @@
+"""``SwirlConfig``: every knob of a SWIRL run, parsed by ``trl.TrlParser`` (YAML preset + CLI overrides)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from swirl.sampling import SAMPLERS
+
+
+@dataclass
+class SwirlConfig:
+    """A SWIRL run: data, model, warm start, then ``iterations`` x (phase I, phase II)."""
+
+    output_dir: str = field(default="runs/swirl", metadata={"help": "where adapters, metrics and checkpoints go."})
+    # data
+    dataset: str | None = field(default=None, metadata={"help": "dataset folder from `swirl data minigrid`; built "
+                                                                  "from the env_* fields below when missing."})
+    env_ids: list[str] = field(default_factory=lambda: ["swirl/WAV-KeyDelivery-v0"],
+                               metadata={"help": "envs to build the dataset from when `dataset` does not exist."})
+    env_episodes: int = field(default=40, metadata={"help": "training episodes per env (half labelled)."})
+    env_max_steps: int = field(default=20, metadata={"help": "steps per episode at most."})
+    env_policy: str = field(default="expert", metadata={"help": "random or expert."})
+    env_epsilon: float = field(default=0.3, metadata={"help": "random-action share of the expert policy."})
+    env_test_episodes: int = field(default=10, metadata={"help": "held-out test episodes per env."})
+    max_state_only_pairs: int | None = field(default=None, metadata={"help": "use at most this many state-only pairs per phase."})
+    eval_rows: int = field(default=32, metadata={"help": "test rows for the per-phase evaluation."})
+    # model
+    model: str = field(default="smollm2-135m", metadata={"help": "base model: Hub id, folder, smollm2-135m or tiny-qwen2."})
+    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on GPU, fp32 on CPU), float32, bfloat16."})
+    fwm_adapter: str | None = field(default=None, metadata={"help": "start from this FWM adapter (skips its warm start)."})
+    idm_adapter: str | None = field(default=None, metadata={"help": "start from this IDM adapter (skips its warm start)."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    # warm start (SFT)
+    sft_steps: int = field(default=100, metadata={"help": "SFT optimiser steps per adapter in the warm start."})
+    sft_learning_rate: float = field(default=2e-4, metadata={"help": "SFT learning rate."})
+    sft_batch_size: int = field(default=8, metadata={"help": "SFT batch size per device."})
+    # SWIRL
+    iterations: int = field(default=2, metadata={"help": "SWIRL iterations (each: phase I then phase II)."})
+    phase_steps: int = field(default=20, metadata={"help": "GRPO steps per phase."})
+    learning_rate: float = field(default=5e-5, metadata={"help": "GRPO learning rate (paper: 5e-5)."})
+    beta: float = field(default=0.1, metadata={"help": "KL weight to the phase-start reference (paper: 0.1)."})
+    num_generations: int = field(default=4, metadata={"help": "GRPO group size G (paper: 16)."})
+    prompts_per_step: int = field(default=2, metadata={"help": "prompts per GRPO step per device."})
+    temperature: float = field(default=0.7, metadata={"help": "sampling temperature (paper: 0.7)."})
+    top_p: float = field(default=0.96, metadata={"help": "nucleus sampling (paper: 0.96)."})
+    max_state_tokens: int = field(default=256, metadata={"help": "max new tokens of a generated state."})
+    max_action_tokens: int = field(default=8, metadata={"help": "max new tokens of a generated action."})
+    reward_clip: float = field(default=-10.0, metadata={"help": "rewards are clamped below at this value."})
+    annotation_min_logprob: float = field(default=-2.0, metadata={"help": "keep an IDM-annotated pair when the "
+                                                                        "action's mean token log-prob is at least this."})
+    sampler: str = field(default="auto", metadata={"help": "auto, hf or vllm (annotation and evaluation)."})
+    save_steps: int = field(default=5, metadata={"help": "checkpoint a phase every this many steps (for resume)."})
+    seed: int = field(default=0, metadata={"help": "seed of the whole run."})
+    # Hub
+    push_to_hub: bool = field(default=False, metadata={"help": "push the final fwm and idm adapters to the Hub."})
+    hub_model_id: str | None = field(default=None, metadata={"help": "ORG/NAME on the Hub (with push_to_hub)."})
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.iterations >= 0, "iterations", "must be >= 0"),
+            (self.num_generations >= 2, "num_generations", "must be >= 2 (GRPO compares samples of a group)"),
+            (self.phase_steps >= 1, "phase_steps", "must be >= 1"),
+            (self.beta >= 0, "beta", "must be >= 0"),
+            (self.temperature > 0, "temperature", "must be > 0 for GRPO sampling"),
+            (0 < self.top_p <= 1, "top_p", "must be in (0, 1]"),
+            (self.reward_clip < 0, "reward_clip", "must be negative (it bounds log-likelihoods from below)"),
+            (self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}"),
+            (not self.push_to_hub or bool(self.hub_model_id), "hub_model_id", "is required with push_to_hub"),
+        ]
+        for ok, name, why in checks:
+            if not ok:
+                raise ValueError(f"{name} {why} (got {getattr(self, name)!r})")

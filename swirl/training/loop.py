@@ -1,0 +1,179 @@
+"""The SWIRL loop: warm start, then ``iterations`` x (phase I -> eval -> phase II -> eval), resumable.
+
+Layout under ``output_dir``::
+
+    data/                   the dataset (when built by the run)
+    warmstart/{fwm,idm}/    SFT adapters; warmstart/metrics.json
+    iter_1/phase1/{fwm,idm}/, iter_1/phase1/metrics.json, iter_1/phase1/trainer/checkpoint-N/
+    iter_1/phase2/...
+    metrics.jsonl           one line per evaluation, rebuilt from the stages' metrics.json
+
+A stage is complete when its ``metrics.json`` exists (written last, atomically). Rerunning the same
+command skips complete stages and resumes an interrupted phase from its last checkpoint, so a crash or
+``kill -9`` loses at most ``save_steps`` GRPO steps and repeats no completed stage.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from swirl.paths import write_text_atomic
+from swirl.training.config import SwirlConfig
+
+
+def is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def wait_for_everyone() -> None:
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
+
+
+def stage_done(stage_dir: Path) -> bool:
+    return (stage_dir / "metrics.json").is_file()
+
+
+def prepare_dataset(config: SwirlConfig) -> Path:
+    """The dataset folder: ``config.dataset`` if it exists, else built from the env fields (once)."""
+    from data_builders.minigrid import build_minigrid_dataset
+    from swirl.data import save_dataset_dict
+
+    path = Path(config.dataset) if config.dataset else Path(config.output_dir) / "data"
+    if not path.exists():
+        if is_main_process():
+            dataset = build_minigrid_dataset(config.env_ids, episodes=config.env_episodes, max_steps=config.env_max_steps,
+                                             policy=config.env_policy, epsilon=config.env_epsilon,
+                                             test_episodes=config.env_test_episodes, seed=config.seed, progress=False)
+            save_dataset_dict(dataset, path)
+        wait_for_everyone()
+    return path
+
+
+def load_world_model(config: SwirlConfig, stage_dir: Path) -> tuple[Any, Any]:
+    """The base with the stage's ``fwm`` and ``idm`` adapters, and a sampler over it."""
+    from swirl.models.adapters import with_adapters
+    from swirl.models.loading import load_base_model, load_tokenizer
+    from swirl.sampling import make_sampler
+
+    tokenizer = load_tokenizer(config.model)
+    model = with_adapters(load_base_model(config.model, dtype=config.dtype),
+                          {"fwm": stage_dir / "fwm", "idm": stage_dir / "idm"})
+    sampler = make_sampler(config.sampler, model, tokenizer, base_model=config.model,
+                           adapter_dirs={"fwm": str(stage_dir / "fwm"), "idm": str(stage_dir / "idm")}, seed=config.seed)
+    return model, sampler
+
+
+def evaluate_stage(config: SwirlConfig, stage_dir: Path, test: Any) -> dict[str, float]:
+    from eval.world_model import evaluate_world_model
+    from swirl.models.loading import load_tokenizer
+
+    _, sampler = load_world_model(config, stage_dir)
+    return evaluate_world_model(sampler, load_tokenizer(config.model), test, max_state_tokens=config.max_state_tokens,
+                                max_action_tokens=config.max_action_tokens)
+
+
+def warm_start(config: SwirlConfig, data_path: Path, stage_dir: Path) -> dict[str, Any]:
+    """SFT of the fwm and idm adapters on the labelled split (or copies of the adapters given)."""
+    from swirl.models.adapters import lora_config, save_adapter, with_adapters
+    from swirl.models.loading import load_base_model, load_tokenizer
+    from swirl.training.sft import SwirlSFTConfig, run_sft, sft_datasets
+
+    tokenizer = load_tokenizer(config.model)
+    results = {}
+    for role, given in (("fwm", config.fwm_adapter), ("idm", config.idm_adapter)):
+        if given:
+            if is_main_process():
+                shutil.copytree(given, stage_dir / role, dirs_exist_ok=True)
+            results[role] = {"from": given}
+            continue
+        sft_config = SwirlSFTConfig(output_dir=str(stage_dir / "trainer" / role), role=role, dataset=str(data_path),
+                                    model=config.model, dtype=config.dtype, max_steps=config.sft_steps,
+                                    learning_rate=config.sft_learning_rate,
+                                    per_device_train_batch_size=config.sft_batch_size, max_eval_samples=config.eval_rows,
+                                    logging_steps=max(1, config.sft_steps // 5), seed=config.seed, disable_tqdm=True)
+        train, test = sft_datasets(sft_config, tokenizer)
+        adapter = lora_config(config.lora_r, config.lora_alpha, config.lora_dropout)
+        model = with_adapters(load_base_model(config.model, dtype=config.dtype, device="cpu"), {"default": adapter})
+        metrics = run_sft(model, tokenizer, train, test, sft_config)
+        if metrics.pop("is_main_process"):
+            save_adapter(model, "default", stage_dir / role)
+        results[role] = metrics
+        wait_for_everyone()
+    return results
+
+
+def state_only_pairs(config: SwirlConfig, data: Any) -> Any:
+    pairs = data["state_only"].shuffle(seed=config.seed, keep_in_memory=True)
+    if config.max_state_only_pairs is not None:
+        pairs = pairs.select(range(min(config.max_state_only_pairs, pairs.num_rows)))
+    return pairs.select_columns(["state", "next_state"])
+
+
+def rebuild_metrics_log(output_dir: Path, stages: list[Path]) -> None:
+    lines = []
+    for stage in stages:
+        if stage_done(stage):
+            metrics = json.loads((stage / "metrics.json").read_text())
+            lines.append(json.dumps({"stage": str(stage.relative_to(output_dir)), **metrics["eval"]}))
+    write_text_atomic(output_dir / "metrics.jsonl", "".join(line + "\n" for line in lines))
+
+
+def run_swirl(config: SwirlConfig) -> list[dict[str, Any]]:
+    """Run (or resume) the whole loop; return the per-stage evaluation lines."""
+    from swirl.data import load_dataset_dict
+    from swirl.models.loading import load_tokenizer
+    from swirl.training.phases import annotate_latent_actions, phase2_dataset, run_grpo_phase
+
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    data_path = prepare_dataset(config)
+    data = load_dataset_dict(data_path)
+    test = data["test"].shuffle(seed=config.seed, keep_in_memory=True).select(range(min(config.eval_rows, data["test"].num_rows)))
+    tokenizer = load_tokenizer(config.model)
+    stages = [output_dir / "warmstart"]
+    if not stage_done(stages[0]):
+        training = warm_start(config, data_path, stages[0])
+        if is_main_process():
+            write_json_atomic(stages[0] / "metrics.json", {"training": training, "eval": evaluate_stage(config, stages[0], test)})
+        wait_for_everyone()
+    previous = stages[0]
+    pairs = state_only_pairs(config, data)
+    for iteration in range(1, config.iterations + 1):
+        for phase in (1, 2):
+            stage = output_dir / f"iter_{iteration}" / f"phase{phase}"
+            stages.append(stage)
+            if not stage_done(stage):
+                adapters = {"fwm": previous / "fwm", "idm": previous / "idm"}
+                extra: dict[str, Any] = {}
+                if phase == 1:
+                    model, sampler = load_world_model(config, previous)
+                    train, extra = annotate_latent_actions(model, tokenizer, sampler, pairs, config)
+                    del model, sampler
+                else:
+                    train = phase2_dataset(tokenizer, pairs)
+                if train.num_rows == 0:
+                    from swirl.errors import SwirlError
+
+                    raise SwirlError(f"phase {phase} of iteration {iteration} has no training pairs (annotation kept "
+                                     f"none: lower annotation_min_logprob or train the warm start longer)")
+                summary = run_grpo_phase(phase, config, tokenizer, adapters, train, stage)
+                if is_main_process():
+                    write_json_atomic(stage / "metrics.json", {"training": summary | extra,
+                                                               "eval": evaluate_stage(config, stage, test)})
+                wait_for_everyone()
+            previous = stage
+    if is_main_process():
+        rebuild_metrics_log(output_dir, stages)
+    wait_for_everyone()
+    return [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]

@@ -1,0 +1,124 @@
+"""The two SWIRL phases, each one GRPO run of TRL's ``GRPOTrainer`` on one adapter of the shared base.
+
+Phase I (variational information maximisation): the FWM is the policy. State-only pairs (s, s') are first
+annotated with a latent action z, the frozen IDM's greedy decoding, kept only when z's mean token
+log-prob is at least ``annotation_min_logprob``; then GRPO samples G next states per prompt (s, z), each
+rewarded by :class:`~swirl.training.rewards.IDMActionReward`.
+
+Phase II (ELBO maximisation): the IDM is the policy, prompt (s, s'), G sampled actions, each rewarded by
+:class:`~swirl.training.rewards.FWMStateReward`.
+
+In both, the policy adapter is loaded under the name ``default`` (TRL trains that one) and the scorer
+under its role name; with ``beta > 0`` GRPOTrainer adds a frozen ``ref`` adapter copied from ``default``
+at construction: exactly the phase-start reference the KL term needs (not the bare base model).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from swirl.training.config import SwirlConfig
+
+PHASE_ROLES = {1: ("fwm", "idm"), 2: ("idm", "fwm")}  # phase -> (policy, frozen scorer)
+
+
+def grpo_args(config: SwirlConfig, output_dir: Path, max_completion_length: int) -> Any:
+    """TRL ``GRPOConfig`` for one phase (CPU settings switched on when there is no GPU)."""
+    import torch
+    from trl import GRPOConfig
+
+    gpu = torch.cuda.is_available()
+    return GRPOConfig(
+        output_dir=str(output_dir),
+        learning_rate=config.learning_rate,
+        beta=config.beta,
+        num_generations=config.num_generations,
+        per_device_train_batch_size=config.prompts_per_step * config.num_generations,
+        max_completion_length=max_completion_length,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_steps=config.phase_steps,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=1,
+        seed=config.seed,
+        report_to="none",
+        use_cpu=not gpu,
+        bf16=gpu and torch.cuda.is_bf16_supported(),
+        gradient_checkpointing=False,
+        disable_tqdm=True,
+    )
+
+
+def last_checkpoint(trainer_dir: Path) -> str | None:
+    """The newest complete ``checkpoint-N`` folder of a phase, to resume from."""
+    checkpoints = sorted(trainer_dir.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[-1]))
+    complete = [path for path in checkpoints if (path / "trainer_state.json").is_file()]
+    return str(complete[-1]) if complete else None
+
+
+def annotate_latent_actions(model: Any, tokenizer: Any, sampler: Any, pairs: Any, config: SwirlConfig) -> tuple[Any, dict]:
+    """Phase I data: the frozen IDM's greedy action z for each state-only pair, kept if confident enough."""
+    from swirl.models.prompts import completion, fwm_prompt, idm_prompt
+    from swirl.models.scoring import log_likelihood
+
+    prompts = [idm_prompt(tokenizer, s, s_next) for s, s_next in zip(pairs["state"], pairs["next_state"])]
+    actions = [answers[0] for answers in sampler.generate(prompts, adapter="idm", temperature=0,
+                                                         max_new_tokens=config.max_action_tokens)]
+    scored = [a if a else tokenizer.eos_token for a in actions]
+    confidence = log_likelihood(model, tokenizer, prompts, [completion(tokenizer, a) for a in scored], adapter="idm").mean
+    keep = [i for i, (a, c) in enumerate(zip(actions, confidence.tolist())) if a and c >= config.annotation_min_logprob]
+    kept = pairs.select(keep).add_column("latent_action", [actions[i] for i in keep])
+    kept = kept.map(lambda row: {"prompt": fwm_prompt(tokenizer, row["state"], row["latent_action"])},
+                    keep_in_memory=True)
+    stats = {"annotated_pairs": len(actions), "kept_pairs": len(keep), "keep_rate": len(keep) / max(1, len(actions)),
+             "mean_annotation_logprob": float(confidence.mean()) if len(actions) else float("nan")}
+    return kept, stats
+
+
+def phase2_dataset(tokenizer: Any, pairs: Any) -> Any:
+    from swirl.models.prompts import idm_prompt
+
+    return pairs.map(lambda row: {"prompt": idm_prompt(tokenizer, row["state"], row["next_state"])},
+                     keep_in_memory=True)
+
+
+def run_grpo_phase(phase: int, config: SwirlConfig, tokenizer: Any, adapters: dict[str, Path], train_dataset: Any,
+                   phase_dir: Path) -> dict[str, Any]:
+    """Train the phase's policy adapter with GRPO; save both adapters under ``phase_dir``; return a summary."""
+    from trl import GRPOTrainer
+
+    from swirl.models.adapters import save_adapter, with_adapters
+    from swirl.models.loading import load_base_model
+    from swirl.training.rewards import FWMStateReward, IDMActionReward
+
+    policy, scorer = PHASE_ROLES[phase]
+    base = load_base_model(config.model, dtype=config.dtype, device="cpu")
+    model = with_adapters(base, {"default": adapters[policy], scorer: adapters[scorer]})
+    reward_class = IDMActionReward if phase == 1 else FWMStateReward
+    reward = reward_class(model, tokenizer, adapter=scorer, clip=config.reward_clip)
+    max_length = config.max_state_tokens if phase == 1 else config.max_action_tokens
+    trainer_dir = phase_dir / "trainer"
+    columns = ["prompt", "state", "next_state"] + (["latent_action"] if phase == 1 else [])
+    trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=grpo_args(config, trainer_dir, max_length),
+                          train_dataset=train_dataset.select_columns(columns), processing_class=tokenizer)
+    trainer.train(resume_from_checkpoint=last_checkpoint(trainer_dir))
+    if trainer.accelerator.is_main_process:
+        save_adapter(model, "default", phase_dir / policy)
+        if (phase_dir / scorer).exists():
+            shutil.rmtree(phase_dir / scorer)
+        shutil.copytree(adapters[scorer], phase_dir / scorer)
+    trainer.accelerator.wait_for_everyone()
+    steps = [entry for entry in trainer.state.log_history if "reward" in entry]
+    summary_keys = ("reward", "reward_std", "kl", "completions/mean_length", "parse_rate")
+    return {
+        "phase": phase,
+        "policy": policy,
+        "steps": len(steps),
+        "first_step": {key: steps[0].get(key) for key in summary_keys} if steps else {},
+        "last_step": {key: steps[-1].get(key) for key in summary_keys} if steps else {},
+        "log": steps,
+    }

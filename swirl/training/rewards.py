@@ -1,0 +1,77 @@
+"""SWIRL's two rewards, as TRL reward functions ``f(prompts, completions, **columns) -> list[float]``.
+
+Both score a sampled completion with the *other* role's adapter of the same base model (frozen, under
+``no_grad``: :func:`swirl.models.scoring.log_likelihood`), as in DESIGN.md section 1:
+
+* phase I, variational information maximisation (FWM is the policy, prompt (s, z), sample s^):
+  ``r(s^) = clamp(mean_t log Q_idm(z_t | s, s^, z_<t), min=clip)``;
+* phase II, ELBO maximisation (IDM is the policy, prompt (s, s'), sample z^):
+  ``r(z^) = clamp(mean_t log P_fwm(s'_t | s, z^, s'_<t), min=clip)``.
+
+Ground truth travels as dataset columns (``state``, ``latent_action``, ``next_state``). Unparseable
+generated states are scored like any other text (the IDM sees them) and counted in ``parse_rate``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from swirl.errors import StateParseError
+from swirl.envs.minigrid import text_to_state
+from swirl.models.prompts import completion, fwm_prompt, idm_prompt, strip_completion
+from swirl.models.scoring import log_likelihood
+
+
+def parses(text: str) -> bool:
+    try:
+        text_to_state(text)
+    except StateParseError:
+        return False
+    return True
+
+
+class IDMActionReward:
+    """Phase I: how well the frozen IDM recovers the latent action ``z`` from (s, sampled s^)."""
+
+    __name__ = "idm_action_loglik"
+
+    def __init__(self, model: Any, tokenizer: Any, adapter: str = "idm", clip: float = -10.0,
+                 token_budget: int = 16384):
+        self.model, self.tokenizer, self.adapter, self.clip, self.token_budget = model, tokenizer, adapter, clip, token_budget
+
+    def __call__(self, prompts: Sequence[str], completions: Sequence[str], state: Sequence[str],
+                 latent_action: Sequence[str], log_metric: Callable[[str, float], None] | None = None,
+                 **_: Any) -> list[float]:
+        tokenizer = self.tokenizer
+        sampled = [strip_completion(tokenizer, text) for text in completions]
+        if log_metric is not None:
+            log_metric("parse_rate", sum(map(parses, sampled)) / max(1, len(sampled)))
+        scored = log_likelihood(
+            self.model, tokenizer,
+            [idm_prompt(tokenizer, s, s_hat) for s, s_hat in zip(state, sampled)],
+            [completion(tokenizer, z) for z in latent_action],
+            adapter=self.adapter, token_budget=self.token_budget,
+        )
+        return scored.mean.clamp(min=self.clip).tolist()
+
+
+class FWMStateReward:
+    """Phase II: how likely the frozen FWM finds the real next state s' after (s, sampled action z^)."""
+
+    __name__ = "fwm_state_loglik"
+
+    def __init__(self, model: Any, tokenizer: Any, adapter: str = "fwm", clip: float = -10.0,
+                 token_budget: int = 16384):
+        self.model, self.tokenizer, self.adapter, self.clip, self.token_budget = model, tokenizer, adapter, clip, token_budget
+
+    def __call__(self, prompts: Sequence[str], completions: Sequence[str], state: Sequence[str],
+                 next_state: Sequence[str], **_: Any) -> list[float]:
+        tokenizer = self.tokenizer
+        actions = [strip_completion(tokenizer, text) for text in completions]
+        scored = log_likelihood(
+            self.model, tokenizer,
+            [fwm_prompt(tokenizer, s, z_hat) for s, z_hat in zip(state, actions)],
+            [completion(tokenizer, s_next) for s_next in next_state],
+            adapter=self.adapter, token_budget=self.token_budget,
+        )
+        return scored.mean.clamp(min=self.clip).tolist()
