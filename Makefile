@@ -20,13 +20,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	@touch $@
 
-# The main job. For now: build a small MiniGrid dataset (WAV tasks, random play) and print its summary.
+# The main job: SWIRL on MiniGrid with SmolLM2-135M-Instruct on the CPU (warm start + one iteration),
+# ending with a before/after table. Rerunning resumes; `make demo DEMO_DIR=...` picks the output folder.
 demo: $(STAMP)
-	$(VENV)/bin/swirl data minigrid \
-	    --env swirl/WAV-KeyDelivery-v0 --env swirl/WAV-BallDelivery-v0 --env swirl/WAV-ObjectMatching-v0 \
-	    --env MiniGrid-DoorKey-6x6-v0 \
-	    --policy expert --epsilon 0.2 --episodes 16 --max-steps 40 --labelled-fraction 0.5 --test-episodes 4 \
-	    --images --seed 0 --out $(DEMO_DIR)/minigrid --overwrite
+	$(VENV)/bin/accelerate launch --config_file recipes/accelerate_configs/cpu.yaml \
+	    recipes/swirl_minigrid.py --config recipes/minigrid/cpu-smollm2.yaml --output_dir $(DEMO_DIR)/cpu-smollm2
 
 # Default suite (< 20 min on 2 cores). pytest exits 5 when it collected nothing: that is a failure here.
 test: $(STAMP)

@@ -8,6 +8,7 @@ Every field of `swirl.training.config.SwirlConfig` can be set in the YAML preset
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 from trl import TrlParser
@@ -26,7 +27,8 @@ def main(argv: list[str]) -> None:
         (config,) = parser.parse_args_and_config(args=argv)
     except ValueError as error:
         raise SwirlError(str(error).strip().splitlines()[0]) from None
-    lines = run_swirl(config)
+    command = "accelerate launch recipes/swirl_minigrid.py " + " ".join(shlex.quote(arg) for arg in argv)
+    lines = run_swirl(config, command)
     if is_main_process():
         print("| " + " | ".join(COLUMNS) + " |")
         print("|" + "---|" * len(COLUMNS))

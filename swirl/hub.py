@@ -35,3 +35,85 @@ def ensure_hub_reachable(timeout: float = 5.0, need_token: bool = True) -> None:
 
         if get_token() is None:
             raise HubUnavailableError("no Hugging Face token found: run `hf auth login` or set HF_TOKEN before pushing")
+
+
+def model_card(config: dict, data: dict, eval_lines: list[dict], command: str) -> str:
+    """The README.md pushed with a SWIRL run's adapters: what they are, how they were made, how they score."""
+    rows = "\n".join(
+        f"| {line['stage']} | {line['fwm_exact_match']:.1%} | {line['fwm_parse_rate']:.1%} | {line['idm_accuracy']:.1%} |"
+        for line in eval_lines
+    )
+    hyper = ", ".join(f"{key}={config[key]}" for key in (
+        "iterations", "phase_steps", "learning_rate", "beta", "num_generations", "temperature", "top_p",
+        "reward_clip", "annotation_min_logprob", "sft_steps", "lora_r", "lora_alpha"))
+    return f"""---
+library_name: peft
+base_model: {config['model']}
+tags: [swirl, world-model, inverse-dynamics, lora, minigrid]
+---
+
+# SWIRL world model: FWM and IDM LoRA adapters
+
+Two LoRA adapters on `{config['model']}`, trained with SWIRL (self-improving world modelling with latent
+actions): `fwm/` is the forward world model P(s' | s, a), `idm/` the inverse dynamics model Q(a | s, s').
+
+```python
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+base = AutoModelForCausalLM.from_pretrained("{config['model']}")
+fwm = PeftModel.from_pretrained(base, "<this repo>", subfolder="fwm", adapter_name="fwm")
+fwm.load_adapter("<this repo>", subfolder="idm", adapter_name="idm")
+```
+
+Prompts and the state text format are swirl's (`swirl.models.prompts`, `swirl.envs.minigrid`).
+
+## Data
+
+Environments: {', '.join(data['env_ids'])}. Rows: {data['labelled']} labelled, {data['state_only']} state-only,
+{data['test']} test transitions.
+
+## Training
+
+Warm start (SFT on the labelled split), then {config['iterations']} SWIRL iteration(s) of phase I (GRPO on the
+FWM, reward = IDM log-likelihood of the latent action) and phase II (GRPO on the IDM, reward = FWM
+log-likelihood of the real next state), each with a KL term to the phase-start adapter.
+Hyperparameters: {hyper}.
+
+## Evaluation (test split, greedy)
+
+| stage | FWM exact match | FWM parse rate | IDM accuracy |
+|---|---|---|---|
+{rows}
+
+## Reproduce
+
+```bash
+{command}
+```
+"""
+
+
+def prepare_push_folder(output_dir: str, final_stage: str, card: str) -> "Path":
+    """``<output_dir>/hub/``: README.md (the card) plus the final ``fwm/`` and ``idm/`` adapters."""
+    import shutil
+    from pathlib import Path
+
+    from swirl.paths import atomic_dir
+
+    target = Path(output_dir) / "hub"
+    with atomic_dir(target, replace=True) as staging:
+        staging.mkdir()
+        for role in ("fwm", "idm"):
+            shutil.copytree(Path(final_stage) / role, staging / role)
+        (staging / "README.md").write_text(card)
+    return target
+
+
+def push_folder(folder: str, repo_id: str) -> str:
+    """Upload a prepared folder as one model repo (adapters in the fwm/ and idm/ subfolders)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, exist_ok=True)
+    api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="SWIRL adapters (fwm, idm)")
+    return f"{hub_endpoint()}/{repo_id}"

@@ -119,6 +119,12 @@ def test_cpu_tiny_recipe_under_accelerate_launch(tmp_path):
         training = json.loads((out / "iter_1" / phase / "metrics.json").read_text())["training"]
         assert training["steps"] == 2 and all(math.isfinite(step["reward"]) for step in training["log"])
     assert json.loads((out / "iter_1" / "phase1" / "metrics.json").read_text())["training"]["kept_pairs"] > 0
+    # the folder that --push_to_hub would upload: final adapters + a model card with the eval table and command
+    assert sorted(os.listdir(out / "hub")) == ["README.md", "fwm", "idm"]
+    assert tensors(out / "hub" / "idm").keys() == tensors(out / "iter_1" / "phase2" / "idm").keys()
+    card = (out / "hub" / "README.md").read_text()
+    assert "base_model: tiny-qwen2" in card and "| iter_1/phase2 |" in card
+    assert "accelerate launch recipes/swirl_minigrid.py --config" in card and "swirl/WAV-KeyDelivery-v0" in card
 
 
 def test_killed_run_resumes_without_repeating_completed_stages(tmp_path):
@@ -143,3 +149,50 @@ def test_killed_run_resumes_without_repeating_completed_stages(tmp_path):
     assert training["steps"] == 4  # the phase ran to its end (steps before the checkpoint come from it)
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
     assert (out / "iter_1" / "phase2" / "idm" / "adapter_model.safetensors").is_file()
+
+
+def test_push_to_hub_offline_fails_at_start_up(tmp_path):
+    env = dict(os.environ, HF_ENDPOINT="http://127.0.0.1:9", HF_HUB_OFFLINE="0")
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, str(REPO / "recipes" / "swirl_minigrid.py"), "--config",
+                             str(REPO / "recipes" / "minigrid" / "cpu-tiny.yaml"), "--output_dir", str(tmp_path / "x"),
+                             "--push_to_hub", "true", "--hub_model_id", "me/swirl-tiny"],
+                            capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("swirl: error: cannot reach the Hugging Face Hub")
+    assert not (tmp_path / "x").exists() and time.monotonic() - start < 120
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="hub_model_id is required with push_to_hub"):
+        SwirlConfig(push_to_hub=True)
+    with pytest.raises(ValueError, match=r"num_generations must be >= 2 .* \(got 1\)"):
+        SwirlConfig(num_generations=1)
+
+
+def launch_with(config_file: str, num_processes: int, output_dir: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+               str(REPO / "recipes" / "accelerate_configs" / config_file), "--num_processes", str(num_processes),
+               "--mixed_precision", "no", str(REPO / "recipes" / "swirl_minigrid.py"), "--config",
+               str(REPO / "recipes" / "minigrid" / "cpu-tiny.yaml"), "--output_dir", str(output_dir)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run(command, capture_output=True, text=True, timeout=1200, env=env, cwd=REPO)
+
+
+def test_two_cpu_processes_with_the_ddp_config(tmp_path):
+    out = tmp_path / "ddp"
+    result = launch_with("ddp.yaml", 2, out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    start, end = tensors(out / "warmstart" / "fwm"), tensors(out / "iter_1" / "phase1" / "fwm")
+    assert any(not torch.equal(start[k], end[k]) for k in start)
+
+
+def test_deepspeed_zero2_config_on_cpu(tmp_path):
+    pytest.importorskip("deepspeed", reason="deepspeed is in the dev extra; install swirl-wm[dev]")
+    out = tmp_path / "zero2"
+    result = launch_with("zero2.yaml", 1, out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    start, end = tensors(out / "warmstart" / "idm"), tensors(out / "iter_1" / "phase2" / "idm")
+    assert any(not torch.equal(start[k], end[k]) for k in start)

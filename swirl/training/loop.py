@@ -24,16 +24,21 @@ from swirl.paths import write_text_atomic
 from swirl.training.config import SwirlConfig
 
 
-def is_main_process() -> bool:
+def distributed_state():
+    """accelerate's process state. Without a GPU it must be created with ``cpu=True`` (gloo), and it is a
+    singleton: the first call decides for the trainers created later, so every caller goes through here."""
+    import torch
     from accelerate import PartialState
 
-    return PartialState().is_main_process
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def is_main_process() -> bool:
+    return distributed_state().is_main_process
 
 
 def wait_for_everyone() -> None:
-    from accelerate import PartialState
-
-    PartialState().wait_for_everyone()
+    distributed_state().wait_for_everyone()
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
@@ -129,12 +134,20 @@ def rebuild_metrics_log(output_dir: Path, stages: list[Path]) -> None:
     write_text_atomic(output_dir / "metrics.jsonl", "".join(line + "\n" for line in lines))
 
 
-def run_swirl(config: SwirlConfig) -> list[dict[str, Any]]:
-    """Run (or resume) the whole loop; return the per-stage evaluation lines."""
+def run_swirl(config: SwirlConfig, command: str = "") -> list[dict[str, Any]]:
+    """Run (or resume) the whole loop; return the per-stage evaluation lines.
+
+    Writes ``<output_dir>/hub/`` (the final adapters and their model card) at the end, and pushes it when
+    ``push_to_hub`` is set; the Hub is checked before any work so an offline machine fails at once.
+    """
     from swirl.data import load_dataset_dict
     from swirl.models.loading import load_tokenizer
     from swirl.training.phases import annotate_latent_actions, phase2_dataset, run_grpo_phase
 
+    if config.push_to_hub:
+        from swirl.hub import ensure_hub_reachable
+
+        ensure_hub_reachable()
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     data_path = prepare_dataset(config)
@@ -176,4 +189,22 @@ def run_swirl(config: SwirlConfig) -> list[dict[str, Any]]:
     if is_main_process():
         rebuild_metrics_log(output_dir, stages)
     wait_for_everyone()
-    return [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
+    if is_main_process():
+        publish(config, data, lines, previous, command)
+    return lines
+
+
+def publish(config: SwirlConfig, data: Any, lines: list[dict], final_stage: Path, command: str) -> Path:
+    """Write the Hub folder (final adapters + model card); push it if asked."""
+    from dataclasses import asdict
+
+    from swirl.hub import model_card, prepare_push_folder, push_folder
+
+    env_ids = sorted(set(data["labelled"]["env_id"]) | set(data["state_only"]["env_id"]))
+    data_info = {"env_ids": env_ids, **{split: data[split].num_rows for split in ("labelled", "state_only", "test")}}
+    card = model_card(asdict(config), data_info, lines, command or "accelerate launch recipes/swirl_minigrid.py ...")
+    folder = prepare_push_folder(config.output_dir, str(final_stage), card)
+    if config.push_to_hub:
+        print(f"pushed to {push_folder(str(folder), config.hub_model_id)}")
+    return folder

@@ -99,14 +99,16 @@ def sft_datasets(config: SwirlSFTConfig, tokenizer: Any) -> tuple[Any, Any]:
 def run_sft(model: Any, tokenizer: Any, train: Any, test: Any, config: SwirlSFTConfig) -> dict[str, Any]:
     """Train the adapter named ``default`` of the PeftModel ``model`` on prompt-completion ``train``.
 
-    Returns eval loss on ``test`` before and after, and the wall time. The loop's warm start calls this
+    Returns eval loss on ``test`` before (NaN under DeepSpeed) and after, and the wall time. The loop's warm start calls this
     with the model it already holds; :func:`train_sft` is the stand-alone entry point.
     """
     from trl import SFTTrainer
 
     trainer = SFTTrainer(model=model, args=config, train_dataset=train, eval_dataset=test, processing_class=tokenizer)
     start = time.perf_counter()
-    before = trainer.evaluate()["eval_loss"] if test.num_rows else float("nan")
+    # Under DeepSpeed, evaluating before training starts ZeRO inference, which only stage 3 supports.
+    can_evaluate_first = test.num_rows and not trainer.is_deepspeed_enabled
+    before = trainer.evaluate()["eval_loss"] if can_evaluate_first else float("nan")
     trainer.train()
     after = trainer.evaluate()["eval_loss"] if test.num_rows else float("nan")
     return {
