@@ -30,48 +30,46 @@ def parses(text: str) -> bool:
     return True
 
 
-class IDMActionReward:
+class LogLikelihoodReward:
+    """Shared part of both rewards: score answers under the frozen scorer adapter, clamp from below."""
+
+    default_adapter = ""
+
+    def __init__(self, model: Any, tokenizer: Any, adapter: str | None = None, clip: float = -10.0,
+                 token_budget: int = 16384):
+        self.model, self.tokenizer, self.clip, self.token_budget = model, tokenizer, clip, token_budget
+        self.adapter = adapter or self.default_adapter
+
+    def clamped_mean_loglik(self, prompts: list[str], answers: Sequence[str]) -> list[float]:
+        scored = log_likelihood(self.model, self.tokenizer, prompts, [completion(self.tokenizer, a) for a in answers],
+                                adapter=self.adapter, token_budget=self.token_budget)
+        return scored.mean.clamp(min=self.clip).tolist()
+
+
+class IDMActionReward(LogLikelihoodReward):
     """Phase I: how well the frozen IDM recovers the latent action ``z`` from (s, sampled s^)."""
 
     __name__ = "idm_action_loglik"
-
-    def __init__(self, model: Any, tokenizer: Any, adapter: str = "idm", clip: float = -10.0,
-                 token_budget: int = 16384):
-        self.model, self.tokenizer, self.adapter, self.clip, self.token_budget = model, tokenizer, adapter, clip, token_budget
+    default_adapter = "idm"
 
     def __call__(self, prompts: Sequence[str], completions: Sequence[str], state: Sequence[str],
                  latent_action: Sequence[str], log_metric: Callable[[str, float], None] | None = None,
                  **_: Any) -> list[float]:
-        tokenizer = self.tokenizer
-        sampled = [strip_completion(tokenizer, text) for text in completions]
+        sampled = [strip_completion(self.tokenizer, text) for text in completions]
         if log_metric is not None:
             log_metric("parse_rate", sum(map(parses, sampled)) / max(1, len(sampled)))
-        scored = log_likelihood(
-            self.model, tokenizer,
-            [idm_prompt(tokenizer, s, s_hat) for s, s_hat in zip(state, sampled)],
-            [completion(tokenizer, z) for z in latent_action],
-            adapter=self.adapter, token_budget=self.token_budget,
-        )
-        return scored.mean.clamp(min=self.clip).tolist()
+        return self.clamped_mean_loglik([idm_prompt(self.tokenizer, s, s_hat) for s, s_hat in zip(state, sampled)],
+                                        latent_action)
 
 
-class FWMStateReward:
+class FWMStateReward(LogLikelihoodReward):
     """Phase II: how likely the frozen FWM finds the real next state s' after (s, sampled action z^)."""
 
     __name__ = "fwm_state_loglik"
-
-    def __init__(self, model: Any, tokenizer: Any, adapter: str = "fwm", clip: float = -10.0,
-                 token_budget: int = 16384):
-        self.model, self.tokenizer, self.adapter, self.clip, self.token_budget = model, tokenizer, adapter, clip, token_budget
+    default_adapter = "fwm"
 
     def __call__(self, prompts: Sequence[str], completions: Sequence[str], state: Sequence[str],
                  next_state: Sequence[str], **_: Any) -> list[float]:
-        tokenizer = self.tokenizer
-        actions = [strip_completion(tokenizer, text) for text in completions]
-        scored = log_likelihood(
-            self.model, tokenizer,
-            [fwm_prompt(tokenizer, s, z_hat) for s, z_hat in zip(state, actions)],
-            [completion(tokenizer, s_next) for s_next in next_state],
-            adapter=self.adapter, token_budget=self.token_budget,
-        )
-        return scored.mean.clamp(min=self.clip).tolist()
+        actions = [strip_completion(self.tokenizer, text) for text in completions]
+        return self.clamped_mean_loglik([fwm_prompt(self.tokenizer, s, z_hat) for s, z_hat in zip(state, actions)],
+                                        next_state)
