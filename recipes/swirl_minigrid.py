@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import sys
 
+import datasets
 from trl import TrlParser
 
 from swirl.cli import run_or_exit
@@ -28,6 +29,7 @@ def main(argv: list[str]) -> None:
     except ValueError as error:
         raise SwirlError(str(error).strip().splitlines()[0]) from None
     command = "accelerate launch recipes/swirl_minigrid.py " + " ".join(shlex.quote(arg) for arg in argv)
+    datasets.disable_progress_bars()  # dozens of tiny .map calls; the trainers log their own progress
     lines = run_swirl(config, command)
     if is_main_process():
         print("| " + " | ".join(COLUMNS) + " |")
