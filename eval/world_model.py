@@ -1,34 +1,117 @@
-"""World-model evaluation on a dataset split: FWM next-state exact match and parse rate, IDM action accuracy.
+"""World-model evaluation on a dataset split: every FWM and IDM metric of :mod:`eval.metrics`, overall and per env.
 
-The loop calls :func:`evaluate_world_model` after every phase. Greedy decoding with the sampler from
-:mod:`swirl.sampling` and the prompts from :mod:`swirl.models.prompts`, like training.
+The loop calls :func:`evaluate_world_model` after every stage. Predictions are greedy, made with the
+sampler from :mod:`swirl.sampling` and the prompts from :mod:`swirl.models.prompts`, exactly as in
+training; the FWM's teacher-forced NLL of the true next state uses the reward scorer.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
-from swirl.models.prompts import fwm_prompt, idm_prompt
+from eval.metrics import fwm_metrics, idm_metrics
+from swirl.envs.minigrid import ACTION_TEXTS
+from swirl.models.prompts import completion, fwm_prompt, idm_prompt
+from swirl.models.scoring import log_likelihood
 from swirl.sampling import STATE_STOP
-from swirl.training.rewards import parses
+
+ACTION_LABELS = ACTION_TEXTS + ("switch",)
+HEADLINE = ("fwm_exact_match", "fwm_changed_accuracy", "fwm_field_accuracy", "fwm_parse_rate", "idm_accuracy")
 
 
-def evaluate_world_model(sampler: Any, tokenizer: Any, rows: Any, fwm_adapter: str = "fwm", idm_adapter: str = "idm",
-                         max_state_tokens: int = 256, max_action_tokens: int = 8) -> dict[str, float]:
-    """``rows``: a labelled split (``state``, ``action``, ``next_state``). Returns rates in [0, 1]."""
+def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fwm_adapter: str = "fwm",
+                         idm_adapter: str = "idm", max_state_tokens: int = 256,
+                         max_action_tokens: int = 8) -> dict[str, Any]:
+    """``rows``: a labelled split (``state``, ``action``, ``next_state``, ``env_id``).
+
+    Returns the overall metrics as flat ``fwm_*`` / ``idm_*`` keys, plus ``per_env`` (the same per env id),
+    ``idm_per_action`` and ``idm_confusion``.
+    """
     if rows.num_rows == 0:
         raise ValueError("cannot evaluate on an empty split")
-    states, actions, next_states = rows["state"], rows["action"], rows["next_state"]
+    states, actions, next_states, env_ids = rows["state"], rows["action"], rows["next_state"], rows["env_id"]
+    fwm_prompts = [fwm_prompt(tokenizer, s, a) for s, a in zip(states, actions)]
     predicted_states = [answers[0] for answers in sampler.generate(
-        [fwm_prompt(tokenizer, s, a) for s, a in zip(states, actions)], adapter=fwm_adapter, temperature=0,
-        max_new_tokens=max_state_tokens, stop=STATE_STOP)]
+        fwm_prompts, adapter=fwm_adapter, temperature=0, max_new_tokens=max_state_tokens, stop=STATE_STOP)]
     predicted_actions = [answers[0] for answers in sampler.generate(
         [idm_prompt(tokenizer, s, n) for s, n in zip(states, next_states)], adapter=idm_adapter, temperature=0,
         max_new_tokens=max_action_tokens)]
-    count = len(states)
+    nll = -log_likelihood(model, tokenizer, fwm_prompts, [completion(tokenizer, n) for n in next_states],
+                          adapter=fwm_adapter).mean
+
+    def summarise(indices: list[int]) -> dict[str, float]:
+        pick = lambda values: [values[i] for i in indices]  # noqa: E731
+        fwm = fwm_metrics(pick(states), pick(predicted_states), pick(next_states))
+        idm = idm_metrics(pick(predicted_actions), pick(actions), ACTION_LABELS)
+        return {"rows": len(indices), **{f"fwm_{key}": value for key, value in fwm.items()},
+                "fwm_nll": float(nll[indices].mean()), "idm_accuracy": idm["accuracy"]}
+
+    by_env: dict[str, list[int]] = defaultdict(list)
+    for index, env_id in enumerate(env_ids):
+        by_env[env_id].append(index)
+    everything = list(range(len(states)))
+    idm = idm_metrics(predicted_actions, actions, ACTION_LABELS)
     return {
-        "rows": count,
-        "fwm_exact_match": sum(p == n for p, n in zip(predicted_states, next_states)) / count,
-        "fwm_parse_rate": sum(map(parses, predicted_states)) / count,
-        "idm_accuracy": sum(p == a for p, a in zip(predicted_actions, actions)) / count,
+        **summarise(everything),
+        "per_env": {env_id: summarise(indices) for env_id, indices in sorted(by_env.items())},
+        "idm_per_action": idm["per_action"],
+        "idm_confusion": idm["confusion"],
     }
+
+
+def markdown_table(lines: list[dict[str, Any]], columns: tuple[str, ...] = HEADLINE) -> str:
+    """One row per evaluation line (e.g. per stage of a run), the given metric columns as percentages."""
+    header = "| stage | " + " | ".join(columns) + " |"
+    rows = [
+        "| " + str(line.get("stage", "")) + " | " + " | ".join(f"{line[c]:.1%}" for c in columns) + " |"
+        for line in lines
+    ]
+    return "\n".join([header, "|" + "---|" * (len(columns) + 1), *rows])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m eval.world_model --adapters RUN/iter_1/phase2 --dataset DATA [--split test] --out DIR``."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from swirl.data import load_dataset_dict
+    from swirl.models.adapters import with_adapters
+    from swirl.models.loading import load_base_model, load_tokenizer
+    from swirl.paths import write_text_atomic
+    from swirl.sampling import make_sampler
+
+    parser = argparse.ArgumentParser(prog="python -m eval.world_model", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m", help="base model (Hub id, folder or built-in name)")
+    parser.add_argument("--adapters", required=True, help="folder holding the fwm/ and idm/ adapters (a stage of a run)")
+    parser.add_argument("--dataset", required=True, help="dataset folder from `swirl data minigrid`")
+    parser.add_argument("--split", default="test", help="split to evaluate (needs actions: labelled or test)")
+    parser.add_argument("--rows", type=int, default=256, help="evaluate at most this many rows (seeded sample)")
+    parser.add_argument("--sampler", default="auto", help="auto, hf or vllm")
+    parser.add_argument("--max-state-tokens", type=int, default=256, help="max new tokens of a predicted state")
+    parser.add_argument("--max-action-tokens", type=int, default=8, help="max new tokens of a predicted action")
+    parser.add_argument("--out", required=True, help="output folder for eval.json and eval.md")
+    args = parser.parse_args(argv)
+    adapters = Path(args.adapters)
+    rows = load_dataset_dict(args.dataset)[args.split]
+    rows = rows.shuffle(seed=0, keep_in_memory=True).select(range(min(args.rows, rows.num_rows)))
+    tokenizer = load_tokenizer(args.model)
+    model = with_adapters(load_base_model(args.model), {"fwm": adapters / "fwm", "idm": adapters / "idm"})
+    sampler = make_sampler(args.sampler, model, tokenizer, base_model=args.model,
+                           adapter_dirs={role: str(adapters / role) for role in ("fwm", "idm")})
+    result = evaluate_world_model(model, tokenizer, sampler, rows, max_state_tokens=args.max_state_tokens,
+                                  max_action_tokens=args.max_action_tokens)
+    out = Path(args.out)
+    write_text_atomic(out / "eval.json", json.dumps(result, indent=2) + "\n")
+    per_env = [{"stage": env_id, **metrics} for env_id, metrics in result["per_env"].items()]
+    table = markdown_table([{"stage": "overall", **result}, *per_env]).replace("| stage |", "| env |", 1)
+    write_text_atomic(out / "eval.md", table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    from swirl.cli import run_or_exit
+
+    raise SystemExit(run_or_exit(main))

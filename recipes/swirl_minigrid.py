@@ -14,12 +14,12 @@ import sys
 import datasets
 from trl import TrlParser
 
+from eval.world_model import markdown_table
 from swirl.cli import run_or_exit
 from swirl.errors import SwirlError
 from swirl.training.config import SwirlConfig
 from swirl.training.loop import is_main_process, run_swirl
 
-COLUMNS = ("stage", "fwm_exact_match", "fwm_parse_rate", "idm_accuracy")
 
 
 def main(argv: list[str]) -> None:
@@ -32,10 +32,7 @@ def main(argv: list[str]) -> None:
     datasets.disable_progress_bars()  # dozens of tiny .map calls; the trainers log their own progress
     lines = run_swirl(config, command)
     if is_main_process():
-        print("| " + " | ".join(COLUMNS) + " |")
-        print("|" + "---|" * len(COLUMNS))
-        for line in lines:
-            print("| " + " | ".join(line[c] if c == "stage" else f"{line[c]:.1%}" for c in COLUMNS) + " |")
+        print(markdown_table(lines))
         print(f"metrics: {config.output_dir}/metrics.jsonl")
 
 

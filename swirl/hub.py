@@ -39,10 +39,8 @@ def ensure_hub_reachable(timeout: float = 5.0, need_token: bool = True) -> None:
 
 def model_card(config: dict, data: dict, eval_lines: list[dict], command: str) -> str:
     """The README.md pushed with a SWIRL run's adapters: what they are, how they were made, how they score."""
-    rows = "\n".join(
-        f"| {line['stage']} | {line['fwm_exact_match']:.1%} | {line['fwm_parse_rate']:.1%} | {line['idm_accuracy']:.1%} |"
-        for line in eval_lines
-    )
+    from eval.world_model import markdown_table
+
     hyper = ", ".join(f"{key}={config[key]}" for key in (
         "iterations", "phase_steps", "learning_rate", "beta", "num_generations", "temperature", "top_p",
         "reward_clip", "annotation_min_logprob", "sft_steps", "lora_r", "lora_alpha"))
@@ -81,9 +79,10 @@ Hyperparameters: {hyper}.
 
 ## Evaluation (test split, greedy)
 
-| stage | FWM exact match | FWM parse rate | IDM accuracy |
-|---|---|---|---|
-{rows}
+{markdown_table(eval_lines)}
+
+`fwm_changed_accuracy` counts only the grid cells / agent fields that the action changed (copying the input
+scores 0 there); `fwm_field_accuracy` counts all of them.
 
 ## Reproduce
 

@@ -83,9 +83,9 @@ def evaluate_stage(config: SwirlConfig, stage_dir: Path, test: Any) -> dict[str,
     from eval.world_model import evaluate_world_model
     from swirl.models.loading import load_tokenizer
 
-    _, sampler = load_world_model(config, stage_dir)
-    return evaluate_world_model(sampler, load_tokenizer(config.model), test, max_state_tokens=config.max_state_tokens,
-                                max_action_tokens=config.max_action_tokens)
+    model, sampler = load_world_model(config, stage_dir)
+    return evaluate_world_model(model, load_tokenizer(config.model), sampler, test,
+                                max_state_tokens=config.max_state_tokens, max_action_tokens=config.max_action_tokens)
 
 
 def warm_start(config: SwirlConfig, data_path: Path, stage_dir: Path) -> dict[str, Any]:

@@ -1,0 +1,115 @@
+"""World-model metrics on texts: pure functions, no model. Used by :mod:`eval.world_model` and the loop.
+
+FWM (predicted next state vs true next state, given the previous state):
+
+* ``exact_match``: the parsed prediction equals the true state (an unparseable prediction is wrong);
+* ``parse_rate``: share of predictions that parse;
+* ``field_accuracy``: share of fields right over all states, a field being one grid cell, the agent's
+  position, its direction, or the carried object (unparseable or wrong-size predictions get none right);
+* ``changed_accuracy``: the same, counted only on the fields that differ between s and s' (copying the
+  input scores 0 there by construction; ``copy_field_accuracy`` is that baseline's ``field_accuracy``);
+* ``bleu`` (sacreBLEU, corpus level) and ``rouge_l`` (rouge-score, mean F1) of the text, both on
+  whitespace tokens, i.e. on cells, as the SWIRL paper reports for text worlds.
+
+IDM: ``accuracy``, per-action accuracy and the confusion matrix (rows: true action, columns: predicted;
+anything outside the known actions is counted in an ``other`` column).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Sequence
+
+from swirl.envs.minigrid import MiniGridState, text_to_state
+from swirl.errors import StateParseError
+
+OTHER = "other"
+
+
+def state_fields(state: MiniGridState) -> list[Any]:
+    """Every cell, then the agent's position, its direction and the carried object."""
+    return [*state.cells, state.agent_pos, state.agent_dir, state.carrying]
+
+
+def try_parse(text: str) -> MiniGridState | None:
+    try:
+        return text_to_state(text)
+    except StateParseError:
+        return None
+
+
+def compare_prediction(state: str, predicted: str, true_next: str) -> dict[str, int]:
+    """Counts for one FWM prediction: exact, parsed, fields right/total, changed fields right/total."""
+    before, truth = text_to_state(state), text_to_state(true_next)
+    true_fields = state_fields(truth)
+    changed = [i for i, (a, b) in enumerate(zip(state_fields(before), true_fields)) if a != b]
+    guess = try_parse(predicted)
+    same_shape = guess is not None and (guess.width, guess.height) == (truth.width, truth.height)
+    guess_fields = state_fields(guess) if same_shape else [object()] * len(true_fields)
+    return {
+        "exact": int(guess == truth),
+        "parsed": int(guess is not None),
+        "fields_right": sum(g == t for g, t in zip(guess_fields, true_fields)),
+        "fields": len(true_fields),
+        "changed_right": sum(guess_fields[i] == true_fields[i] for i in changed),
+        "changed": len(changed),
+    }
+
+
+def _whitespace_rouge_l(predictions: Sequence[str], references: Sequence[str]) -> float:
+    from rouge_score import rouge_scorer
+
+    class Whitespace:
+        @staticmethod
+        def tokenize(text: str) -> list[str]:
+            return text.split()
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=Whitespace())
+    scores = [scorer.score(ref, pred)["rougeL"].fmeasure for pred, ref in zip(predictions, references)]
+    return sum(scores) / len(scores)
+
+
+def fwm_metrics(states: Sequence[str], predictions: Sequence[str], next_states: Sequence[str]) -> dict[str, float]:
+    """Aggregate FWM metrics (micro-averaged over fields); see the module doc."""
+    import sacrebleu
+
+    if not states:
+        raise ValueError("cannot evaluate an empty set of predictions")
+    if not len(states) == len(predictions) == len(next_states):
+        raise ValueError(f"lengths differ: {len(states)} states, {len(predictions)} predictions, {len(next_states)} next states")
+    totals: Counter = Counter()
+    copy: Counter = Counter()
+    for state, predicted, true_next in zip(states, predictions, next_states):
+        totals.update(compare_prediction(state, predicted, true_next))
+        copy.update(compare_prediction(state, state, true_next))
+    count = len(states)
+    return {
+        "exact_match": totals["exact"] / count,
+        "parse_rate": totals["parsed"] / count,
+        "field_accuracy": totals["fields_right"] / totals["fields"],
+        "changed_accuracy": totals["changed_right"] / totals["changed"] if totals["changed"] else float("nan"),
+        "changed_fields": totals["changed"],
+        "copy_field_accuracy": copy["fields_right"] / copy["fields"],
+        "copy_exact_match": copy["exact"] / count,
+        "bleu": sacrebleu.corpus_bleu(list(predictions), [list(next_states)], tokenize="none").score / 100,
+        "rouge_l": _whitespace_rouge_l(predictions, next_states),
+    }
+
+
+def idm_metrics(predictions: Sequence[str], actions: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, per-action accuracy and the confusion matrix over ``labels`` (+ ``other``)."""
+    if not actions:
+        raise ValueError("cannot evaluate an empty set of predictions")
+    columns = list(labels) + [OTHER]
+    confusion = {true: {column: 0 for column in columns} for true in labels}
+    for predicted, true in zip(predictions, actions):
+        row = confusion.setdefault(true, {column: 0 for column in columns})
+        row[predicted if predicted in row and predicted != OTHER else OTHER] += 1
+    per_action = {
+        action: row[action] / sum(row.values()) for action, row in confusion.items() if sum(row.values())
+    }
+    return {
+        "accuracy": sum(p == a for p, a in zip(predictions, actions)) / len(actions),
+        "per_action": per_action,
+        "confusion": confusion,
+    }

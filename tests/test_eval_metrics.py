@@ -1,0 +1,113 @@
+"""Evaluation metrics on hand-made cases with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from eval.metrics import OTHER, compare_prediction, fwm_metrics, idm_metrics
+from swirl.envs.minigrid import ACTION_TEXTS, make_env, state_to_text
+
+# MiniGrid-Empty-5x5, seed 0: the agent at (1, 1) facing right; "move forward" takes it to (2, 1).
+S = "grid 5x5\nW W W W W\nW > . . W\nW . . . W\nW . . G W\nW W W W W\ncarrying none\nend"
+S_NEXT = "grid 5x5\nW W W W W\nW . > . W\nW . . . W\nW . . G W\nW W W W W\ncarrying none\nend"
+FIELDS = 5 * 5 + 3  # cells + agent position + direction + carried object
+
+
+def test_the_hand_made_states_are_real():
+    env = make_env("MiniGrid-Empty-5x5-v0")
+    env.reset(seed=0)
+    assert state_to_text(env) == S
+    env.step(2)
+    assert state_to_text(env) == S_NEXT
+
+
+def test_identical_prediction_is_perfect():
+    assert compare_prediction(S, S_NEXT, S_NEXT) == {"exact": 1, "parsed": 1, "fields_right": FIELDS, "fields": FIELDS,
+                                                     "changed_right": 1, "changed": 1}
+
+
+def test_copying_the_input_scores_zero_on_changed_fields():
+    assert compare_prediction(S, S, S_NEXT) == {"exact": 0, "parsed": 1, "fields_right": FIELDS - 1, "fields": FIELDS,
+                                                "changed_right": 0, "changed": 1}
+
+
+def test_one_wrong_cell():
+    wrong = S_NEXT.replace("W . . G W", "W . . . W")  # the goal is missing
+    assert compare_prediction(S, wrong, S_NEXT) == {"exact": 0, "parsed": 1, "fields_right": FIELDS - 1,
+                                                    "fields": FIELDS, "changed_right": 1, "changed": 1}
+
+
+@pytest.mark.parametrize("bad", ["the agent moves right", S_NEXT[:-3], S_NEXT.replace("grid 5x5", "grid 4x4")])
+def test_unparseable_or_wrong_size_prediction_gets_nothing_right(bad):
+    counts = compare_prediction(S, bad, S_NEXT)
+    assert counts["exact"] == 0 and counts["fields_right"] == 0 and counts["changed_right"] == 0
+
+
+def test_aggregate_fwm_metrics():
+    metrics = fwm_metrics([S, S, S, S], [S_NEXT, S, "garbage", S_NEXT], [S_NEXT] * 4)
+    assert metrics["exact_match"] == 0.5 and metrics["parse_rate"] == 0.75
+    assert metrics["field_accuracy"] == pytest.approx((3 * FIELDS - 1) / (4 * FIELDS))
+    assert metrics["changed_accuracy"] == 0.5 and metrics["changed_fields"] == 4
+    assert metrics["copy_field_accuracy"] == pytest.approx((FIELDS - 1) / FIELDS) and metrics["copy_exact_match"] == 0
+    assert 0 < metrics["bleu"] < 1 and 0 < metrics["rouge_l"] < 1
+
+
+def test_text_scores_of_identical_states_are_one():
+    metrics = fwm_metrics([S], [S_NEXT], [S_NEXT])
+    assert metrics["bleu"] == pytest.approx(1.0) and metrics["rouge_l"] == pytest.approx(1.0)
+
+
+def test_no_changed_fields_gives_nan_not_a_fake_number():
+    assert math.isnan(fwm_metrics([S], [S], [S])["changed_accuracy"])
+
+
+def test_empty_inputs_are_a_clear_error():
+    with pytest.raises(ValueError, match="cannot evaluate an empty set"):
+        fwm_metrics([], [], [])
+    with pytest.raises(ValueError, match="cannot evaluate an empty set"):
+        idm_metrics([], [], ACTION_TEXTS)
+    with pytest.raises(ValueError, match="lengths differ"):
+        fwm_metrics([S], [S, S], [S])
+
+
+def test_idm_accuracy_per_action_and_confusion():
+    metrics = idm_metrics(["turn left", "toggle", "jump", "drop"], ["turn left", "drop", "drop", "drop"], ACTION_TEXTS)
+    assert metrics["accuracy"] == 0.5
+    assert metrics["per_action"] == {"turn left": 1.0, "drop": pytest.approx(1 / 3)}
+    assert metrics["confusion"]["drop"] == {**{a: 0 for a in ACTION_TEXTS}, "toggle": 1, "drop": 1, OTHER: 1}
+    assert sum(sum(row.values()) for row in metrics["confusion"].values()) == 4
+
+
+def test_end_to_end_evaluation_of_tiny_adapters(world_model, tokenizer, small_dataset, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from eval.world_model import evaluate_world_model
+    from swirl.data import load_dataset_dict
+    from swirl.models.adapters import save_adapter
+    from swirl.sampling import HFSampler
+
+    rows = load_dataset_dict(small_dataset)["test"].select(range(6))
+    result = evaluate_world_model(world_model, tokenizer, HFSampler(world_model, tokenizer), rows, max_state_tokens=24,
+                                  max_action_tokens=4)
+    assert result["rows"] == 6 and result["fwm_nll"] > 0
+    for key in ("fwm_exact_match", "fwm_parse_rate", "fwm_field_accuracy", "fwm_copy_field_accuracy", "fwm_bleu",
+                "fwm_rouge_l", "idm_accuracy"):
+        assert 0.0 <= result[key] <= 1.0, key
+    assert result["fwm_parse_rate"] == 0.0  # 24 random tokens are never a state
+    assert result["fwm_copy_field_accuracy"] > 0.8  # most of the grid does not change in one step
+    assert set(result["per_env"]) == {"swirl/WAV-KeyDelivery-v0"}
+    assert sum(sum(row.values()) for row in result["idm_confusion"].values()) == 6
+    # the command-line entry point writes the JSON and the table
+    for role in ("fwm", "idm"):
+        save_adapter(world_model, role, tmp_path / "stage" / role)
+    command = [sys.executable, "-m", "eval.world_model", "--model", "tiny-qwen2", "--adapters", str(tmp_path / "stage"),
+               "--dataset", str(small_dataset), "--rows", "4", "--max-state-tokens", "16", "--sampler", "hf",
+               "--out", str(tmp_path / "eval")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((tmp_path / "eval" / "eval.json").read_text())["rows"] == 4
+    assert "| overall |" in (tmp_path / "eval" / "eval.md").read_text()
