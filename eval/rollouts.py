@@ -1,0 +1,99 @@
+"""Evaluations that need the real environment for ground truth (through ``swirl.envs.minigrid.resimulate``).
+
+* :func:`rollout_accuracy`: from a test state, the FWM is fed its own predictions for ``horizon`` steps
+  along the recorded actions (as in WorldPrediction, T <= 6); exact match and field accuracy per horizon.
+* :func:`action_following_score` (WAV): for a state and every pair of different actions whose true next
+  states differ, how often the FWM's two predictions differ too. A model that ignores the action scores 0.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from itertools import combinations
+from typing import Any
+
+from eval.metrics import compare_prediction
+from swirl.envs.minigrid import action_texts, make_env, resimulate, state_to_text
+from swirl.models.prompts import fwm_prompt
+from swirl.sampling import STATE_STOP
+
+
+def known_actions(rows: Any) -> dict[tuple[str, int], list[int]]:
+    """Per episode (env id, seed), the longest action sequence the rows reveal (prefix + own action)."""
+    actions: dict[tuple[str, int], list[int]] = {}
+    for env_id, seed, prefix, action in zip(rows["env_id"], rows["seed"], rows["action_prefix"], rows["action_id"]):
+        sequence = list(prefix) + [action]
+        if len(sequence) > len(actions.get((env_id, seed), [])):
+            actions[(env_id, seed)] = sequence
+    return actions
+
+
+def _predict(sampler: Any, tokenizer: Any, states: list[str], actions: list[str], adapter: str,
+             max_state_tokens: int) -> list[str]:
+    prompts = [fwm_prompt(tokenizer, s, a) for s, a in zip(states, actions)]
+    return [answers[0] for answers in sampler.generate(prompts, adapter=adapter, temperature=0,
+                                                       max_new_tokens=max_state_tokens, stop=STATE_STOP)]
+
+
+def rollout_accuracy(sampler: Any, tokenizer: Any, rows: Any, horizon: int = 6, max_starts: int = 32,
+                     adapter: str = "fwm", max_state_tokens: int = 256) -> list[dict[str, float]]:
+    """Open-loop FWM rollouts of ``horizon`` steps from up to ``max_starts`` test states; one dict per step."""
+    episodes = known_actions(rows)
+    starts = []
+    for (env_id, seed), sequence in sorted(episodes.items()):
+        for step in range(0, len(sequence) - horizon + 1, horizon):
+            starts.append((env_id, seed, sequence[:step], sequence[step : step + horizon]))
+    starts = starts[:max_starts]
+    if not starts:
+        raise ValueError(f"no episode in the split has {horizon} consecutive known actions")
+    envs: dict[str, Any] = {}
+    truths = []  # per start: the true states s_t .. s_t+horizon
+    for env_id, seed, prefix, future in starts:
+        env = resimulate(env_id, seed, prefix, env=envs.setdefault(env_id, make_env(env_id)))
+        states = [state_to_text(env)]
+        for action in future:
+            env.step(action)
+            states.append(state_to_text(env))
+        truths.append(states)
+    current = [states[0] for states in truths]
+    results = []
+    for step in range(horizon):
+        words = [action_texts(env_id)[future[step]] for env_id, _, _, future in starts]
+        predicted = _predict(sampler, tokenizer, current, words, adapter, max_state_tokens)
+        counts = [compare_prediction(truth[step], guess, truth[step + 1]) for truth, guess in zip(truths, predicted)]
+        results.append({
+            "horizon": step + 1,
+            "exact_match": sum(c["exact"] for c in counts) / len(counts),
+            "field_accuracy": sum(c["fields_right"] for c in counts) / sum(c["fields"] for c in counts),
+            "parse_rate": sum(c["parsed"] for c in counts) / len(counts),
+        })
+        current = predicted
+    return results
+
+
+def action_following_score(sampler: Any, tokenizer: Any, rows: Any, max_states: int = 16, adapter: str = "fwm",
+                           max_state_tokens: int = 256) -> dict[str, float]:
+    """Share of action pairs with different true outcomes for which the FWM also predicts different states."""
+    envs: dict[str, Any] = {}
+    states, words, truths, groups = [], [], [], defaultdict(list)
+    for index in range(min(max_states, rows.num_rows)):
+        env_id, seed, prefix = rows["env_id"][index], rows["seed"][index], rows["action_prefix"][index]
+        env = envs.setdefault(env_id, make_env(env_id))
+        vocabulary = action_texts(env_id)
+        for action in range(len(vocabulary)):
+            resimulate(env_id, seed, prefix, env=env)
+            state = state_to_text(env)
+            env.step(action)
+            groups[index].append(len(states))
+            states.append(state)
+            words.append(vocabulary[action])
+            truths.append(state_to_text(env))
+    predicted = _predict(sampler, tokenizer, states, words, adapter, max_state_tokens)
+    pairs = followed = 0
+    for members in groups.values():
+        for i, j in combinations(members, 2):
+            if truths[i] != truths[j]:
+                pairs += 1
+                followed += predicted[i] != predicted[j]
+    return {"action_following_score": followed / pairs if pairs else float("nan"), "pairs": pairs,
+            "states": len(groups)}
