@@ -26,7 +26,7 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
     """``rows``: a labelled split (``state``, ``action``, ``next_state``, ``env_id``).
 
     Returns the overall metrics as flat ``fwm_*`` / ``idm_*`` keys, plus ``per_env`` (the same per env id),
-    ``idm_per_action`` and ``idm_confusion``.
+    ``fwm_per_action`` (FWM metrics per true action), ``idm_per_action`` and ``idm_confusion``.
     """
     if rows.num_rows == 0:
         raise ValueError("cannot evaluate on an empty split")
@@ -48,13 +48,17 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
                 "fwm_nll": float(nll[indices].mean()), "idm_accuracy": idm["accuracy"]}
 
     by_env: dict[str, list[int]] = defaultdict(list)
-    for index, env_id in enumerate(env_ids):
+    by_action: dict[str, list[int]] = defaultdict(list)
+    for index, (env_id, action) in enumerate(zip(env_ids, actions)):
         by_env[env_id].append(index)
+        by_action[action].append(index)
     everything = list(range(len(states)))
     idm = idm_metrics(predicted_actions, actions, ACTION_LABELS)
     return {
         **summarise(everything),
         "per_env": {env_id: summarise(indices) for env_id, indices in sorted(by_env.items())},
+        "fwm_per_action": {action: {key: value for key, value in summarise(indices).items() if key.startswith("fwm_")
+                                    or key == "rows"} for action, indices in sorted(by_action.items())},
         "idm_per_action": idm["per_action"],
         "idm_confusion": idm["confusion"],
     }
@@ -92,7 +96,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sampler", default="auto", help="auto, hf or vllm")
     parser.add_argument("--max-state-tokens", type=int, default=256, help="max new tokens of a predicted state")
     parser.add_argument("--max-action-tokens", type=int, default=8, help="max new tokens of a predicted action")
-    parser.add_argument("--out", required=True, help="output folder for eval.json and eval.md")
+    parser.add_argument("--rollout-horizon", type=int, default=6, help="open-loop rollout length (0: skip rollouts)")
+    parser.add_argument("--rollout-starts", type=int, default=16, help="rollouts from at most this many test states")
+    parser.add_argument("--afs-states", type=int, default=8, help="states for the Action Following Score (0: skip)")
+    parser.add_argument("--out", required=True, help="output folder for eval.json, eval.md and the plots")
     args = parser.parse_args(argv)
     adapters = Path(args.adapters)
     rows = load_dataset_dict(args.dataset)[args.split]
@@ -104,6 +111,22 @@ def main(argv: list[str] | None = None) -> None:
     result = evaluate_world_model(model, tokenizer, sampler, rows, max_state_tokens=args.max_state_tokens,
                                   max_action_tokens=args.max_action_tokens)
     out = Path(args.out)
+    full_split = load_dataset_dict(args.dataset)[args.split]  # rollouts need whole episodes' actions
+    if args.rollout_horizon > 0:
+        from eval.plots import plot_horizon
+        from eval.rollouts import rollout_accuracy
+
+        result["rollouts"] = rollout_accuracy(sampler, tokenizer, full_split, horizon=args.rollout_horizon,
+                                              max_starts=args.rollout_starts, max_state_tokens=args.max_state_tokens)
+        plot_horizon(result["rollouts"], out / "rollout_accuracy.png")
+    if args.afs_states > 0:
+        from eval.rollouts import action_following_score
+
+        result["action_following"] = action_following_score(sampler, tokenizer, rows, max_states=args.afs_states,
+                                                             max_state_tokens=args.max_state_tokens)
+    from eval.plots import plot_confusion
+
+    plot_confusion(result["idm_confusion"], out / "idm_confusion.png")
     write_text_atomic(out / "eval.json", json.dumps(result, indent=2) + "\n")
     per_env = [{"stage": env_id, **metrics} for env_id, metrics in result["per_env"].items()]
     table = markdown_table([{"stage": "overall", **result}, *per_env]).replace("| stage |", "| env |", 1)

@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_parser(commands)
     commands.add_parser("sft", help="warm-start SFT of one adapter (fwm, idm, subgoal); see `swirl sft --help`",
                         add_help=False)
+    commands.add_parser("eval", help="evaluate a stage's fwm/idm adapters on a split; see `swirl eval --help`",
+                        add_help=False)
     return parser
 
 
@@ -142,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from swirl.training.sft import main as sft_main
 
         return run_or_exit(sft_main, argv[1:])
+    if argv[:1] == ["eval"]:
+        from eval.world_model import main as eval_main
+
+        return run_or_exit(eval_main, argv[1:])
     args = build_parser().parse_args(argv)
     return run_or_exit(args.handler, args)
 

@@ -100,14 +100,41 @@ def test_end_to_end_evaluation_of_tiny_adapters(world_model, tokenizer, small_da
     assert result["fwm_parse_rate"] == 0.0  # 24 random tokens are never a state
     assert result["fwm_copy_field_accuracy"] > 0.8  # most of the grid does not change in one step
     assert set(result["per_env"]) == {"swirl/WAV-KeyDelivery-v0"}
+    assert sum(entry["rows"] for entry in result["fwm_per_action"].values()) == 6
+    assert set(result["fwm_per_action"]) == set(rows["action"])
     assert sum(sum(row.values()) for row in result["idm_confusion"].values()) == 6
     # the command-line entry point writes the JSON and the table
     for role in ("fwm", "idm"):
         save_adapter(world_model, role, tmp_path / "stage" / role)
     command = [sys.executable, "-m", "eval.world_model", "--model", "tiny-qwen2", "--adapters", str(tmp_path / "stage"),
                "--dataset", str(small_dataset), "--rows", "4", "--max-state-tokens", "16", "--sampler", "hf",
-               "--out", str(tmp_path / "eval")]
+               "--rollout-horizon", "2", "--rollout-starts", "2", "--afs-states", "1", "--out", str(tmp_path / "eval")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads((tmp_path / "eval" / "eval.json").read_text())["rows"] == 4
+    written = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert written["rows"] == 4 and [step["horizon"] for step in written["rollouts"]] == [1, 2]
+    assert written["action_following"]["states"] == 1
     assert "| overall |" in (tmp_path / "eval" / "eval.md").read_text()
+    for plot in ("rollout_accuracy.png", "idm_confusion.png"):
+        assert (tmp_path / "eval" / plot).read_bytes().startswith(b"\x89PNG")
+
+
+def test_report_compares_runs(tmp_path):
+    import json
+
+    from eval.report import compare
+    from swirl.errors import SwirlError
+
+    keys = ("fwm_exact_match", "fwm_changed_accuracy", "fwm_field_accuracy", "fwm_parse_rate", "idm_accuracy")
+    for name, value in (("sft", 0.25), ("swirl", 0.5)):
+        run = tmp_path / name
+        run.mkdir()
+        lines = [{"stage": "warmstart", **{k: 0.1 for k in keys}}, {"stage": "iter_1/phase2", **{k: value for k in keys}}]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rows = compare({"sft-only": tmp_path / "sft", "swirl": tmp_path / "swirl"}, tmp_path / "report")
+    assert rows["swirl"]["fwm_exact_match"] == 0.5 and rows["sft-only"]["stage"] == "iter_1/phase2"
+    table = (tmp_path / "report" / "report.md").read_text()
+    assert "| sft-only (iter_1/phase2) | 25.0% |" in table and "| swirl (iter_1/phase2) | 50.0% |" in table
+    assert (tmp_path / "report" / "report.png").read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(SwirlError, match="no metrics.jsonl in"):
+        compare({"missing": tmp_path / "nothing"}, tmp_path / "report2")

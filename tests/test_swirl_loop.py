@@ -119,6 +119,8 @@ def test_cpu_tiny_recipe_under_accelerate_launch(tmp_path):
         training = json.loads((out / "iter_1" / phase / "metrics.json").read_text())["training"]
         assert training["steps"] == 2 and all(math.isfinite(step["reward"]) for step in training["log"])
     assert json.loads((out / "iter_1" / "phase1" / "metrics.json").read_text())["training"]["kept_pairs"] > 0
+    for plot in ("metrics_by_stage.png", "idm_confusion_final.png"):
+        assert (out / "plots" / plot).read_bytes().startswith(b"\x89PNG")
     # the folder that --push_to_hub would upload: final adapters + a model card with the eval table and command
     assert sorted(os.listdir(out / "hub")) == ["README.md", "fwm", "idm"]
     assert tensors(out / "hub" / "idm").keys() == tensors(out / "iter_1" / "phase2" / "idm").keys()

@@ -191,6 +191,11 @@ def run_swirl(config: SwirlConfig, command: str = "") -> list[dict[str, Any]]:
     wait_for_everyone()
     lines = [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
     if is_main_process():
+        from eval.plots import plot_confusion, plot_stages
+        from eval.world_model import HEADLINE
+
+        plot_stages(lines, HEADLINE, output_dir / "plots" / "metrics_by_stage.png", title=str(output_dir))
+        plot_confusion(lines[-1]["idm_confusion"], output_dir / "plots" / "idm_confusion_final.png")
         publish(config, data, lines, previous, command)
     return lines
 
