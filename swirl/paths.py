@@ -26,15 +26,24 @@ def atomic_dir(target: str | os.PathLike, replace: bool = False) -> Iterator[Pat
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    new, old = scratch / "new", scratch / "old"
     try:
-        yield scratch / "new"
+        yield new
+        if not new.exists():
+            raise FileNotFoundError(f"nothing was written for {target}")
         if replace and target.exists():
-            os.replace(target, scratch / "old")
-        try:
-            os.replace(scratch / "new", target)
-        except OSError:
-            if replace or not target.exists():
+            os.replace(target, old)
+            try:
+                os.replace(new, target)
+            except BaseException:
+                os.replace(old, target)  # put the old folder back before the scratch folder is removed
                 raise
+        else:
+            try:
+                os.replace(new, target)
+            except OSError:
+                if replace or not target.exists():
+                    raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -44,6 +53,13 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w") as file:
-        file.write(text)
-    os.replace(staging, path)
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())  # the content is on disk before the name points at it
+        os.chmod(staging, 0o644)
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise

@@ -224,3 +224,21 @@ def test_listing_envs():
     result = run_cli("data", "minigrid", "--list-envs")
     ids = result.stdout.split()
     assert "swirl/WAV-ObjectMatching-v0" in ids and "BabyAI-GoToLocal-v0" in ids
+
+
+def test_a_failed_replacement_keeps_the_old_folder(tmp_path):
+    from swirl.paths import atomic_dir
+
+    target = tmp_path / "kept"
+    target.mkdir()
+    (target / "data.txt").write_text("old")
+    with pytest.raises(RuntimeError, match="crash while writing"):
+        with atomic_dir(target, replace=True) as staging:
+            staging.mkdir()
+            (staging / "data.txt").write_text("half")
+            raise RuntimeError("crash while writing")
+    with pytest.raises(FileNotFoundError, match="nothing was written"):
+        with atomic_dir(target, replace=True):
+            pass
+    assert (target / "data.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]

@@ -196,6 +196,8 @@ def test_scorer_edge_cases(world_model, tokenizer):
         log_likelihood(world_model, tokenizer, ["a", "b"], ["c"])
     with pytest.raises(ValueError, match="completion 0 is empty"):
         log_likelihood(world_model, tokenizer, ["a"], [""])
+    with pytest.raises(ValueError, match="prompt 0 is empty"):
+        log_likelihood(world_model, tokenizer, [""], ["a"])
 
 
 def test_length_batches_respect_the_budget():

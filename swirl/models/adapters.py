@@ -95,8 +95,8 @@ def use_adapter(model: Any, adapter: str) -> Iterator[Any]:
     if adapter not in model.peft_config:
         raise ValueError(f"the model has no adapter {adapter!r} (has {', '.join(model.peft_config)})")
     was_trainable = adapter_is_trainable(model, previous)
-    model.set_adapter(adapter, inference_mode=True)
     try:
+        model.set_adapter(adapter, inference_mode=True)
         yield model
     finally:
         model.set_adapter(previous, inference_mode=not was_trainable)

@@ -73,9 +73,11 @@ def log_likelihood(
         return LogLikelihood(empty, empty.clone(), torch.zeros(0, dtype=torch.long))
     prompt_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
     completion_ids = tokenizer(list(completions), add_special_tokens=False)["input_ids"]
-    for index, ids in enumerate(completion_ids):
+    for index, (prompt, ids) in enumerate(zip(prompt_ids, completion_ids)):
         if not ids:
             raise ValueError(f"completion {index} is empty: nothing to score")
+        if not prompt:
+            raise ValueError(f"prompt {index} is empty: a completion needs a context to be scored in")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = model_device(model)
     totals = torch.zeros(len(prompts), dtype=torch.float64)
@@ -116,4 +118,4 @@ def _score_batch(model: Any, sequences: list[list[int]], completion_lengths: lis
     token_logp = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
     positions = torch.arange(keep, device=device).unsqueeze(0)
     in_completion = positions >= (keep - torch.tensor(completion_lengths, device=device)).unsqueeze(1)
-    return (token_logp * in_completion).sum(-1).double().cpu()
+    return torch.where(in_completion, token_logp, 0.0).sum(-1).double().cpu()  # padding never leaks in, not even NaN

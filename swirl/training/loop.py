@@ -24,13 +24,20 @@ from swirl.paths import write_text_atomic
 from swirl.training.config import SwirlConfig
 
 
+BARRIER_TIMEOUT_HOURS = 3  # non-main processes wait at barriers while the main one evaluates a stage
+
+
 def distributed_state():
     """accelerate's process state. Without a GPU it must be created with ``cpu=True`` (gloo), and it is a
-    singleton: the first call decides for the trainers created later, so every caller goes through here."""
+    singleton: the first call decides for the trainers created later, so every caller goes through here.
+    The barrier timeout is raised from torch's default (30 min on gloo) because only the main process
+    evaluates each stage, which can take longer on a CPU."""
+    from datetime import timedelta
+
     import torch
     from accelerate import PartialState
 
-    return PartialState(cpu=not torch.cuda.is_available())
+    return PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(hours=BARRIER_TIMEOUT_HOURS))
 
 
 def is_main_process() -> bool:
@@ -46,7 +53,12 @@ def write_json_atomic(path: Path, payload: Any) -> None:
 
 
 def stage_done(stage_dir: Path) -> bool:
-    return (stage_dir / "metrics.json").is_file()
+    """A stage is complete when its metrics.json exists and is readable (it is written last)."""
+    try:
+        json.loads((stage_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def prepare_dataset(config: SwirlConfig) -> Path:
