@@ -96,7 +96,7 @@ def test_sampling_kwargs_match_the_hf_behaviour():
 class FakeVLLM(types.ModuleType):
     """The thinnest stand-in for vllm: records what swirl asks of it."""
 
-    def __init__(self):
+    def __init__(self, tokenizer):
         super().__init__("vllm")
         self.calls = []
         fake = self
@@ -104,6 +104,9 @@ class FakeVLLM(types.ModuleType):
         class LLM:
             def __init__(self, **kwargs):
                 fake.llm_kwargs = kwargs
+
+            def get_tokenizer(self):
+                return tokenizer
 
             def generate(self, prompts, params, lora_request=None, use_tqdm=True):
                 fake.calls.append((list(prompts), params, lora_request))
@@ -120,8 +123,9 @@ class FakeVLLM(types.ModuleType):
         self.submodules = {"vllm.lora": lora, "vllm.lora.request": request}
 
 
-def test_vllm_backend_loads_base_once_and_passes_adapters_as_lora_requests(world_model, tmp_path, monkeypatch):
-    fake = FakeVLLM()
+def test_vllm_backend_loads_base_once_and_passes_adapters_as_lora_requests(world_model, tokenizer, tmp_path,
+                                                                           monkeypatch):
+    fake = FakeVLLM(tokenizer)
     monkeypatch.setitem(sys.modules, "vllm", fake)
     for name, module in fake.submodules.items():
         monkeypatch.setitem(sys.modules, name, module)
@@ -133,8 +137,9 @@ def test_vllm_backend_loads_base_once_and_passes_adapters_as_lora_requests(world
     assert fake.llm_kwargs["max_lora_rank"] == 8 and fake.llm_kwargs["max_loras"] == 2
     answers = sampler.generate(["p1", "p2"], adapter="idm", n=3, temperature=0.7, top_p=0.9, max_new_tokens=5)
     assert answers == [["toggle"] * 3, ["toggle"] * 3]
-    _, params, request = fake.calls[-1]
+    requests, params, request = fake.calls[-1]
     assert request == ("idm-v2", 2, str(tmp_path / "idm")) and params["n"] == 3 and params["seed"] == 5
+    assert requests == [{"prompt_token_ids": tokenizer(p, add_special_tokens=False)["input_ids"]} for p in ("p1", "p2")]
     save_adapter(world_model, "idm", tmp_path / "idm-step1")
     sampler.update_adapter("idm", tmp_path / "idm-step1")
     sampler.generate(["p"], adapter="idm")

@@ -102,5 +102,9 @@ class VLLMSampler:
             **sampling_kwargs(n, temperature, top_p, max_new_tokens, stop, self.seed + self.calls)
         )
         self.calls += 1
-        outputs = self.llm.generate(list(prompts), params, lora_request=request, use_tqdm=False)
+        # Token ids, tokenised without special tokens as everywhere else in swirl (the chat template already
+        # holds them); text prompts would make vLLM add a BOS for tokenizers that define one.
+        token_ids = self.llm.get_tokenizer()(list(prompts), add_special_tokens=False)["input_ids"]
+        requests = [{"prompt_token_ids": ids} for ids in token_ids]
+        outputs = self.llm.generate(requests, params, lora_request=request, use_tqdm=False)
         return [[choice.text.strip() for choice in output.outputs] for output in outputs]
