@@ -77,8 +77,10 @@ def save_adapter(model: Any, adapter: str, out_dir: str | os.PathLike) -> Path:
 
 
 def adapter_is_trainable(model: Any, adapter: str) -> bool:
+    """Whether ``adapter``'s weights require grad. peft sets this per adapter as a whole, so the first LoRA
+    tensor of the adapter answers it (no walk over the base's parameters: this runs on every scorer call)."""
     marker = f".{adapter}."
-    return any(parameter.requires_grad for name, parameter in model.named_parameters() if marker in name)
+    return next((parameter.requires_grad for name, parameter in model.named_parameters() if marker in name), False)
 
 
 @contextmanager

@@ -77,13 +77,12 @@ def prepare_dataset(config: SwirlConfig) -> Path:
     return path
 
 
-def load_world_model(config: SwirlConfig, stage_dir: Path) -> tuple[Any, Any]:
+def load_world_model(config: SwirlConfig, stage_dir: Path, tokenizer: Any) -> tuple[Any, Any]:
     """The base with the stage's ``fwm`` and ``idm`` adapters, and a sampler over it."""
     from swirl.models.adapters import with_adapters
-    from swirl.models.loading import load_base_model, load_tokenizer
+    from swirl.models.loading import load_base_model
     from swirl.sampling import make_sampler
 
-    tokenizer = load_tokenizer(config.model)
     model = with_adapters(load_base_model(config.model, dtype=config.dtype),
                           {"fwm": stage_dir / "fwm", "idm": stage_dir / "idm"})
     sampler = make_sampler(config.sampler, model, tokenizer, base_model=config.model,
@@ -91,22 +90,20 @@ def load_world_model(config: SwirlConfig, stage_dir: Path) -> tuple[Any, Any]:
     return model, sampler
 
 
-def evaluate_stage(config: SwirlConfig, stage_dir: Path, test: Any) -> dict[str, float]:
+def evaluate_stage(config: SwirlConfig, stage_dir: Path, test: Any, tokenizer: Any) -> dict[str, float]:
     from eval.world_model import evaluate_world_model
-    from swirl.models.loading import load_tokenizer
 
-    model, sampler = load_world_model(config, stage_dir)
-    return evaluate_world_model(model, load_tokenizer(config.model), sampler, test,
+    model, sampler = load_world_model(config, stage_dir, tokenizer)
+    return evaluate_world_model(model, tokenizer, sampler, test,
                                 max_state_tokens=config.max_state_tokens, max_action_tokens=config.max_action_tokens)
 
 
-def warm_start(config: SwirlConfig, data_path: Path, stage_dir: Path) -> dict[str, Any]:
+def warm_start(config: SwirlConfig, data_path: Path, stage_dir: Path, tokenizer: Any) -> dict[str, Any]:
     """SFT of the fwm and idm adapters on the labelled split (or copies of the adapters given)."""
     from swirl.models.adapters import lora_config, save_adapter, with_adapters
-    from swirl.models.loading import load_base_model, load_tokenizer
+    from swirl.models.loading import load_base_model
     from swirl.training.sft import SwirlSFTConfig, run_sft, sft_datasets
 
-    tokenizer = load_tokenizer(config.model)
     results = {}
     for role, given in (("fwm", config.fwm_adapter), ("idm", config.idm_adapter)):
         if given:
@@ -168,9 +165,10 @@ def run_swirl(config: SwirlConfig, command: str = "") -> list[dict[str, Any]]:
     tokenizer = load_tokenizer(config.model)
     stages = [output_dir / "warmstart"]
     if not stage_done(stages[0]):
-        training = warm_start(config, data_path, stages[0])
+        training = warm_start(config, data_path, stages[0], tokenizer)
         if is_main_process():
-            write_json_atomic(stages[0] / "metrics.json", {"training": training, "eval": evaluate_stage(config, stages[0], test)})
+            write_json_atomic(stages[0] / "metrics.json",
+                              {"training": training, "eval": evaluate_stage(config, stages[0], test, tokenizer)})
         wait_for_everyone()
     previous = stages[0]
     pairs = state_only_pairs(config, data)
@@ -182,7 +180,7 @@ def run_swirl(config: SwirlConfig, command: str = "") -> list[dict[str, Any]]:
                 adapters = {"fwm": previous / "fwm", "idm": previous / "idm"}
                 extra: dict[str, Any] = {}
                 if phase == 1:
-                    model, sampler = load_world_model(config, previous)
+                    model, sampler = load_world_model(config, previous, tokenizer)
                     train, extra = annotate_latent_actions(model, tokenizer, sampler, pairs, config)
                     del model, sampler
                 else:
@@ -195,7 +193,7 @@ def run_swirl(config: SwirlConfig, command: str = "") -> list[dict[str, Any]]:
                 summary = run_grpo_phase(phase, config, tokenizer, adapters, train, stage)
                 if is_main_process():
                     write_json_atomic(stage / "metrics.json", {"training": summary | extra,
-                                                               "eval": evaluate_stage(config, stage, test)})
+                                                               "eval": evaluate_stage(config, stage, test, tokenizer)})
                 wait_for_everyone()
             previous = stage
     if is_main_process():
