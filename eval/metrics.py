@@ -38,6 +38,16 @@ def try_parse(text: str) -> MiniGridState | None:
         return None
 
 
+def field_mismatch(text: str, other: str) -> float:
+    """Share of fields (cells, agent position and direction, carried object) on which two states differ;
+    1.0 when either does not parse or their grids differ in size. WAV's ``fields`` verification loss."""
+    first, second = try_parse(text), try_parse(other)
+    if first is None or second is None or (first.width, first.height) != (second.width, second.height):
+        return 1.0
+    pairs = list(zip(state_fields(first), state_fields(second)))
+    return sum(a != b for a, b in pairs) / len(pairs)
+
+
 def compare_prediction(state: str, predicted: str, true_next: str) -> dict[str, int]:
     """Counts for one FWM prediction: exact, parsed, fields right/total, changed fields right/total."""
     before, truth = text_to_state(state), text_to_state(true_next)

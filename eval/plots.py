@@ -72,3 +72,23 @@ def _save(figure: Any, out: str | Path) -> Path:
     figure.savefig(out, dpi=110)
     _pyplot().close(figure)
     return out
+
+
+def plot_curves(curves: dict[str, dict[str, list[float]]], keys: Sequence[str], out: str | Path, title: str = "") -> Path:
+    """One panel per metric: a line per method of the mean against the number of labels, +- std shaded.
+
+    ``curves[method]`` holds ``labels`` and, per key, ``<key>_mean`` and ``<key>_std`` lists.
+    """
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.8), squeeze=False)
+    for axis, key in zip(axes[0], keys):
+        for method, curve in curves.items():
+            mean, std = curve[f"{key}_mean"], curve[f"{key}_std"]
+            axis.plot(curve["labels"], mean, marker="o", label=method)
+            axis.fill_between(curve["labels"], [m - s for m, s in zip(mean, std)],
+                              [m + s for m, s in zip(mean, std)], alpha=0.15)
+        axis.set_xlabel("action labels")
+        axis.set_ylabel(key)
+        axis.legend(fontsize=8)
+    figure.suptitle(title or "test metrics vs labels")
+    return _save(figure, out)

@@ -8,9 +8,9 @@ training; the FWM's teacher-forced NLL of the true next state uses the reward sc
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, Callable
 
-from eval.metrics import fwm_metrics, idm_metrics
+from eval.metrics import OTHER, fwm_metrics, idm_metrics
 from swirl.envs.minigrid import ACTION_TEXTS
 from swirl.models.prompts import completion, fwm_prompt, idm_prompt
 from swirl.models.scoring import log_likelihood
@@ -21,9 +21,13 @@ HEADLINE = ("fwm_exact_match", "fwm_changed_accuracy", "fwm_field_accuracy", "fw
 
 
 def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fwm_adapter: str = "fwm",
-                         idm_adapter: str = "idm", max_state_tokens: int = 256,
-                         max_action_tokens: int = 8) -> dict[str, Any]:
+                         idm_adapter: str = "idm", max_state_tokens: int = 256, max_action_tokens: int = 8,
+                         inverse_model: Callable[[list[str], list[str]], list[str | None]] | None = None,
+                         ) -> dict[str, Any]:
     """``rows``: a labelled split (``state``, ``action``, ``next_state``, ``env_id``).
+
+    The IDM evaluated is the ``idm_adapter`` of ``model``, or ``inverse_model(states, next_states)`` when
+    given (e.g. WAV's sparse IDM; ``None`` answers count as wrong).
 
     Returns the overall metrics as flat ``fwm_*`` / ``idm_*`` keys, plus ``per_env`` (the same per env id),
     ``fwm_per_action`` (FWM metrics per true action), ``idm_per_action`` and ``idm_confusion``.
@@ -34,9 +38,12 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
     fwm_prompts = [fwm_prompt(tokenizer, s, a) for s, a in zip(states, actions)]
     predicted_states = [answers[0] for answers in sampler.generate(
         fwm_prompts, adapter=fwm_adapter, temperature=0, max_new_tokens=max_state_tokens, stop=STATE_STOP)]
-    predicted_actions = [answers[0] for answers in sampler.generate(
-        [idm_prompt(tokenizer, s, n) for s, n in zip(states, next_states)], adapter=idm_adapter, temperature=0,
-        max_new_tokens=max_action_tokens)]
+    if inverse_model is not None:
+        predicted_actions = [action or OTHER for action in inverse_model(states, next_states)]
+    else:
+        predicted_actions = [answers[0] for answers in sampler.generate(
+            [idm_prompt(tokenizer, s, n) for s, n in zip(states, next_states)], adapter=idm_adapter, temperature=0,
+            max_new_tokens=max_action_tokens)]
     nll = -log_likelihood(model, tokenizer, fwm_prompts, [completion(tokenizer, n) for n in next_states],
                           adapter=fwm_adapter).mean
 

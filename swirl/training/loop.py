@@ -61,8 +61,9 @@ def stage_done(stage_dir: Path) -> bool:
     return True
 
 
-def prepare_dataset(config: SwirlConfig) -> Path:
-    """The dataset folder: ``config.dataset`` if it exists, else built from the env fields (once)."""
+def prepare_dataset(config: Any, seed: int) -> Path:
+    """The dataset folder: ``config.dataset`` if it exists, else built (once) from the config's ``env_*``
+    fields with ``seed``: a SWIRL or a WAV config."""
     from data_builders.minigrid import build_minigrid_dataset
     from swirl.data import save_dataset_dict
 
@@ -71,7 +72,7 @@ def prepare_dataset(config: SwirlConfig) -> Path:
         if is_main_process():
             dataset = build_minigrid_dataset(config.env_ids, episodes=config.env_episodes, max_steps=config.env_max_steps,
                                              policy=config.env_policy, epsilon=config.env_epsilon,
-                                             test_episodes=config.env_test_episodes, seed=config.seed, progress=False)
+                                             test_episodes=config.env_test_episodes, seed=seed, progress=False)
             save_dataset_dict(dataset, path)
         wait_for_everyone()
     return path
@@ -100,10 +101,12 @@ def evaluate_stage(config: SwirlConfig, stage_dir: Path, test: Any, tokenizer: A
 
 def warm_start(config: SwirlConfig, data_path: Path, stage_dir: Path, tokenizer: Any) -> dict[str, Any]:
     """SFT of the fwm and idm adapters on the labelled split (or copies of the adapters given)."""
-    from swirl.models.adapters import lora_config, save_adapter, with_adapters
-    from swirl.models.loading import load_base_model
-    from swirl.training.sft import SwirlSFTConfig, run_sft, sft_datasets
+    from swirl.data import load_dataset_dict
+    from swirl.training.sft import sft_adapter
 
+    data = load_dataset_dict(data_path)
+    test = data["test"].shuffle(seed=config.seed, keep_in_memory=True)
+    test = test.select(range(min(config.eval_rows, test.num_rows)))
     results = {}
     for role, given in (("fwm", config.fwm_adapter), ("idm", config.idm_adapter)):
         if given:
@@ -111,18 +114,11 @@ def warm_start(config: SwirlConfig, data_path: Path, stage_dir: Path, tokenizer:
                 shutil.copytree(given, stage_dir / role, dirs_exist_ok=True)
             results[role] = {"from": given}
             continue
-        sft_config = SwirlSFTConfig(output_dir=str(stage_dir / "trainer" / role), role=role, dataset=str(data_path),
-                                    model=config.model, dtype=config.dtype, max_steps=config.sft_steps,
-                                    learning_rate=config.sft_learning_rate,
-                                    per_device_train_batch_size=config.sft_batch_size, max_eval_samples=config.eval_rows,
-                                    logging_steps=max(1, config.sft_steps // 5), seed=config.seed, disable_tqdm=True)
-        train, test = sft_datasets(sft_config, tokenizer)
-        adapter = lora_config(config.lora_r, config.lora_alpha, config.lora_dropout)
-        model = with_adapters(load_base_model(config.model, dtype=config.dtype, device="cpu"), {"default": adapter})
-        metrics = run_sft(model, tokenizer, train, test, sft_config)
-        if metrics.pop("is_main_process"):
-            save_adapter(model, "default", stage_dir / role)
-        results[role] = metrics
+        results[role] = sft_adapter(config.model, tokenizer, role, data["labelled"], test, stage_dir / role,
+                                    lora=(config.lora_r, config.lora_alpha, config.lora_dropout), dtype=config.dtype,
+                                    steps=config.sft_steps, learning_rate=config.sft_learning_rate,
+                                    batch_size=config.sft_batch_size, seed=config.seed,
+                                    trainer_dir=stage_dir / "trainer" / role)
         wait_for_everyone()
     return results
 
@@ -159,7 +155,7 @@ def run_swirl(config: SwirlConfig, command: str = "") -> list[dict[str, Any]]:
         ensure_hub_reachable()
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    data_path = prepare_dataset(config)
+    data_path = prepare_dataset(config, config.seed)
     data = load_dataset_dict(data_path)
     test = data["test"].shuffle(seed=config.seed, keep_in_memory=True).select(range(min(config.eval_rows, data["test"].num_rows)))
     tokenizer = load_tokenizer(config.model)

@@ -123,6 +123,39 @@ def run_sft(model: Any, tokenizer: Any, train: Any, test: Any, config: SwirlSFTC
     }
 
 
+def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eval_rows: Any, adapter_dir: str | Path,
+                *, init_adapter: str | Path | None = None, lora: tuple[int, int, float] = (16, 32, 0.05),
+                dtype: str = "auto", steps: int = 100, learning_rate: float = 2e-4, batch_size: int = 8,
+                seed: int = 0, trainer_dir: str | Path | None = None) -> dict[str, Any]:
+    """SFT one role's adapter on transition rows held in memory and save it at ``adapter_dir`` (main process).
+
+    The in-process entry point for loops that train the same role again and again (SWIRL's warm start,
+    every WAV acquisition round): ``init_adapter`` continues from a saved adapter, else a fresh LoRA
+    ``(r, alpha, dropout)`` is trained. Every process of a distributed run must call it.
+    """
+    from swirl.models.adapters import lora_config, save_adapter, with_adapters
+    from swirl.models.loading import load_base_model
+    from swirl.models.prompts import prompt_completion_dataset
+
+    trainer_dir = Path(trainer_dir) if trainer_dir is not None else Path(adapter_dir).parent / "trainer" / role
+    config = SwirlSFTConfig(output_dir=str(trainer_dir), role=role, dataset="(rows in memory)", model=model_name,
+                            dtype=dtype, max_steps=steps, learning_rate=learning_rate,
+                            per_device_train_batch_size=batch_size, logging_steps=max(1, steps // 5), seed=seed,
+                            disable_tqdm=True)
+    if train_rows.num_rows == 0:
+        from swirl.errors import SwirlError
+
+        raise SwirlError(f"no rows to train the {role} adapter on")
+    keep = ["prompt", "completion"]
+    train, test = (prompt_completion_dataset(rows, role, tokenizer).select_columns(keep) for rows in (train_rows, eval_rows))
+    adapter = init_adapter if init_adapter is not None else lora_config(*lora)
+    model = with_adapters(load_base_model(model_name, dtype=dtype, device="cpu"), {"default": adapter})
+    metrics = run_sft(model, tokenizer, train, test, config)
+    if metrics.pop("is_main_process"):
+        save_adapter(model, "default", adapter_dir)
+    return metrics
+
+
 def train_sft(config: SwirlSFTConfig) -> dict[str, Any]:
     """Load the model and data, run SFT for ``config.role``, save the adapter at ``<output_dir>/<role>``."""
     from swirl.models.adapters import lora_config, save_adapter, with_adapters

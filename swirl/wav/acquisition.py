@@ -1,0 +1,325 @@
+"""WAV's Algorithm 1, pool-based: score a pool of candidate (state, action) pairs, execute the top-B in the
+real env, add the labelled transitions, retrain the FWM and the inverse model, repeat. Resumable.
+
+Layout under ``output_dir``::
+
+    data/                                the dataset (when built by the run)
+    seed_<s>/warmstart/                  shared by every method of a seed: fwm/ (SFT on the seed labels),
+                                         fwm_initial/ (the untrained LoRA), subgoal/, sparse_idm/ or idm/,
+                                         metrics.json (evaluation with 0 acquired labels)
+    seed_<s>/<method>/labels.jsonl       journal of executed labels: one line per execution, fsync'd
+    seed_<s>/<method>/round_<k>/selected.json   the top-B with their scores, rank correlations with the oracle
+    seed_<s>/<method>/round_<k>/labelled/       the grown labelled set (a Dataset, written atomically)
+    seed_<s>/<method>/round_<k>/fwm/, sparse_idm/ or idm/, metrics.json (written last: the round is done)
+    seed_<s>/<method>/metrics.jsonl      one line per round, rebuilt from the rounds' metrics.json
+
+Resuming: a round whose ``metrics.json`` exists is skipped; a round with ``selected.json`` keeps that
+selection and executes only the candidates the journal does not hold yet, so a run killed at any point
+loses no executed label and executes none twice.
+
+The data split: the ``labelled`` split supplies the seed labels (``seed_labels`` random rows); the
+``state_only`` episodes are split by episode number, even ones train the subgoal generator, odd ones give
+the pool's states (``pool_states`` random rows, every action of each a candidate); ``test`` is evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from swirl.paths import write_text_atomic
+from swirl.training.loop import distributed_state, is_main_process, prepare_dataset, stage_done, wait_for_everyone
+from swirl.wav.config import WAVConfig
+from swirl.wav.scores import Candidate, PoolScorer, Simulator, pool_candidates, rank_correlations, top_b
+
+JOURNAL = "labels.jsonl"
+
+
+def write_json(path: Path, payload: Any) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=2, allow_nan=True) + "\n")
+
+
+# ---------------------------------------------------------------------------------------- the journal
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """Executed labels in order. A torn last line (killed mid-write) is dropped: that label was never
+    acknowledged, so it is executed again; nothing acknowledged is ever lost."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            break
+    return rows
+
+
+def append_journal(path: Path, row: dict[str, Any]) -> None:
+    """Append one executed label and force it to disk before the next execution."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as file:
+        file.write(json.dumps(row) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def truncate_torn_tail(path: Path) -> None:
+    """Drop a partial last line so the next append starts on a fresh line."""
+    if path.exists():
+        text = path.read_text()
+        if text and not text.endswith("\n"):
+            write_text_atomic(path, text[: text.rfind("\n") + 1])
+
+
+def execute_selected(selected: list[Candidate], round_index: int, journal: Path,
+                     execute: Callable[[Candidate], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Execute every selected candidate the journal does not hold yet, journaling each one at once."""
+    truncate_torn_tail(journal)
+    done = {row["key"] for row in read_journal(journal)}
+    for candidate in selected:
+        if candidate.key not in done:
+            append_journal(journal, {**execute(candidate), "key": candidate.key, "round": round_index})
+    return [row for row in read_journal(journal) if row["round"] <= round_index]
+
+
+# ---------------------------------------------------------------------------------------- the data
+def split_data(config: WAVConfig, data: Any, seed: int) -> dict[str, Any]:
+    """Seed labels, subgoal-training pairs, pool states and evaluation rows for one seed."""
+    labelled = data["labelled"].shuffle(seed=seed, keep_in_memory=True)
+    state_only = data["state_only"]
+    subgoal_rows = state_only.filter(lambda row: row["episode"] % 2 == 0, keep_in_memory=True)
+    pool_rows = state_only.filter(lambda row: row["episode"] % 2 == 1, keep_in_memory=True)
+    pool_rows = pool_rows.shuffle(seed=seed, keep_in_memory=True)
+    test = data["test"].shuffle(seed=0, keep_in_memory=True)  # the same test rows for every seed and method
+    return {
+        "seed_labels": labelled.select(range(min(config.seed_labels, labelled.num_rows))),
+        "subgoal": subgoal_rows if subgoal_rows.num_rows else state_only,
+        "pool": pool_rows.select(range(min(config.pool_states, pool_rows.num_rows))),
+        "test": test.select(range(min(config.eval_rows, test.num_rows))),
+    }
+
+
+def labelled_dataset(seed_rows: Any, acquired: list[dict[str, Any]]) -> Any:
+    """Seed labels + acquired labels as one Dataset with the transition features."""
+    from datasets import Dataset, concatenate_datasets
+
+    from data_builders.minigrid import transition_features
+
+    features = transition_features(images=False)
+    base = seed_rows.select_columns(list(features)).cast(features)
+    if not acquired:
+        return base
+    extra = Dataset.from_list([{name: row[name] for name in features} for row in acquired], features=features)
+    return concatenate_datasets([base, extra])
+
+
+# ---------------------------------------------------------------------------------------- the models
+def train_inverse_model(config: WAVConfig, tokenizer: Any, labelled: Any, test: Any, stage: Path,
+                        init: Path | None, seed: int) -> dict[str, Any]:
+    """The sparse IDM (main process; seconds) or the LLM ``idm`` adapter (SFT, every process)."""
+    if config.inverse_model == "sparse":
+        if is_main_process():
+            from swirl.envs.minigrid import action_texts
+            from swirl.wav.sparse_idm import train_sparse_idm
+
+            labels = list(dict.fromkeys(a for env_id in sorted(set(labelled["env_id"])) for a in action_texts(env_id)))
+            model = train_sparse_idm(labelled["state"], labelled["action"], labelled["next_state"], labels,
+                                     steps=config.sparse_idm_steps, l1_weight=config.sparse_idm_l1, seed=seed)
+            model.save(stage / "sparse_idm")
+            return {"kept_features": model.kept_features(), "num_features": len(model.config.features)}
+        return {}
+    return train_adapter(config, tokenizer, "idm", labelled, test, stage, init, config.round_steps if init else
+                         config.warm_start_steps, seed)
+
+
+def train_adapter(config: WAVConfig, tokenizer: Any, role: str, rows: Any, test: Any, stage: Path,
+                  init: Path | None, steps: int, seed: int) -> dict[str, Any]:
+    from swirl.training.sft import sft_adapter
+
+    metrics = sft_adapter(config.model, tokenizer, role, rows, test, stage / role, init_adapter=init,
+                          lora=(config.lora_r, config.lora_alpha, config.lora_dropout), dtype=config.dtype,
+                          steps=steps, learning_rate=config.sft_learning_rate, batch_size=config.sft_batch_size,
+                          seed=seed, trainer_dir=stage / "trainer" / role)
+    wait_for_everyone()
+    return metrics
+
+
+def load_round_models(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, before: Path, seed: int):
+    """Base + the adapters a round's scoring and evaluation need, a sampler, and the inverse model."""
+    from swirl.models.adapters import with_adapters
+    from swirl.models.loading import load_base_model
+    from swirl.sampling import make_sampler
+    from swirl.wav.sparse_idm import SparseIDM, try_predict
+
+    adapters = {"fwm": stage / "fwm", "fwm_before": before, "subgoal": warm / "subgoal"}
+    if config.inverse_model == "llm":
+        adapters["idm"] = stage / "idm"
+    model = with_adapters(load_base_model(config.model, dtype=config.dtype), adapters)
+    sampler = make_sampler(config.sampler, model, tokenizer, base_model=config.model,
+                           adapter_dirs={name: str(path) for name, path in adapters.items()}, seed=seed)
+    if config.inverse_model == "sparse":
+        sparse = SparseIDM.load(stage / "sparse_idm")
+        inverse = lambda states, next_states: try_predict(sparse, states, next_states)  # noqa: E731
+    else:
+        from swirl.models.prompts import idm_prompt
+
+        def inverse(states, next_states):
+            answers = sampler.generate([idm_prompt(tokenizer, s, n) for s, n in zip(states, next_states)],
+                                       adapter="idm", temperature=0, max_new_tokens=config.max_action_tokens)
+            return [a[0] for a in answers]
+    return model, sampler, inverse
+
+
+def evaluate_round(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, before: Path, test: Any,
+                   seed: int) -> dict[str, Any]:
+    from eval.world_model import evaluate_world_model
+
+    model, sampler, inverse = load_round_models(config, tokenizer, warm, stage, before, seed)
+    result = evaluate_world_model(model, tokenizer, sampler, test, max_state_tokens=config.max_state_tokens,
+                                  inverse_model=inverse)
+    return {key: value for key, value in result.items() if not isinstance(value, dict)}
+
+
+# ---------------------------------------------------------------------------------------- one seed
+def warm_start(config: WAVConfig, tokenizer: Any, parts: dict[str, Any], warm: Path, seed: int) -> None:
+    """fwm (and the inverse model) on the seed labels, the subgoal generator on state-only pairs."""
+    from swirl.models.adapters import lora_config, save_adapter, with_adapters
+    from swirl.models.loading import load_base_model
+
+    if stage_done(warm):
+        return
+    training = {
+        "fwm": train_adapter(config, tokenizer, "fwm", parts["seed_labels"], parts["test"], warm, None,
+                             config.warm_start_steps, seed),
+        "inverse": train_inverse_model(config, tokenizer, parts["seed_labels"], parts["test"], warm, None, seed),
+        "subgoal": train_adapter(config, tokenizer, "subgoal", parts["subgoal"], parts["test"], warm, None,
+                                 config.subgoal_steps, seed),
+    }
+    if is_main_process():
+        initial = with_adapters(load_base_model(config.model, dtype=config.dtype),
+                                {"default": lora_config(config.lora_r, config.lora_alpha, config.lora_dropout)})
+        save_adapter(initial, "default", warm / "fwm_initial")  # B = 0: exactly the base model
+        metrics = evaluate_round(config, tokenizer, warm, warm, warm / "fwm_initial", parts["test"], seed)
+        write_json(warm / "metrics.json", {"round": 0, "labels": parts["seed_labels"].num_rows,
+                                           "training": training, "eval": metrics})
+    wait_for_everyone()
+
+
+def select_candidates(config: WAVConfig, method: str, tokenizer: Any, warm: Path, previous: Path, before: Path,
+                      candidates: list[Candidate], seed: int, simulate: Callable) -> dict[str, Any]:
+    """Score the remaining pool with the previous round's models and pick the top-B."""
+    model, sampler, inverse = load_round_models(config, tokenizer, warm, previous, before, seed)
+    scorer = PoolScorer(candidates, model, tokenizer, sampler, inverse, score_loss=config.score_loss,
+                        subgoals=config.subgoals, uncertainty_samples=config.uncertainty_samples,
+                        temperature=config.temperature, top_p=config.top_p, max_state_tokens=config.max_state_tokens,
+                        seed=seed, simulate=simulate)
+    scores = scorer.score(method)
+    oracle = scorer.oracle()
+    chosen = top_b(scores, config.budget)
+    finite = lambda x: x if x == x and abs(x) != float("inf") else None  # noqa: E731  (JSON has no inf)
+    return {
+        "method": method,
+        "selected": [candidates[i].to_json() | {"score": finite(scores[i]), "oracle_error": oracle[i]} for i in chosen],
+        "selected_oracle_error": sum(oracle[i] for i in chosen) / len(chosen),
+        "pool_oracle_error": sum(oracle) / len(oracle),
+        "pool_size": len(candidates),
+        "correlation_with_oracle": rank_correlations(scores, oracle),
+        "details": scorer.details,
+    }
+
+
+def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts: dict[str, Any], seed_dir: Path,
+               execute: Callable[[Candidate], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """All rounds of one method for one seed (resumable); returns the per-round lines, round 0 first."""
+    from swirl.data import save_dataset_dict
+
+    warm, run_dir = seed_dir / "warmstart", seed_dir / method
+    journal = run_dir / JOURNAL
+    simulate = Simulator()
+    execute = execute or simulate
+    pool = pool_candidates(parts["pool"])
+    stages = [warm]
+    for k in range(1, config.rounds + 1):
+        stage, previous = run_dir / f"round_{k}", stages[-1]
+        before = stages[-2] / "fwm" if len(stages) > 1 else warm / "fwm_initial"
+        stages.append(stage)
+        if stage_done(stage):
+            continue
+        if is_main_process():
+            if not (stage / "selected.json").exists():
+                executed = {row["key"] for row in read_journal(journal)}
+                remaining = [c for c in pool if c.key not in executed]
+                if not remaining:
+                    from swirl.errors import SwirlError
+
+                    raise SwirlError(f"the pool is exhausted after round {k - 1}: raise pool_states or lower budget")
+                write_json(stage / "selected.json", select_candidates(config, method, tokenizer, warm, previous,
+                                                                      before, remaining, seed * 1000 + k, simulate))
+            selection = json.loads((stage / "selected.json").read_text())
+            acquired = execute_selected([Candidate.from_json({f: c[f] for f in Candidate.__dataclass_fields__})
+                                         for c in selection["selected"]], k, journal, execute)
+            if not (stage / "labelled").exists():
+                from datasets import DatasetDict
+
+                save_dataset_dict(DatasetDict({"labelled": labelled_dataset(parts["seed_labels"], acquired)}),
+                                  stage / "labelled", overwrite=True)
+        wait_for_everyone()
+        from datasets import load_from_disk
+
+        labelled = load_from_disk(str(stage / "labelled"))["labelled"]
+        training = {
+            "fwm": train_adapter(config, tokenizer, "fwm", labelled, parts["test"], stage, previous / "fwm",
+                                 config.round_steps, seed * 1000 + k),
+            "inverse": train_inverse_model(config, tokenizer, labelled, parts["test"], stage,
+                                           previous / "idm" if config.inverse_model == "llm" else None,
+                                           seed * 1000 + k),
+        }
+        if is_main_process():
+            selection = json.loads((stage / "selected.json").read_text())
+            metrics = evaluate_round(config, tokenizer, warm, stage, previous / "fwm", parts["test"], seed)
+            write_json(stage / "metrics.json", {
+                "round": k, "labels": labelled.num_rows, "training": training, "eval": metrics,
+                **{key: selection[key] for key in ("correlation_with_oracle", "selected_oracle_error",
+                                                    "pool_oracle_error", "pool_size", "details")},
+                "selected_actions": sorted(c["action"] for c in selection["selected"]),
+            })
+        wait_for_everyone()
+    lines = []
+    for stage in stages:
+        metrics = json.loads((stage / "metrics.json").read_text())
+        lines.append({"method": method, "seed": seed, "round": metrics["round"], "labels": metrics["labels"],
+                      **metrics["eval"], **{f"oracle_{name}": value for name, value in
+                                            metrics.get("correlation_with_oracle", {}).items()},
+                      "selected_oracle_error": metrics.get("selected_oracle_error")})
+    if is_main_process():
+        write_text_atomic(run_dir / "metrics.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+    return lines
+
+
+def run_acquisition(config: WAVConfig, execute: Callable[[Candidate], dict[str, Any]] | None = None
+                    ) -> list[dict[str, Any]]:
+    """Every method x seed of ``config`` (resumable); returns all per-round lines and writes
+    ``<output_dir>/results.jsonl``. ``execute`` defaults to the real env (tests wrap it to count calls)."""
+    from tqdm.auto import tqdm
+
+    from swirl.data import load_dataset_dict
+    from swirl.models.loading import load_tokenizer
+
+    distributed_state()
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    data = load_dataset_dict(prepare_dataset(config, 0))
+    tokenizer = load_tokenizer(config.model)
+    lines = []
+    runs = [(seed, method) for seed in config.seeds for method in config.methods]
+    for seed, method in tqdm(runs, desc="WAV runs", disable=not is_main_process()):
+        parts = split_data(config, data, seed)
+        seed_dir = output_dir / f"seed_{seed}"
+        warm_start(config, tokenizer, parts, seed_dir / "warmstart", seed)
+        lines.extend(run_method(config, method, seed, tokenizer, parts, seed_dir, execute))
+    if is_main_process():
+        write_text_atomic(output_dir / "results.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+    wait_for_everyone()
+    return lines

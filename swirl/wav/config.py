@@ -1,0 +1,89 @@
+"""``WAVConfig``: every knob of a WAV acquisition run, parsed by ``trl.TrlParser`` (YAML preset + CLI flags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from swirl.sampling import SAMPLERS
+
+METHODS = ("wav", "random", "uncertainty", "progress", "oracle")
+SCORE_LOSSES = ("fields", "nll")
+INVERSE_MODELS = ("sparse", "llm")
+
+
+@dataclass
+class WAVConfig:
+    """Pool-based active collection of action labels (WAV's Algorithm 1) and its four baselines."""
+
+    output_dir: str = field(default="runs/wav", metadata={"help": "where rounds, labels, adapters and metrics go."})
+    method: str = field(default="wav", metadata={"help": "wav, random, uncertainty, progress, oracle; several "
+                                                          "comma-separated, or `all` (each runs in its own folder)."})
+    seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "seeds: seed labels, pool and training."})
+    # data
+    dataset: str | None = field(default=None, metadata={"help": "dataset folder from `swirl data minigrid`; built "
+                                                                  "from the env_* fields below when missing."})
+    env_ids: list[str] = field(default_factory=lambda: ["swirl/WAV-KeyDelivery-v0"],
+                               metadata={"help": "envs to build the dataset from when `dataset` does not exist."})
+    env_episodes: int = field(default=40, metadata={"help": "training episodes per env (half labelled, half state-only)."})
+    env_max_steps: int = field(default=30, metadata={"help": "steps per episode at most."})
+    env_policy: str = field(default="expert", metadata={"help": "random or expert (with env_epsilon random actions)."})
+    env_epsilon: float = field(default=0.3, metadata={"help": "random-action share of the expert policy."})
+    env_test_episodes: int = field(default=10, metadata={"help": "held-out test episodes per env."})
+    eval_rows: int = field(default=64, metadata={"help": "test rows evaluated after every round."})
+    # acquisition
+    rounds: int = field(default=4, metadata={"help": "acquisition rounds after the warm start."})
+    budget: int = field(default=16, metadata={"help": "labels acquired per round (the top-B of the pool)."})
+    seed_labels: int = field(default=32, metadata={"help": "labelled transitions the models start from (random "
+                                                            "rows of the labelled split)."})
+    pool_states: int = field(default=32, metadata={"help": "states drawn from the state-only split; every action "
+                                                            "of each state is a candidate."})
+    subgoals: int = field(default=4, metadata={"help": "K: subgoals sampled per pool state (wav)."})
+    score_loss: str = field(default="fields", metadata={"help": "verification loss l(s~, s^): fields (mismatch "
+                                                                 "fraction of the parsed states) or nll (FWM NLL of "
+                                                                 "s~ given (s, a~), no generation)."})
+    inverse_model: str = field(default="sparse", metadata={"help": "WAV's inverse model: sparse (the masked "
+                                                                    "structured-state IDM) or llm (the idm adapter)."})
+    sparse_idm_l1: float = field(default=0.1, metadata={"help": "L1 weight on the sparse IDM's mask (paper: 0.1)."})
+    sparse_idm_steps: int = field(default=600, metadata={"help": "optimiser steps of the sparse IDM per round."})
+    uncertainty_samples: int = field(default=4, metadata={"help": "FWM samples per candidate for `uncertainty`."})
+    # model
+    model: str = field(default="smollm2-135m", metadata={"help": "base model: Hub id, folder, smollm2-135m or tiny-qwen2."})
+    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on GPU, fp32 on CPU), float32, bfloat16."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    warm_start_steps: int = field(default=60, metadata={"help": "SFT steps of fwm (and idm) on the seed labels."})
+    subgoal_steps: int = field(default=60, metadata={"help": "SFT steps of the subgoal generator on state-only pairs."})
+    round_steps: int = field(default=20, metadata={"help": "SFT steps per round on the grown labelled set "
+                                                           "(continuing from the previous round's adapters)."})
+    sft_learning_rate: float = field(default=2e-4, metadata={"help": "SFT learning rate."})
+    sft_batch_size: int = field(default=8, metadata={"help": "SFT batch size per device."})
+    temperature: float = field(default=0.7, metadata={"help": "temperature of subgoal and uncertainty samples."})
+    top_p: float = field(default=0.96, metadata={"help": "nucleus sampling of subgoal and uncertainty samples."})
+    max_state_tokens: int = field(default=256, metadata={"help": "max new tokens of a generated state."})
+    max_action_tokens: int = field(default=8, metadata={"help": "max new tokens of a generated action (llm IDM)."})
+    sampler: str = field(default="auto", metadata={"help": "auto, hf or vllm."})
+    methods: list[str] = field(default_factory=list, init=False, metadata={"help": "parsed from `method`."})
+
+    def __post_init__(self) -> None:
+        names = [name.strip() for name in self.method.split(",") if name.strip()]
+        self.methods = list(METHODS) if names == ["all"] else names
+        unknown = [name for name in self.methods if name not in METHODS]
+        checks = [
+            (bool(self.methods) and not unknown, "method", f"must name some of {', '.join(METHODS)} (or all)"),
+            (bool(self.seeds), "seeds", "must list at least one seed"),
+            (self.rounds >= 0, "rounds", "must be >= 0"),
+            (self.budget >= 1, "budget", "must be >= 1"),
+            (self.seed_labels >= 1, "seed_labels", "must be >= 1 (the models need a warm start)"),
+            (self.pool_states >= 1, "pool_states", "must be >= 1"),
+            (self.subgoals >= 1, "subgoals", "must be >= 1"),
+            (self.uncertainty_samples >= 2, "uncertainty_samples", "must be >= 2 (disagreement needs two samples)"),
+            (self.score_loss in SCORE_LOSSES, "score_loss", f"must be one of {', '.join(SCORE_LOSSES)}"),
+            (self.inverse_model in INVERSE_MODELS, "inverse_model", f"must be one of {', '.join(INVERSE_MODELS)}"),
+            (self.sparse_idm_l1 >= 0, "sparse_idm_l1", "must be >= 0"),
+            (self.temperature > 0, "temperature", "must be > 0"),
+            (self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}"),
+        ]
+        for ok, name, why in checks:
+            if not ok:
+                raise ValueError(f"{name} {why} (got {getattr(self, name)!r})")

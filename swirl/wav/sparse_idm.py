@@ -1,0 +1,251 @@
+"""WAV's sparse inverse dynamics model ``a = h(M * s, M * s')`` on the codec's structured MiniGrid state.
+
+Why sparse: an action leaves its imprint on a few state features (the agent's pose, the cell in front of
+it, what it carries), while the rest of the grid is irrelevant or noisy (WAV's noisy floor tiles). An IDM
+that may only look at a small, learned subset of features stays accurate with few labels, which is what
+makes it a reliable verifier when the forward model is not.
+
+Features. A state becomes ``G`` named categorical features, each one token:
+
+* ``cell(x,y)``: the object code of every grid cell (``W``, ``Kr``, ``Bb[Ar]``, ``.`` for empty);
+* ``ego(f,r)``: the same codes in a window around the agent, in the agent's frame (``f`` steps ahead,
+  ``r`` steps to its right): ``ego(1,0)`` is the cell in front of the agent;
+* ``agent_x``, ``agent_y``, ``agent_dir`` and ``carrying``.
+
+Model. Each feature of ``s`` and of ``s'`` is embedded (token embedding + feature embedding), plus a learned
+"changed" vector where the two differ (the action's imprint is what changed; with a few hundred labels an
+MLP would not learn equality of embeddings on its own); feature ``g``'s three embeddings are multiplied by a binary gate ``M_g`` (one gate per feature, shared by ``s`` and ``s'``),
+and an MLP maps the concatenation to action logits. The gates are learned jointly with the classifier as
+stochastic binary gates (Gumbel-sigmoid samples, straight-through gradients) under an L1 penalty on their
+open probabilities, ``l1_weight * sum_g sigmoid(logit_g) / sqrt(G)``; at inference a gate is open when its
+probability exceeds 0.5. The ``sqrt(G)`` keeps one penalty weight (0.1, the paper's) meaningful for grids
+of any size: a plain mean makes each feature nearly free on big grids, a plain sum closes every gate.
+Sampling the gates (rather than thresholding them) keeps closed features trained, so a useful feature that
+was closed early can reopen.
+
+Saved as ``model.safetensors`` + ``config.json`` (vocabulary, feature names, action labels): no pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from swirl.envs.minigrid import MiniGridState, text_to_state
+from swirl.errors import StateParseError
+
+EMPTY, PAD, UNKNOWN = ".", "<pad>", "<unk>"
+AGENT_FEATURES = ("agent_x", "agent_y", "agent_dir", "carrying")
+
+
+def ego_offsets(radius: int) -> list[tuple[int, int]]:
+    """(ahead, right) offsets of the egocentric window, ahead from -radius to +radius."""
+    return [(ahead, right) for ahead in range(-radius, radius + 1) for right in range(-radius, radius + 1)]
+
+
+def feature_names(width: int, height: int, ego_radius: int) -> list[str]:
+    cells = [f"cell({x},{y})" for y in range(height) for x in range(width)]
+    ego = [f"ego({ahead},{right})" for ahead, right in ego_offsets(ego_radius)]
+    return cells + ego + list(AGENT_FEATURES)
+
+
+def _code(obj) -> str:
+    return EMPTY if obj is None else obj.code
+
+
+def state_features(state: MiniGridState, width: int, height: int, ego_radius: int) -> list[str]:
+    """The feature tokens of a state, in :func:`feature_names` order (cells outside the grid are ``<pad>``)."""
+    cells = [_code(state.cell(x, y)) if x < state.width and y < state.height else PAD
+             for y in range(height) for x in range(width)]
+    # agent_dir 0 faces +x; "right" of a heading (dx, dy) is (-dy, dx) in MiniGrid's y-down frame
+    dx, dy = ((1, 0), (0, 1), (-1, 0), (0, -1))[state.agent_dir]
+    ax, ay = state.agent_pos
+    ego = []
+    for ahead, right in ego_offsets(ego_radius):
+        x, y = ax + ahead * dx - right * dy, ay + ahead * dy + right * dx
+        ego.append(_code(state.cell(x, y)) if 0 <= x < state.width and 0 <= y < state.height else PAD)
+    agent = [f"x={ax}", f"y={ay}", f"dir={state.agent_dir}", _code(state.carrying)]
+    return cells + ego + agent
+
+
+@dataclass
+class SparseIDMConfig:
+    actions: list[str]
+    vocabulary: list[str]
+    width: int
+    height: int
+    ego_radius: int = 1
+    embedding_dim: int = 16
+    hidden_dim: int = 128
+    l1_weight: float = 0.1
+    features: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.features = feature_names(self.width, self.height, self.ego_radius)
+
+
+class SparseIDM(nn.Module):
+    """Inverse dynamics over masked structured states; see the module docstring."""
+
+    def __init__(self, config: SparseIDMConfig):
+        super().__init__()
+        self.config = config
+        self.token_index = {token: i for i, token in enumerate(config.vocabulary)}
+        num_features = len(config.features)
+        self.tokens = nn.Embedding(len(config.vocabulary), config.embedding_dim)
+        self.positions = nn.Embedding(num_features, config.embedding_dim)
+        self.gate_logits = nn.Parameter(torch.full((num_features,), 2.0))  # start open (p = 0.88)
+        self.changed = nn.Parameter(torch.zeros(config.embedding_dim))  # added where s and s' differ
+        self.classifier = nn.Sequential(
+            nn.Linear(3 * num_features * config.embedding_dim, config.hidden_dim), nn.ReLU(),
+            nn.Linear(config.hidden_dim, len(config.actions)),
+        )
+
+    # ----- features
+    def encode(self, states: Sequence[str]) -> torch.Tensor:
+        """Serialised states -> ``(batch, G)`` token ids (unparseable text raises StateParseError)."""
+        unknown = self.token_index[UNKNOWN]
+        rows = []
+        for text in states:
+            tokens = state_features(text_to_state(text), self.config.width, self.config.height, self.config.ego_radius)
+            rows.append([self.token_index.get(token, unknown) for token in tokens])
+        return torch.tensor(rows, dtype=torch.long)
+
+    # ----- model
+    def gate_probabilities(self) -> torch.Tensor:
+        return torch.sigmoid(self.gate_logits)
+
+    def mask(self) -> torch.Tensor:
+        """The binary mask M used at inference."""
+        return (self.gate_probabilities() > 0.5).float()
+
+    def kept_features(self) -> list[str]:
+        """Names of the features the mask keeps, most confident first."""
+        probabilities = self.gate_probabilities().tolist()
+        kept = [(p, name) for p, name in zip(probabilities, self.config.features) if p > 0.5]
+        return [name for _, name in sorted(kept, reverse=True)]
+
+    def sample_gates(self) -> torch.Tensor:
+        """Binary gates drawn from Bernoulli(sigmoid(logit)) with straight-through gradients."""
+        uniform = torch.rand_like(self.gate_logits).clamp(1e-6, 1 - 1e-6)
+        soft = torch.sigmoid(self.gate_logits + torch.log(uniform) - torch.log1p(-uniform))
+        return (soft > 0.5).float() + soft - soft.detach()
+
+    def forward(self, states: torch.Tensor, next_states: torch.Tensor, gates: torch.Tensor | None = None) -> torch.Tensor:
+        """Action logits from token ids ``(batch, G)`` of s and s'; ``gates`` defaults to the binary mask."""
+        gates = self.mask() if gates is None else gates
+        position = self.positions.weight
+        changed = (states != next_states).float()[..., None] * self.changed
+        pair = torch.cat([self.tokens(states) + position, self.tokens(next_states) + position, changed + position],
+                         dim=-1)
+        return self.classifier((pair * gates[None, :, None]).flatten(1))
+
+    def sparsity_penalty(self) -> torch.Tensor:
+        probabilities = self.gate_probabilities()
+        return self.config.l1_weight * probabilities.sum() / math.sqrt(probabilities.numel())
+
+    # ----- inference
+    @torch.no_grad()
+    def action_probabilities(self, states: Sequence[str], next_states: Sequence[str]) -> torch.Tensor:
+        self.eval()
+        return torch.softmax(self(self.encode(states), self.encode(next_states)), dim=-1)
+
+    def predict(self, states: Sequence[str], next_states: Sequence[str]) -> list[str]:
+        """The most likely action text for each (s, s') pair."""
+        if not states:
+            return []
+        best = self.action_probabilities(states, next_states).argmax(dim=-1)
+        return [self.config.actions[i] for i in best.tolist()]
+
+    # ----- persistence
+    def save(self, directory: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        from swirl.paths import atomic_dir
+
+        with atomic_dir(Path(directory), replace=True) as tmp:
+            tmp.mkdir()
+            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp / "model.safetensors"))
+            (tmp / "config.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        return Path(directory)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> SparseIDM:
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        try:
+            payload = json.loads((directory / "config.json").read_text())
+            payload.pop("features", None)
+            model = cls(SparseIDMConfig(**payload))
+            model.load_state_dict(load_file(str(directory / "model.safetensors")))
+        except (OSError, ValueError, TypeError, RuntimeError) as error:
+            from swirl.errors import SwirlError
+
+            raise SwirlError(f"{directory}: not a readable sparse IDM ({type(error).__name__}: {error})") from None
+        return model
+
+
+def train_sparse_idm(states: Sequence[str], actions: Sequence[str], next_states: Sequence[str],
+                     action_labels: Sequence[str], *, steps: int = 600, batch_size: int = 128,
+                     learning_rate: float = 3e-3, gate_learning_rate: float = 5e-2, l1_weight: float = 0.1,
+                     ego_radius: int = 1, weight_decay: float = 1e-4, seed: int = 0) -> SparseIDM:
+    """Fit classifier and mask jointly on labelled transitions (minibatch Adam, a few seconds on CPU).
+
+    Rows whose states do not parse are an error: they come from our own datasets, not from a model.
+    """
+    if not states:
+        raise ValueError("cannot train a sparse IDM on no transitions")
+    unknown_actions = sorted(set(actions) - set(action_labels))
+    if unknown_actions:
+        raise ValueError(f"actions {unknown_actions} are not among the action labels {list(action_labels)}")
+    parsed = [text_to_state(text) for text in [*states, *next_states]]
+    width, height = max(s.width for s in parsed), max(s.height for s in parsed)
+    vocabulary = {PAD, UNKNOWN, EMPTY}
+    for state in parsed:
+        vocabulary.update(state_features(state, width, height, ego_radius))
+    config = SparseIDMConfig(actions=list(action_labels), vocabulary=sorted(vocabulary), width=width, height=height,
+                             ego_radius=ego_radius, l1_weight=l1_weight)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = SparseIDM(config)
+        inputs, targets = model.encode(states), model.encode(next_states)
+        labels = torch.tensor([config.actions.index(a) for a in actions])
+        optimiser = torch.optim.AdamW([
+            {"params": [p for name, p in model.named_parameters() if name != "gate_logits"],
+             "lr": learning_rate, "weight_decay": weight_decay},
+            {"params": [model.gate_logits], "lr": gate_learning_rate, "weight_decay": 0.0},
+        ])
+        model.train()
+        for _ in range(steps):
+            batch = torch.randint(len(labels), (min(batch_size, len(labels)),), generator=generator)
+            logits = model(inputs[batch], targets[batch], gates=model.sample_gates())
+            loss = nn.functional.cross_entropy(logits, labels[batch]) + model.sparsity_penalty()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    model.eval()
+    return model
+
+
+def try_predict(model: SparseIDM, states: Sequence[str], next_states: Sequence[str]) -> list[str | None]:
+    """Like :meth:`SparseIDM.predict`, but ``None`` for a pair where either state does not parse
+    (a generated subgoal can be malformed; one bad sample must not sink the batch)."""
+    results: list[str | None] = [None] * len(states)
+    good = []
+    for i, (s, n) in enumerate(zip(states, next_states)):
+        try:
+            text_to_state(s), text_to_state(n)
+        except StateParseError:
+            continue
+        good.append(i)
+    for i, action in zip(good, model.predict([states[i] for i in good], [next_states[i] for i in good])):
+        results[i] = action
+    return results
