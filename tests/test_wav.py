@@ -1,0 +1,239 @@
+"""WAV acquisition: the sparse IDM's mask, the scores, the journal of executed labels, the recipe end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from data_builders.minigrid import build_minigrid_dataset
+from eval.metrics import field_mismatch
+from swirl.envs.minigrid import WAV_ACTION_TEXTS, action_texts
+from swirl.errors import SwirlError
+from swirl.wav.acquisition import JOURNAL, execute_selected, read_journal
+from swirl.wav.config import WAVConfig
+from swirl.wav.scores import PoolScorer, Simulator, pool_candidates, rank_correlations, top_b
+from swirl.wav.sparse_idm import SparseIDM, train_sparse_idm, try_predict
+
+ROOT = Path(__file__).resolve().parents[1]
+FWM_PROMPT = re.compile(r"State:\n(.*?\nend)\nAction: (.*?)\n", re.S)
+SUBGOAL_PROMPT = re.compile(r"State:\n(.*?\nend)\nWhat could", re.S)
+
+
+@pytest.fixture(scope="module")
+def noisy_data():
+    return build_minigrid_dataset(["swirl/WAV-KeyDelivery-Noisy-v0"], episodes=40, max_steps=30, policy="expert",
+                                  epsilon=0.3, test_episodes=8, seed=11, progress=False)
+
+
+# ------------------------------------------------------------------------------------------ sparse IDM
+def test_the_mask_keeps_the_agents_neighbourhood_and_the_carried_object(noisy_data):
+    """The paper's claim on its own MiniGrid tasks: with noisy floor tiles, the L1 mask (weight 0.1) keeps a
+    few features around the agent and drops most of the grid, and the sparse IDM beats the dense one."""
+    train, test = noisy_data["labelled"].shuffle(seed=0).select(range(240)), noisy_data["test"]
+    sparse = train_sparse_idm(train["state"], train["action"], train["next_state"], WAV_ACTION_TEXTS, l1_weight=0.1)
+    dense = train_sparse_idm(train["state"], train["action"], train["next_state"], WAV_ACTION_TEXTS, l1_weight=0.0)
+    kept = sparse.kept_features()
+    assert {"ego(1,0)", "carrying", "agent_dir"} <= set(kept), kept
+    assert len(kept) <= len(sparse.config.features) // 3, kept
+    assert sum(name.startswith("cell(") for name in kept) < 10, kept  # the absolute grid is mostly dropped
+
+    def accuracy(model):
+        return sum(p == a for p, a in zip(model.predict(test["state"], test["next_state"]), test["action"])) / test.num_rows
+
+    assert accuracy(sparse) > max(accuracy(dense) + 0.05, 0.45), (accuracy(sparse), accuracy(dense))
+
+
+def test_sparse_idm_saves_loads_and_rejects_bad_folders(small_dataset, tmp_path):
+    from datasets import load_from_disk
+
+    rows = load_from_disk(str(small_dataset))["labelled"]
+    model = train_sparse_idm(rows["state"], rows["action"], rows["next_state"], WAV_ACTION_TEXTS, steps=20)
+    loaded = SparseIDM.load(model.save(tmp_path / "idm"))
+    assert loaded.predict(rows["state"], rows["next_state"]) == model.predict(rows["state"], rows["next_state"])
+    assert loaded.kept_features() == model.kept_features()
+    (tmp_path / "idm" / "model.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(SwirlError, match="not a readable sparse IDM"):
+        SparseIDM.load(tmp_path / "idm")
+    # a malformed generated state gets None, the others are still predicted
+    answers = try_predict(model, [rows["state"][0]] * 2, ["grid 8x8\ngarbage", rows["next_state"][0]])
+    assert answers[0] is None and answers[1] in WAV_ACTION_TEXTS
+    with pytest.raises(ValueError, match="not among the action labels"):
+        train_sparse_idm(rows["state"][:2], ["fly", "turn left"], rows["next_state"][:2], WAV_ACTION_TEXTS)
+
+
+# ------------------------------------------------------------------------------------------ scores
+def test_field_mismatch_and_rank_correlation_known_answers(small_dataset):
+    from datasets import load_from_disk
+
+    row = load_from_disk(str(small_dataset))["labelled"][0]
+    assert field_mismatch(row["state"], row["state"]) == 0.0
+    assert field_mismatch(row["state"], "not a state") == 1.0
+    changed = sum(a != b for a, b in zip(row["state"].split(), row["next_state"].split()))
+    assert 0.0 < field_mismatch(row["state"], row["next_state"]) <= 3 * max(changed, 1) / 67
+    assert rank_correlations([1, 2, 3], [10, 20, 30]) == {"spearman": 1.0, "kendall": 1.0}
+    assert rank_correlations([3, 2, 1], [10, 20, 30])["spearman"] == -1.0
+    assert rank_correlations([-math.inf, 2, 3], [0, 20, 30])["spearman"] == 1.0  # never proposed ranks last
+    assert math.isnan(rank_correlations([1, 1, 1], [1, 2, 3])["spearman"])
+    assert top_b([0.1, 0.9, 0.5, 0.9], 3) == [1, 3, 2]
+
+
+class EnvSampler:
+    """Samplers for the scorer whose 'models' are the real env: subgoals are true next states of random
+    actions; the FWM copies its input (``copy=True``) or looks the truth up."""
+
+    def __init__(self, simulate, candidates, copy: bool):
+        self.copy = copy
+        self.truth = {(c.state, c.action): simulate(c)["next_state"] for c in candidates}
+
+    def generate(self, prompts, adapter=None, n=1, temperature=1.0, top_p=1.0, max_new_tokens=256, stop=None):
+        if adapter == "subgoal":
+            states = [SUBGOAL_PROMPT.search(p).group(1) for p in prompts]
+            return [[self.truth[(s, WAV_ACTION_TEXTS[(i + k) % 7])] for k in range(n)] for i, s in enumerate(states)]
+        pairs = [FWM_PROMPT.search(p).groups() for p in prompts]
+        return [[state if self.copy else self.truth[(state, action)]] * n for state, action in pairs]
+
+
+def test_wav_scores_rank_like_the_oracle_when_the_cycle_is_right(noisy_data):
+    """With real subgoals and a correct inverse model, WAV's verification score of the copy FWM is its true
+    error: rank correlation with the oracle is high, and the top-B are the actions that change the state."""
+    rows = noisy_data["state_only"].select(range(12))
+    candidates = pool_candidates(rows)
+    assert len(candidates) == 12 * 7 and {c.action for c in candidates} == set(WAV_ACTION_TEXTS)
+    simulate = Simulator()
+    sampler = EnvSampler(simulate, candidates, copy=True)
+    truth_to_action = {(s, n): a for (s, a), n in sampler.truth.items()}
+    perfect_inverse = lambda states, subgoals: [truth_to_action.get((s, g)) for s, g in zip(states, subgoals)]  # noqa: E731
+    plain = type("PlainTokenizer", (), {"chat_template": None, "eos_token": "<eos>"})()
+    scorer = PoolScorer(candidates, None, plain, sampler, perfect_inverse, subgoals=7, seed=0, simulate=simulate)
+    wav, oracle = scorer.score("wav"), scorer.oracle()
+    # actions with the same next state (no-ops) collide: one candidate per distinct next state is proposed
+    assert scorer.details["candidates_proposed"] == len(truth_to_action) > 40
+    proposed = [i for i, score in enumerate(wav) if score > -math.inf]
+    assert [wav[i] for i in proposed] == [oracle[i] for i in proposed]  # the score IS the copy FWM's true error
+    assert rank_correlations(wav, oracle)["spearman"] > 0.5  # the unproposed no-ops rank last
+    assert all(oracle[i] > 0 for i in top_b(wav, 10))
+    assert scorer.uncertainty() == [0.0] * len(candidates)  # a deterministic copy never disagrees with itself
+    random_scores = scorer.random()
+    assert len(set(random_scores)) == len(candidates) and random_scores == scorer.random()  # seeded
+    perfect = PoolScorer(candidates, None, plain, EnvSampler(simulate, candidates, copy=False),
+                         perfect_inverse, simulate=simulate)
+    assert perfect.oracle() == [0.0] * len(candidates)
+
+
+def test_execution_reproduces_the_recorded_transition(noisy_data):
+    simulate = Simulator()
+    for row in noisy_data["labelled"].select(range(0, 60, 7)):
+        candidate = next(c for c in pool_candidates([row]) if c.action_id == row["action_id"])
+        assert simulate(candidate)["next_state"] == row["next_state"]  # noisy tiles included
+    broken = pool_candidates([noisy_data["labelled"][3] | {"state": noisy_data["labelled"][5]["state"]}])[0]
+    with pytest.raises(SwirlError, match="does not reproduce the pool state"):
+        simulate(broken)
+
+
+# ------------------------------------------------------------------------------------------ journal
+def test_a_killed_execution_loses_no_label_and_repeats_none(noisy_data, tmp_path):
+    candidates = pool_candidates(noisy_data["state_only"].select(range(2)))[:6]
+    simulate, calls = Simulator(), []
+
+    def crashing(candidate):
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the process dies here
+        calls.append(candidate.key)
+        return simulate(candidate)
+
+    journal = tmp_path / JOURNAL
+    with pytest.raises(KeyboardInterrupt):
+        execute_selected(candidates, 1, journal, crashing)
+    assert [row["key"] for row in read_journal(journal)] == calls
+    with open(journal, "a") as file:  # a torn line: killed in the middle of a write
+        file.write('{"key": "half')
+    calls.clear()
+    rows = execute_selected(candidates, 1, journal, lambda c: calls.append(c.key) or simulate(c))
+    assert calls == [c.key for c in candidates[3:]]  # only the three not yet executed
+    assert [row["key"] for row in rows] == [c.key for c in candidates]
+    assert all(row["round"] == 1 and row["next_state"].endswith("end") for row in rows)
+    assert execute_selected(candidates, 1, journal, lambda c: pytest.fail("executed twice")) == rows
+
+
+def test_config_rejects_bad_values_by_name():
+    assert WAVConfig(method="all").methods == ["wav", "random", "uncertainty", "progress", "oracle"]
+    assert WAVConfig(method="wav, random").methods == ["wav", "random"]
+    for kwargs, name in [({"method": "greedy"}, "method"), ({"budget": 0}, "budget"),
+                         ({"score_loss": "l2"}, "score_loss"), ({"inverse_model": "cnn"}, "inverse_model"),
+                         ({"uncertainty_samples": 1}, "uncertainty_samples")]:
+        with pytest.raises(ValueError, match=f"^{name} "):
+            WAVConfig(**kwargs)
+
+
+# ------------------------------------------------------------------------------------------ recipe
+def recipe_command(out: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+            str(ROOT / "recipes/accelerate_configs/cpu.yaml"), str(ROOT / "recipes/wav_minigrid.py"),
+            "--config", str(ROOT / "recipes/minigrid/wav-tiny.yaml"), "--output_dir", str(out), *flags]
+
+
+def test_every_method_runs_end_to_end_under_accelerate(tmp_path):
+    out = tmp_path / "wav"
+    result = subprocess.run(recipe_command(out), capture_output=True, text=True, cwd=tmp_path,
+                            timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    methods = ["wav", "random", "uncertainty", "progress", "oracle"]
+    assert [(l["method"], l["round"], l["labels"]) for l in lines] == [(m, r, 16 + 4 * r) for m in methods for r in range(3)]
+    selections = {}
+    for method in methods:
+        run = out / "seed_0" / method
+        keys = [row["key"] for row in read_journal(run / JOURNAL)]
+        assert len(keys) == len(set(keys)) == 8  # 2 rounds x budget 4, none twice
+        selections[method] = keys[:4]
+        from datasets import load_from_disk
+
+        assert load_from_disk(str(run / "round_2" / "labelled"))["labelled"].num_rows == 24
+        metrics = json.loads((run / "round_2" / "metrics.json").read_text())
+        assert -1.0 <= metrics["correlation_with_oracle"]["spearman"] <= 1.0
+    assert selections["oracle"] != selections["random"]
+    oracle_line = next(l for l in lines if l["method"] == "oracle" and l["round"] == 1)
+    assert oracle_line["oracle_spearman"] == pytest.approx(1.0)
+    # the fwm adapter kept training round after round
+    from safetensors.torch import load_file
+
+    def lora(stage):
+        return load_file(str(stage / "fwm" / "adapter_model.safetensors"))
+
+    first, last = lora(out / "seed_0" / "warmstart"), lora(out / "seed_0" / "wav" / "round_2")
+    assert any((first[k] != last[k]).any() for k in first)
+    kept = json.loads((out / "seed_0" / "warmstart" / "metrics.json").read_text())["training"]["inverse"]
+    assert 0 < len(kept["kept_features"]) <= kept["num_features"]
+    assert (out / "summary.md").read_text().startswith("| method | round |")
+    assert (out / "error_vs_labels.png").stat().st_size > 1000
+
+
+def test_a_killed_run_resumes_without_executing_anything_twice(tmp_path):
+    out = tmp_path / "wav"
+    flags = ("--method", "random", "--rounds", "3")
+    process = subprocess.Popen(recipe_command(out, *flags), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    journal = out / "seed_0" / "random" / JOURNAL
+    deadline = time.time() + 600
+    while time.time() < deadline and len(read_journal(journal)) < 4 and process.poll() is None:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # mid-run: after round 1's labels, before the run ends
+    process.wait()
+    before = read_journal(journal)
+    assert len(before) >= 4
+    result = subprocess.run(recipe_command(out, *flags), capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = read_journal(journal)
+    assert after[: len(before)] == before  # nothing lost or rewritten
+    assert len(after) == len({row["key"] for row in after}) == 12
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [line["labels"] for line in lines] == [16, 20, 24, 28]
