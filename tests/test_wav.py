@@ -83,7 +83,9 @@ def test_field_mismatch_and_rank_correlation_known_answers(small_dataset):
     assert rank_correlations([3, 2, 1], [10, 20, 30])["spearman"] == -1.0
     assert rank_correlations([-math.inf, 2, 3], [0, 20, 30])["spearman"] == 1.0  # never proposed ranks last
     assert math.isnan(rank_correlations([1, 1, 1], [1, 2, 3])["spearman"])
-    assert top_b([0.1, 0.9, 0.5, 0.9], 3) == [1, 3, 2]
+    assert set(top_b([0.1, 0.9, 0.5, 0.9], 2)) == {1, 3} and top_b([0.1, 0.9, 0.5, 0.9], 3)[2] == 2
+    ties = [top_b([-math.inf] * 50, 5, seed) for seed in (0, 1)]
+    assert ties[0] != ties[1] and ties[0] != [0, 1, 2, 3, 4] and ties[0] == top_b([-math.inf] * 50, 5, 0)
 
 
 class EnvSampler:
@@ -199,7 +201,10 @@ def test_every_method_runs_end_to_end_under_accelerate(tmp_path):
 
         assert load_from_disk(str(run / "round_2" / "labelled"))["labelled"].num_rows == 24
         metrics = json.loads((run / "round_2" / "metrics.json").read_text())
-        assert -1.0 <= metrics["correlation_with_oracle"]["spearman"] <= 1.0
+        spearman = metrics["correlation_with_oracle"]["spearman"]
+        # NaN only for a constant score: tiny-model subgoals do not parse (wav proposes nothing) and its
+        # samples all disagree completely (uncertainty 1.0 everywhere)
+        assert -1.0 <= spearman <= 1.0 if method in ("random", "progress", "oracle") else math.isnan(spearman) or -1 <= spearman <= 1
     assert selections["oracle"] != selections["random"]
     oracle_line = next(l for l in lines if l["method"] == "oracle" and l["round"] == 1)
     assert oracle_line["oracle_spearman"] == pytest.approx(1.0)

@@ -217,7 +217,7 @@ def select_candidates(config: WAVConfig, method: str, tokenizer: Any, warm: Path
                         seed=seed, simulate=simulate)
     scores = scorer.score(method)
     oracle = scorer.oracle()
-    chosen = top_b(scores, config.budget)
+    chosen = top_b(scores, config.budget, seed)
     finite = lambda x: x if x == x and abs(x) != float("inf") else None  # noqa: E731  (JSON has no inf)
     return {
         "method": method,

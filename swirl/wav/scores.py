@@ -204,7 +204,10 @@ def rank_correlations(scores: Sequence[float], reference: Sequence[float]) -> di
             "kendall": float(kendalltau(values, reference).statistic)}
 
 
-def top_b(scores: Sequence[float], budget: int) -> list[int]:
-    """Indices of the ``budget`` highest scores (ties: earlier candidates first)."""
-    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+def top_b(scores: Sequence[float], budget: int, seed: int = 0) -> list[int]:
+    """Indices of the ``budget`` highest scores. Ties are broken in a seeded random order, so a method with
+    nothing to say (e.g. WAV when no subgoal parses: every score ``-inf``) picks like ``random``, not the
+    first states of the pool."""
+    tie_break = np.random.default_rng(seed).permutation(len(scores))
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], tie_break[i]))
     return order[:budget]
