@@ -242,3 +242,31 @@ def test_a_killed_run_resumes_without_executing_anything_twice(tmp_path):
     assert len(after) == len({row["key"] for row in after}) == 12
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [line["labels"] for line in lines] == [16, 20, 24, 28]
+
+
+def test_swirl_warm_starts_on_the_labels_wav_acquired(tmp_path):
+    """`acquisition: wav` in the SWIRL recipe: the warm start trains on the seed labels + acquired labels."""
+    out = tmp_path / "swirl"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+               str(ROOT / "recipes/accelerate_configs/cpu.yaml"), str(ROOT / "recipes/swirl_minigrid.py"),
+               "--config", str(ROOT / "recipes/minigrid/cpu-tiny.yaml"), "--output_dir", str(out), "--iterations", "0",
+               "--sft_steps", "8", "--acquisition", "wav", "--acquisition_rounds", "1", "--acquisition_budget", "5",
+               "--acquisition_seed_labels", "10", "--acquisition_pool_states", "4", "--acquisition_subgoals", "2",
+               "--acquisition_score_loss", "nll"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from datasets import load_from_disk
+
+    data = load_from_disk(str(out / "data_acquired"))
+    assert data["labelled"].num_rows == 15 and data["state_only"].num_rows == load_from_disk(str(out / "data"))["state_only"].num_rows
+    acquired = read_journal(out / "acquisition" / "seed_0" / "wav" / JOURNAL)
+    assert {row["key"] for row in acquired} <= {f"{e}|{s}|{t}|{a}" for e, s, t, a in zip(
+        data["labelled"]["env_id"], data["labelled"]["seed"], data["labelled"]["step"], data["labelled"]["action_id"])}
+    training = json.loads((out / "warmstart" / "metrics.json").read_text())["training"]
+    assert training["fwm"]["train_rows"] == training["idm"]["train_rows"] == 15
+
+
+def test_unknown_acquisition_method_is_one_line():
+    result = subprocess.run([sys.executable, str(ROOT / "recipes/swirl_minigrid.py"), "--acquisition", "greedy"],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and result.stderr.strip().splitlines()[-1].startswith("swirl: error: acquisition must be none or one of wav")

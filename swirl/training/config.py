@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from swirl.sampling import SAMPLERS
+from swirl.wav.config import METHODS, SCORE_LOSSES
 
 
 @dataclass
@@ -36,6 +37,18 @@ class SwirlConfig:
     sft_steps: int = field(default=100, metadata={"help": "SFT optimiser steps per adapter in the warm start."})
     sft_learning_rate: float = field(default=2e-4, metadata={"help": "SFT learning rate."})
     sft_batch_size: int = field(default=8, metadata={"help": "SFT batch size per device."})
+    # WAV acquisition before the warm start (the two papers in one loop)
+    acquisition: str = field(default="none", metadata={"help": "none, or a WAV acquisition method (wav, random, "
+                                                                "uncertainty, progress, oracle): the warm start then "
+                                                                "trains on acquisition_seed_labels labelled rows plus "
+                                                                "the labels the method acquires, not the whole "
+                                                                "labelled split."})
+    acquisition_rounds: int = field(default=2, metadata={"help": "acquisition rounds (see WAVConfig.rounds)."})
+    acquisition_budget: int = field(default=16, metadata={"help": "labels acquired per round."})
+    acquisition_seed_labels: int = field(default=32, metadata={"help": "labelled rows acquisition starts from."})
+    acquisition_pool_states: int = field(default=32, metadata={"help": "state-only states in the candidate pool."})
+    acquisition_subgoals: int = field(default=4, metadata={"help": "subgoals sampled per pool state (wav)."})
+    acquisition_score_loss: str = field(default="fields", metadata={"help": "wav's verification loss: fields or nll."})
     # SWIRL
     iterations: int = field(default=2, metadata={"help": "SWIRL iterations (each: phase I then phase II)."})
     phase_steps: int = field(default=20, metadata={"help": "GRPO steps per phase."})
@@ -68,6 +81,9 @@ class SwirlConfig:
             (self.reward_clip < 0, "reward_clip", "must be negative (it bounds log-likelihoods from below)"),
             (self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}"),
             (not self.push_to_hub or bool(self.hub_model_id), "hub_model_id", "is required with push_to_hub"),
+            (self.acquisition in ("none", *METHODS), "acquisition", f"must be none or one of {', '.join(METHODS)}"),
+            (self.acquisition_score_loss in SCORE_LOSSES, "acquisition_score_loss",
+             f"must be one of {', '.join(SCORE_LOSSES)}"),
         ]
         for ok, name, why in checks:
             if not ok:

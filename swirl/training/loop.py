@@ -156,6 +156,10 @@ def run_swirl(config: SwirlConfig, command: str = "") -> list[dict[str, Any]]:
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     data_path = prepare_dataset(config, config.seed)
+    if config.acquisition != "none":
+        from swirl.wav.acquisition import acquire_for_swirl
+
+        data_path = acquire_for_swirl(config, data_path)
     data = load_dataset_dict(data_path)
     test = data["test"].shuffle(seed=config.seed, keep_in_memory=True).select(range(min(config.eval_rows, data["test"].num_rows)))
     tokenizer = load_tokenizer(config.model)

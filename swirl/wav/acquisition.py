@@ -323,3 +323,43 @@ def run_acquisition(config: WAVConfig, execute: Callable[[Candidate], dict[str, 
         write_text_atomic(output_dir / "results.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
     wait_for_everyone()
     return lines
+
+
+def acquire_for_swirl(config: Any, data_path: Path) -> Path:
+    """SWIRL with WAV: acquire labels with ``config.acquisition``, then return a dataset whose ``labelled`` split
+    is the seed labels + the acquired ones (``state_only`` and ``test`` unchanged), for the warm start.
+
+    ``config`` is a :class:`swirl.training.config.SwirlConfig`; the acquisition runs under
+    ``<output_dir>/acquisition/`` (resumable like any WAV run) and reuses its model and SFT settings.
+    """
+    from datasets import DatasetDict, load_from_disk
+
+    from swirl.data import load_dataset_dict, save_dataset_dict
+
+    out = Path(config.output_dir) / "data_acquired"
+    if out.exists():
+        return out
+    wav = WAVConfig(output_dir=str(Path(config.output_dir) / "acquisition"), method=config.acquisition,
+                    seeds=[config.seed], dataset=str(data_path), eval_rows=config.eval_rows,
+                    rounds=config.acquisition_rounds, budget=config.acquisition_budget,
+                    seed_labels=config.acquisition_seed_labels, pool_states=config.acquisition_pool_states,
+                    subgoals=config.acquisition_subgoals, score_loss=config.acquisition_score_loss,
+                    model=config.model, dtype=config.dtype, lora_r=config.lora_r, lora_alpha=config.lora_alpha,
+                    lora_dropout=config.lora_dropout, warm_start_steps=config.sft_steps,
+                    subgoal_steps=config.sft_steps, round_steps=max(1, config.sft_steps // 4),
+                    sft_learning_rate=config.sft_learning_rate, sft_batch_size=config.sft_batch_size,
+                    temperature=config.temperature, top_p=config.top_p, max_state_tokens=config.max_state_tokens,
+                    max_action_tokens=config.max_action_tokens, sampler=config.sampler)
+    run_acquisition(wav)
+    if is_main_process():
+        data = load_dataset_dict(data_path)
+        run_dir = Path(wav.output_dir) / f"seed_{config.seed}" / config.acquisition
+        if wav.rounds:
+            labelled = load_from_disk(str(run_dir / f"round_{wav.rounds}" / "labelled"))["labelled"]
+        else:
+            labelled = labelled_dataset(split_data(wav, data, config.seed)["seed_labels"], [])
+        columns = list(labelled.features)
+        save_dataset_dict(DatasetDict({"labelled": labelled, "state_only": data["state_only"].select_columns(columns),
+                                       "test": data["test"].select_columns(columns)}), out)
+    wait_for_everyone()
+    return out
