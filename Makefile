@@ -9,7 +9,7 @@ STAMP      := $(VENV)/.swirl-installed
 PYTEST     := $(PY) -m pytest -n 2 --dist loadfile
 DEMO_DIR   ?= outputs/demo
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo test test-slow bench bench-wav clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/codec_tokens.py
 	$(PY) benchmarks/scorer.py
 	$(PY) benchmarks/sft_smollm2.py
+	$(PY) benchmarks/sparse_idm.py
+
+# WAV and its four baselines, 3 seeds, tiny model (about 40 minutes on 2 cores); table in runs/wav-cpu-tiny/summary.md
+bench-wav: $(STAMP)
+	$(VENV)/bin/accelerate launch --config_file recipes/accelerate_configs/cpu.yaml recipes/wav_minigrid.py \
+		--config recipes/minigrid/wav-cpu-tiny.yaml
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .hypothesis

@@ -75,7 +75,7 @@ def summary_table(lines: Sequence[dict[str, Any]], keys: Sequence[str] = COLUMNS
 def summarise(lines: Sequence[dict[str, Any]], out: str | Path) -> dict[str, Any]:
     """Write summary.md, summary.json and error_vs_labels.png into ``out``; return the summary."""
     from eval.plots import plot_curves
-    from swirl.paths import write_text_atomic
+    from swirl.paths import json_safe, write_text_atomic
 
     out = Path(out)
     by_method = curves(lines)
@@ -83,7 +83,7 @@ def summarise(lines: Sequence[dict[str, Any]], out: str | Path) -> dict[str, Any
     if "wav" in by_method and "random" in by_method:
         summary["wav_labels_to_match_random_final"] = labels_to_match(by_method["wav"], by_method["random"])
         summary["random_final_labels"] = by_method["random"]["labels"][-1]
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out / "summary.json", json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     table = summary_table(lines)
     if "wav_labels_to_match_random_final" in summary:
         table += (f"\n\nWAV reaches random's final {ERROR} ({summary['random_final_labels']:.0f} labels) at "

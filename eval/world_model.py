@@ -75,7 +75,8 @@ def markdown_table(lines: list[dict[str, Any]], columns: tuple[str, ...] = HEADL
     """One row per evaluation line (e.g. per stage of a run), the given metric columns as percentages."""
     header = "| stage | " + " | ".join(columns) + " |"
     rows = [
-        "| " + str(line.get("stage", "")) + " | " + " | ".join(f"{line[c]:.1%}" for c in columns) + " |"
+        "| " + str(line.get("stage", "")) + " | "
+        + " | ".join("—" if line[c] is None else f"{line[c]:.1%}" for c in columns) + " |"
         for line in lines
     ]
     return "\n".join([header, "|" + "---|" * (len(columns) + 1), *rows])

@@ -164,6 +164,10 @@ def test_a_killed_execution_loses_no_label_and_repeats_none(noisy_data, tmp_path
     assert [row["key"] for row in rows] == [c.key for c in candidates]
     assert all(row["round"] == 1 and row["next_state"].endswith("end") for row in rows)
     assert execute_selected(candidates, 1, journal, lambda c: pytest.fail("executed twice")) == rows
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join([lines[0], "{torn", *lines[1:]]) + "\n")  # damage before later labels
+    with pytest.raises(SwirlError, match="line 2 is corrupt but later labels exist"):
+        read_journal(journal)
 
 
 def test_config_rejects_bad_values_by_name():
@@ -270,3 +274,78 @@ def test_unknown_acquisition_method_is_one_line():
     result = subprocess.run([sys.executable, str(ROOT / "recipes/swirl_minigrid.py"), "--acquisition", "greedy"],
                             capture_output=True, text=True)
     assert result.returncode != 0 and result.stderr.strip().splitlines()[-1].startswith("swirl: error: acquisition must be none or one of wav")
+
+
+def test_wav_with_the_llm_inverse_model_and_the_fields_loss(tmp_path):
+    """The other switches: the `idm` adapter as WAV's inverse model, the generated-state `fields` loss."""
+    out = tmp_path / "wav"
+    result = subprocess.run(recipe_command(out, "--method", "wav", "--rounds", "1", "--inverse_model", "llm",
+                                           "--score_loss", "fields"), capture_output=True, text=True, cwd=tmp_path,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    warm, round_1 = out / "seed_0" / "warmstart", out / "seed_0" / "wav" / "round_1"
+    assert (warm / "idm" / "adapter_config.json").exists() and not (warm / "sparse_idm").exists()
+    assert (round_1 / "idm" / "adapter_config.json").exists()
+    selection = json.loads((round_1 / "selected.json").read_text())
+    assert len(selection["selected"]) == 4 and selection["details"]["subgoals"] > 0
+    assert all(0.0 <= c["oracle_error"] <= 1.0 for c in selection["selected"])  # fields: a mismatch fraction
+    line = json.loads((out / "results.jsonl").read_text().splitlines()[-1])
+    assert line["labels"] == 20 and 0.0 <= line["idm_accuracy"] <= 1.0
+
+
+def test_wav_nll_score_and_progress_with_a_real_model(noisy_data, tokenizer, tmp_path):
+    """The `nll` verification loss is the FWM's NLL of the subgoal given the inferred action (with real
+    subgoals and a correct inverse model: the oracle NLL itself); `progress` is positive where training raised
+    the FWM's likelihood of its own prediction, zero where nothing changed, and flips with the adapters."""
+    from swirl.models.adapters import lora_config, save_adapter, with_adapters
+    from swirl.models.loading import load_base_model
+    from swirl.training.sft import sft_adapter
+
+    rows = noisy_data["state_only"].select(range(3))
+    candidates = pool_candidates(rows)
+    simulate = Simulator()
+    sampler = EnvSampler(simulate, candidates, copy=True)  # predictions: s^ = s
+    truth_to_action = {(s, n): a for (s, a), n in sampler.truth.items()}
+    inverse = lambda states, subgoals: [truth_to_action.get((s, g)) for s, g in zip(states, subgoals)]  # noqa: E731
+    copy_rows = noisy_data["labelled"].select(range(16)).map(lambda row: {"next_state": row["state"]})
+    sft_adapter("tiny-qwen2", tokenizer, "fwm", copy_rows, copy_rows.select(range(2)), tmp_path / "trained",
+                lora=(8, 16, 0.0), steps=15, learning_rate=5e-3)
+    save_adapter(with_adapters(load_base_model("tiny-qwen2"), {"default": lora_config(8, 16, 0.0)}), "default",
+                 tmp_path / "initial")
+
+    def scorer(now, before):
+        model = with_adapters(load_base_model("tiny-qwen2"), {"fwm": tmp_path / now, "fwm_before": tmp_path / before})
+        return PoolScorer(candidates, model, tokenizer, sampler, inverse, score_loss="nll", subgoals=7,
+                          simulate=simulate)
+
+    trained = scorer("trained", "initial")
+    wav, oracle = trained.score("wav"), trained.oracle()
+    proposed = [i for i, score in enumerate(wav) if score > -math.inf]
+    assert len(proposed) > 5
+    assert [wav[i] for i in proposed] == pytest.approx([oracle[i] for i in proposed], abs=1e-5)
+    progress = trained.progress()
+    assert sum(progress) / len(progress) > 0  # training on copies raised the likelihood of the copy prediction
+    assert scorer("initial", "trained").progress() == pytest.approx([-p for p in progress], abs=1e-5)
+    assert scorer("trained", "trained").progress() == pytest.approx([0.0] * len(progress), abs=1e-6)
+
+
+def test_the_pool_and_the_subgoal_data_never_share_an_episode(noisy_data):
+    from swirl.wav.acquisition import split_data
+
+    parts = split_data(WAVConfig(pool_states=40, seed_labels=8, eval_rows=4), noisy_data, seed=0)
+    episodes = lambda rows: set(zip(rows["env_id"], rows["episode"]))  # noqa: E731
+    assert episodes(parts["pool"]).isdisjoint(episodes(parts["subgoal"])) and parts["subgoal"].num_rows > 0
+    states = list(zip(parts["pool"]["env_id"], parts["pool"]["state"]))
+    assert len(states) == len(set(states)) == 40  # distinct pool states
+    one_episode = noisy_data["state_only"].filter(lambda row: row["episode"] == noisy_data["state_only"][0]["episode"])
+    with pytest.raises(SwirlError, match="at least two state-only episodes"):
+        split_data(WAVConfig(), {**noisy_data, "state_only": one_episode}, seed=0)
+
+
+def test_a_folder_is_not_resumed_with_other_settings(tmp_path):
+    from swirl.wav.acquisition import check_fingerprint
+
+    check_fingerprint(WAVConfig(budget=4), tmp_path / "wav_config.json")
+    check_fingerprint(WAVConfig(budget=4, method="random", rounds=9), tmp_path / "wav_config.json")  # may change
+    with pytest.raises(SwirlError, match="budget differ"):
+        check_fingerprint(WAVConfig(budget=8), tmp_path / "wav_config.json")

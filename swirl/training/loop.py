@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from swirl.paths import write_text_atomic
+from swirl.paths import json_safe, write_text_atomic
 from swirl.training.config import SwirlConfig
 
 
@@ -49,7 +49,8 @@ def wait_for_everyone() -> None:
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
+    """Strict JSON (NaN and infinities become null), written atomically."""
+    write_text_atomic(path, json.dumps(json_safe(payload), indent=2, allow_nan=False) + "\n")
 
 
 def stage_done(stage_dir: Path) -> bool:
@@ -68,13 +69,12 @@ def prepare_dataset(config: Any, seed: int) -> Path:
     from swirl.data import save_dataset_dict
 
     path = Path(config.dataset) if config.dataset else Path(config.output_dir) / "data"
-    if not path.exists():
-        if is_main_process():
-            dataset = build_minigrid_dataset(config.env_ids, episodes=config.env_episodes, max_steps=config.env_max_steps,
-                                             policy=config.env_policy, epsilon=config.env_epsilon,
-                                             test_episodes=config.env_test_episodes, seed=seed, progress=False)
-            save_dataset_dict(dataset, path)
-        wait_for_everyone()
+    if is_main_process() and not path.exists():  # every process reaches the barrier below, built or not
+        dataset = build_minigrid_dataset(config.env_ids, episodes=config.env_episodes, max_steps=config.env_max_steps,
+                                         policy=config.env_policy, epsilon=config.env_epsilon,
+                                         test_episodes=config.env_test_episodes, seed=seed, progress=False)
+        save_dataset_dict(dataset, path)
+    wait_for_everyone()
     return path
 
 

@@ -29,16 +29,17 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from swirl.paths import write_text_atomic
-from swirl.training.loop import distributed_state, is_main_process, prepare_dataset, stage_done, wait_for_everyone
+from swirl.paths import json_safe, write_text_atomic
+from swirl.training.loop import (distributed_state, is_main_process, prepare_dataset, stage_done, wait_for_everyone,
+                                 write_json_atomic)
 from swirl.wav.config import WAVConfig
 from swirl.wav.scores import Candidate, PoolScorer, Simulator, pool_candidates, rank_correlations, top_b
 
 JOURNAL = "labels.jsonl"
 
 
-def write_json(path: Path, payload: Any) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=2, allow_nan=True) + "\n")
+FINGERPRINT = "wav_config.json"
+RESUMABLE_FIELDS = ("output_dir", "method", "methods", "seeds", "rounds", "sampler")  # may change between runs
 
 
 # ---------------------------------------------------------------------------------------- the journal
@@ -48,11 +49,16 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     rows = []
-    for line in path.read_text().splitlines():
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines, 1):
         try:
             rows.append(json.loads(line))
         except ValueError:
-            break
+            if number < len(lines):
+                from swirl.errors import SwirlError
+
+                raise SwirlError(f"{path}: line {number} is corrupt but later labels exist; repair or remove it "
+                                 f"(the labels after it were executed)") from None
     return rows
 
 
@@ -87,16 +93,32 @@ def execute_selected(selected: list[Candidate], round_index: int, journal: Path,
 # ---------------------------------------------------------------------------------------- the data
 def split_data(config: WAVConfig, data: Any, seed: int) -> dict[str, Any]:
     """Seed labels, subgoal-training pairs, pool states and evaluation rows for one seed."""
+    from swirl.errors import SwirlError
+
     labelled = data["labelled"].shuffle(seed=seed, keep_in_memory=True)
     state_only = data["state_only"]
-    subgoal_rows = state_only.filter(lambda row: row["episode"] % 2 == 0, keep_in_memory=True)
-    pool_rows = state_only.filter(lambda row: row["episode"] % 2 == 1, keep_in_memory=True)
+    # alternate each env's state-only episodes: the subgoal generator never sees a pool transition
+    episodes: dict[str, list[int]] = {}
+    for env_id, episode in zip(state_only["env_id"], state_only["episode"]):
+        episodes.setdefault(env_id, []).append(episode)
+    for_subgoal = {(env_id, e) for env_id, found in episodes.items() for e in sorted(set(found))[::2]}
+    if not for_subgoal or len(for_subgoal) == sum(len(set(found)) for found in episodes.values()):
+        raise SwirlError("WAV needs at least two state-only episodes (one trains the subgoal generator, one gives "
+                         "the pool): build the dataset with more env_episodes")
+    in_subgoal = [(env_id, e) in for_subgoal for env_id, e in zip(state_only["env_id"], state_only["episode"])]
+    subgoal_rows = state_only.select([i for i, flag in enumerate(in_subgoal) if flag])
+    pool_rows = state_only.select([i for i, flag in enumerate(in_subgoal) if not flag])
     pool_rows = pool_rows.shuffle(seed=seed, keep_in_memory=True)
+    seen, distinct = set(), []  # a state reached twice (turn left, turn right) is one pool state, not two
+    for i, key in enumerate(zip(pool_rows["env_id"], pool_rows["state"])):
+        if key not in seen and len(distinct) < config.pool_states:
+            seen.add(key)
+            distinct.append(i)
     test = data["test"].shuffle(seed=0, keep_in_memory=True)  # the same test rows for every seed and method
     return {
         "seed_labels": labelled.select(range(min(config.seed_labels, labelled.num_rows))),
-        "subgoal": subgoal_rows if subgoal_rows.num_rows else state_only,
-        "pool": pool_rows.select(range(min(config.pool_states, pool_rows.num_rows))),
+        "subgoal": subgoal_rows,
+        "pool": pool_rows.select(distinct),
         "test": test.select(range(min(config.eval_rows, test.num_rows))),
     }
 
@@ -146,14 +168,16 @@ def train_adapter(config: WAVConfig, tokenizer: Any, role: str, rows: Any, test:
     return metrics
 
 
-def load_round_models(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, before: Path, seed: int):
+def load_round_models(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, before: Path | None, seed: int):
     """Base + the adapters a round's scoring and evaluation need, a sampler, and the inverse model."""
     from swirl.models.adapters import with_adapters
     from swirl.models.loading import load_base_model
     from swirl.sampling import make_sampler
     from swirl.wav.sparse_idm import SparseIDM, try_predict
 
-    adapters = {"fwm": stage / "fwm", "fwm_before": before, "subgoal": warm / "subgoal"}
+    adapters = {"fwm": stage / "fwm", "subgoal": warm / "subgoal"}
+    if before is not None:  # only the progress score reads the previous round's fwm
+        adapters["fwm_before"] = before
     if config.inverse_model == "llm":
         adapters["idm"] = stage / "idm"
     model = with_adapters(load_base_model(config.model, dtype=config.dtype), adapters)
@@ -172,11 +196,10 @@ def load_round_models(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path
     return model, sampler, inverse
 
 
-def evaluate_round(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, before: Path, test: Any,
-                   seed: int) -> dict[str, Any]:
+def evaluate_round(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, test: Any, seed: int) -> dict[str, Any]:
     from eval.world_model import evaluate_world_model
 
-    model, sampler, inverse = load_round_models(config, tokenizer, warm, stage, before, seed)
+    model, sampler, inverse = load_round_models(config, tokenizer, warm, stage, None, seed)
     result = evaluate_world_model(model, tokenizer, sampler, test, max_state_tokens=config.max_state_tokens,
                                   inverse_model=inverse)
     return {key: value for key, value in result.items() if not isinstance(value, dict)}
@@ -201,8 +224,8 @@ def warm_start(config: WAVConfig, tokenizer: Any, parts: dict[str, Any], warm: P
         initial = with_adapters(load_base_model(config.model, dtype=config.dtype),
                                 {"default": lora_config(config.lora_r, config.lora_alpha, config.lora_dropout)})
         save_adapter(initial, "default", warm / "fwm_initial")  # B = 0: exactly the base model
-        metrics = evaluate_round(config, tokenizer, warm, warm, warm / "fwm_initial", parts["test"], seed)
-        write_json(warm / "metrics.json", {"round": 0, "labels": parts["seed_labels"].num_rows,
+        metrics = evaluate_round(config, tokenizer, warm, warm, parts["test"], seed)
+        write_json_atomic(warm / "metrics.json", {"round": 0, "labels": parts["seed_labels"].num_rows,
                                            "training": training, "eval": metrics})
     wait_for_everyone()
 
@@ -218,10 +241,9 @@ def select_candidates(config: WAVConfig, method: str, tokenizer: Any, warm: Path
     scores = scorer.score(method)
     oracle = scorer.oracle()
     chosen = top_b(scores, config.budget, seed)
-    finite = lambda x: x if x == x and abs(x) != float("inf") else None  # noqa: E731  (JSON has no inf)
     return {
         "method": method,
-        "selected": [candidates[i].to_json() | {"score": finite(scores[i]), "oracle_error": oracle[i]} for i in chosen],
+        "selected": [candidates[i].to_json() | {"score": scores[i], "oracle_error": oracle[i]} for i in chosen],
         "selected_oracle_error": sum(oracle[i] for i in chosen) / len(chosen),
         "pool_oracle_error": sum(oracle) / len(oracle),
         "pool_size": len(candidates),
@@ -247,15 +269,15 @@ def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts:
         stages.append(stage)
         if stage_done(stage):
             continue
+        executed = {row["key"] for row in read_journal(journal)}  # every process checks: none waits in vain
+        remaining = [c for c in pool if c.key not in executed]
+        if not remaining and not (stage / "selected.json").exists():
+            from swirl.errors import SwirlError
+
+            raise SwirlError(f"the pool is exhausted after round {k - 1}: raise pool_states or lower budget")
         if is_main_process():
             if not (stage / "selected.json").exists():
-                executed = {row["key"] for row in read_journal(journal)}
-                remaining = [c for c in pool if c.key not in executed]
-                if not remaining:
-                    from swirl.errors import SwirlError
-
-                    raise SwirlError(f"the pool is exhausted after round {k - 1}: raise pool_states or lower budget")
-                write_json(stage / "selected.json", select_candidates(config, method, tokenizer, warm, previous,
+                write_json_atomic(stage / "selected.json", select_candidates(config, method, tokenizer, warm, previous,
                                                                       before, remaining, seed * 1000 + k, simulate))
             selection = json.loads((stage / "selected.json").read_text())
             acquired = execute_selected([Candidate.from_json({f: c[f] for f in Candidate.__dataclass_fields__})
@@ -278,8 +300,8 @@ def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts:
         }
         if is_main_process():
             selection = json.loads((stage / "selected.json").read_text())
-            metrics = evaluate_round(config, tokenizer, warm, stage, previous / "fwm", parts["test"], seed)
-            write_json(stage / "metrics.json", {
+            metrics = evaluate_round(config, tokenizer, warm, stage, parts["test"], seed)
+            write_json_atomic(stage / "metrics.json", {
                 "round": k, "labels": labelled.num_rows, "training": training, "eval": metrics,
                 **{key: selection[key] for key in ("correlation_with_oracle", "selected_oracle_error",
                                                     "pool_oracle_error", "pool_size", "details")},
@@ -294,7 +316,7 @@ def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts:
                                             metrics.get("correlation_with_oracle", {}).items()},
                       "selected_oracle_error": metrics.get("selected_oracle_error")})
     if is_main_process():
-        write_text_atomic(run_dir / "metrics.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+        write_text_atomic(run_dir / "metrics.jsonl", "".join(json.dumps(json_safe(line)) + "\n" for line in lines))
     return lines
 
 
@@ -310,19 +332,40 @@ def run_acquisition(config: WAVConfig, execute: Callable[[Candidate], dict[str, 
     distributed_state()
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    check_fingerprint(config, output_dir / FINGERPRINT)
     data = load_dataset_dict(prepare_dataset(config, 0))
     tokenizer = load_tokenizer(config.model)
-    lines = []
     runs = [(seed, method) for seed in config.seeds for method in config.methods]
     for seed, method in tqdm(runs, desc="WAV runs", disable=not is_main_process()):
         parts = split_data(config, data, seed)
         seed_dir = output_dir / f"seed_{seed}"
         warm_start(config, tokenizer, parts, seed_dir / "warmstart", seed)
-        lines.extend(run_method(config, method, seed, tokenizer, parts, seed_dir, execute))
+        run_method(config, method, seed, tokenizer, parts, seed_dir, execute)
+    # every run in the folder, also those of earlier commands (e.g. --method wav, then --method random)
+    lines = [json.loads(line) for path in sorted(output_dir.glob("seed_*/*/metrics.jsonl"))
+             for line in path.read_text().splitlines()]
     if is_main_process():
         write_text_atomic(output_dir / "results.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
     wait_for_everyone()
     return lines
+
+
+def check_fingerprint(config: WAVConfig, path: Path) -> None:
+    """Refuse to resume a folder made with other settings (only methods, seeds, rounds and the sampler may
+    change): its warm start and rounds would silently mix two experiments."""
+    from dataclasses import asdict
+
+    from swirl.errors import SwirlError
+
+    settings = {key: value for key, value in asdict(config).items() if key not in RESUMABLE_FIELDS}
+    if path.exists():
+        recorded = json.loads(path.read_text())
+        changed = sorted(key for key in settings.keys() | recorded.keys() if settings.get(key) != recorded.get(key))
+        if changed:
+            raise SwirlError(f"{path.parent} was made with other settings ({', '.join(changed)} differ); use another "
+                             f"output_dir or the original settings")
+    elif is_main_process():
+        write_json_atomic(path, settings)
 
 
 def acquire_for_swirl(config: Any, data_path: Path) -> Path:
@@ -337,8 +380,6 @@ def acquire_for_swirl(config: Any, data_path: Path) -> Path:
     from swirl.data import load_dataset_dict, save_dataset_dict
 
     out = Path(config.output_dir) / "data_acquired"
-    if out.exists():
-        return out
     wav = WAVConfig(output_dir=str(Path(config.output_dir) / "acquisition"), method=config.acquisition,
                     seeds=[config.seed], dataset=str(data_path), eval_rows=config.eval_rows,
                     rounds=config.acquisition_rounds, budget=config.acquisition_budget,
@@ -350,8 +391,8 @@ def acquire_for_swirl(config: Any, data_path: Path) -> Path:
                     sft_learning_rate=config.sft_learning_rate, sft_batch_size=config.sft_batch_size,
                     temperature=config.temperature, top_p=config.top_p, max_state_tokens=config.max_state_tokens,
                     max_action_tokens=config.max_action_tokens, sampler=config.sampler)
-    run_acquisition(wav)
-    if is_main_process():
+    run_acquisition(wav)  # finished rounds are skipped; other settings than the first run's are refused
+    if is_main_process() and not out.exists():
         data = load_dataset_dict(data_path)
         run_dir = Path(wav.output_dir) / f"seed_{config.seed}" / config.acquisition
         if wav.rounds:

@@ -209,5 +209,6 @@ def top_b(scores: Sequence[float], budget: int, seed: int = 0) -> list[int]:
     nothing to say (e.g. WAV when no subgoal parses: every score ``-inf``) picks like ``random``, not the
     first states of the pool."""
     tie_break = np.random.default_rng(seed).permutation(len(scores))
-    order = sorted(range(len(scores)), key=lambda i: (-scores[i], tie_break[i]))
+    ranked = [-math.inf if math.isnan(score) else score for score in scores]
+    order = sorted(range(len(scores)), key=lambda i: (-ranked[i], tie_break[i]))
     return order[:budget]
