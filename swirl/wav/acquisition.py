@@ -32,7 +32,7 @@ from typing import Any, Callable
 from swirl.paths import json_safe, write_text_atomic
 from swirl.training.loop import (distributed_state, is_main_process, prepare_dataset, stage_done, wait_for_everyone,
                                  write_json_atomic)
-from swirl.wav.config import WAVConfig
+from swirl.wav.config import METHODS, WAVConfig
 from swirl.wav.scores import Candidate, PoolScorer, Simulator, pool_candidates, rank_correlations, top_b
 
 JOURNAL = "labels.jsonl"
@@ -342,8 +342,10 @@ def run_acquisition(config: WAVConfig, execute: Callable[[Candidate], dict[str, 
         warm_start(config, tokenizer, parts, seed_dir / "warmstart", seed)
         run_method(config, method, seed, tokenizer, parts, seed_dir, execute)
     # every run in the folder, also those of earlier commands (e.g. --method wav, then --method random)
-    lines = [json.loads(line) for path in sorted(output_dir.glob("seed_*/*/metrics.jsonl"))
-             for line in path.read_text().splitlines()]
+    seed_dirs = sorted(output_dir.glob("seed_*"), key=lambda path: int(path.name.split("_", 1)[1]))
+    lines = [json.loads(line) for seed_dir in seed_dirs for method in METHODS
+             if (seed_dir / method / "metrics.jsonl").exists()
+             for line in (seed_dir / method / "metrics.jsonl").read_text().splitlines()]
     if is_main_process():
         write_text_atomic(output_dir / "results.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
     wait_for_everyone()
