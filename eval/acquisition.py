@@ -86,8 +86,9 @@ def summarise(lines: Sequence[dict[str, Any]], out: str | Path) -> dict[str, Any
     write_text_atomic(out / "summary.json", json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     table = summary_table(lines)
     if "wav_labels_to_match_random_final" in summary:
-        table += (f"\n\nWAV reaches random's final {ERROR} ({summary['random_final_labels']:.0f} labels) at "
-                  f"{summary['wav_labels_to_match_random_final'] or 'never'} labels.")
+        matched = summary["wav_labels_to_match_random_final"]
+        table += (f"\n\nRandom's final {ERROR} ({summary['random_final_labels']:.0f} labels): WAV reaches it "
+                  + (f"at {matched:.0f} labels." if matched is not None else "at none of its rounds."))
     write_text_atomic(out / "summary.md", table + "\n")
     plot_curves(by_method, ("fwm_nll", "fwm_changed_accuracy", "idm_accuracy"), out / "error_vs_labels.png")
     return summary
