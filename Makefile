@@ -9,7 +9,7 @@ STAMP      := $(VENV)/.swirl-installed
 PYTEST     := $(PY) -m pytest -n 2 --dist loadfile
 DEMO_DIR   ?= outputs/demo
 
-.PHONY: setup demo test test-slow bench bench-wav clean
+.PHONY: setup demo test test-slow bench bench-wav maniskill-setup clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,11 @@ bench: $(STAMP)
 	$(PY) benchmarks/scorer.py
 	$(PY) benchmarks/sft_smollm2.py
 	$(PY) benchmarks/sparse_idm.py
+
+# ManiSkill3 needs Vulkan even for state observations: a CPU driver (Mesa 25 lavapipe) in .vulkan/, then
+# `source .vulkan/env.sh`. Not needed where a GPU driver provides Vulkan.
+maniskill-setup:
+	scripts/maniskill_vulkan.sh .vulkan
 
 # WAV and its four baselines, 3 seeds, tiny model (about 40 minutes on 2 cores); table in runs/wav-cpu-tiny/summary.md
 bench-wav: $(STAMP)
