@@ -17,6 +17,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from statistics import fmean, pstdev
 
 from data_builders.minigrid import build_minigrid_dataset
 from swirl.envs.minigrid import WAV_ACTION_TEXTS
@@ -56,9 +57,8 @@ def main() -> None:
                 seconds.append(time.perf_counter() - start)
                 scores.append(accuracy(model, data[env_id]["test"]))
                 kept.append(len(model.kept_features()))
-            mean = sum(scores) / len(scores)
-            cell |= {f"{name}_accuracy": mean, f"{name}_accuracy_std": (sum((s - mean) ** 2 for s in scores) / len(scores)) ** 0.5,
-                     f"{name}_kept": sum(kept) / len(kept), f"{name}_seconds": sum(seconds) / len(seconds)}
+            cell |= {f"{name}_accuracy": fmean(scores), f"{name}_accuracy_std": pstdev(scores),
+                     f"{name}_kept": fmean(kept), f"{name}_seconds": fmean(seconds)}
         cell["features"] = len(model.config.features)
         results.append(cell)
         print(f"{factor:12s} {env_id:40s} {labels:4d}: sparse {cell['sparse_accuracy']:.3f} "

@@ -13,6 +13,7 @@ import json
 import math
 from collections import defaultdict
 from pathlib import Path
+from statistics import fmean, pstdev
 from typing import Any, Sequence
 
 COLUMNS = ("fwm_nll", "fwm_changed_accuracy", "fwm_field_accuracy", "idm_accuracy", "oracle_spearman",
@@ -24,8 +25,7 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     values = [v for v in values if v is not None and not math.isnan(v)]
     if not values:
         return float("nan"), float("nan")
-    mean = sum(values) / len(values)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    return fmean(values), pstdev(values)
 
 
 def curves(lines: Sequence[dict[str, Any]], keys: Sequence[str] = COLUMNS) -> dict[str, dict[str, list[float]]]:

@@ -12,22 +12,16 @@ import shlex
 import sys
 
 import datasets
-from trl import TrlParser
 
 from eval.world_model import markdown_table
-from swirl.cli import run_or_exit
-from swirl.errors import SwirlError
+from swirl.cli import parse_config, run_or_exit
 from swirl.training.config import SwirlConfig
 from swirl.training.loop import is_main_process, run_swirl
 
 
 
 def main(argv: list[str]) -> None:
-    parser = TrlParser((SwirlConfig,), description=__doc__.split("\n\n")[0])
-    try:
-        (config,) = parser.parse_args_and_config(args=argv)
-    except ValueError as error:
-        raise SwirlError(str(error).strip().splitlines()[0]) from None
+    config = parse_config(SwirlConfig, argv, description=__doc__.split("\n\n")[0])
     command = "accelerate launch recipes/swirl_minigrid.py " + " ".join(shlex.quote(arg) for arg in argv)
     datasets.disable_progress_bars()  # dozens of tiny .map calls; the trainers log their own progress
     lines = run_swirl(config, command)

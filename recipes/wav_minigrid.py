@@ -12,22 +12,16 @@ from __future__ import annotations
 import sys
 
 import datasets
-from trl import TrlParser
 
 from eval.acquisition import summarise, summary_table
-from swirl.cli import run_or_exit
-from swirl.errors import SwirlError
+from swirl.cli import parse_config, run_or_exit
 from swirl.training.loop import is_main_process
 from swirl.wav.acquisition import run_acquisition
 from swirl.wav.config import WAVConfig
 
 
 def main(argv: list[str]) -> None:
-    parser = TrlParser((WAVConfig,), description=__doc__.split("\n\n")[0])
-    try:
-        (config,) = parser.parse_args_and_config(args=argv)
-    except ValueError as error:
-        raise SwirlError(str(error).strip().splitlines()[0]) from None
+    config = parse_config(WAVConfig, argv, description=__doc__.split("\n\n")[0])
     datasets.disable_progress_bars()  # many tiny .map calls; the run shows its own progress
     lines = run_acquisition(config)
     if is_main_process():

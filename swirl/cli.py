@@ -15,6 +15,19 @@ from typing import Sequence
 from swirl.errors import SwirlError
 
 
+def parse_config(config_class: type, argv: Sequence[str] | None, description: str, prog: str | None = None):
+    """A TRL-style config (YAML via ``--config`` + flag overrides) parsed by ``trl.TrlParser``; a value its
+    ``__post_init__`` rejects becomes one ``SwirlError`` line instead of a traceback."""
+    from trl import TrlParser
+
+    parser = TrlParser((config_class,), prog=prog, description=description)
+    try:
+        (config,) = parser.parse_args_and_config(args=list(argv) if argv is not None else None)
+    except ValueError as error:
+        raise SwirlError(str(error).strip().splitlines()[0]) from None
+    return config
+
+
 def _add_minigrid_data_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "minigrid",

@@ -4,35 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from swirl.config_fields import LoRAModelFields, MiniGridDataFields, reject_invalid
 from swirl.sampling import SAMPLERS
 from swirl.wav.config import METHODS, SCORE_LOSSES
 
 
 @dataclass
-class SwirlConfig:
+class SwirlConfig(MiniGridDataFields, LoRAModelFields):
     """A SWIRL run: data, model, warm start, then ``iterations`` x (phase I, phase II)."""
 
     output_dir: str = field(default="runs/swirl", metadata={"help": "where adapters, metrics and checkpoints go."})
-    # data
-    dataset: str | None = field(default=None, metadata={"help": "dataset folder from `swirl data minigrid`; built "
-                                                                  "from the env_* fields below when missing."})
-    env_ids: list[str] = field(default_factory=lambda: ["swirl/WAV-KeyDelivery-v0"],
-                               metadata={"help": "envs to build the dataset from when `dataset` does not exist."})
-    env_episodes: int = field(default=40, metadata={"help": "training episodes per env (half labelled)."})
-    env_max_steps: int = field(default=20, metadata={"help": "steps per episode at most."})
-    env_policy: str = field(default="expert", metadata={"help": "random or expert."})
-    env_epsilon: float = field(default=0.3, metadata={"help": "random-action share of the expert policy."})
-    env_test_episodes: int = field(default=10, metadata={"help": "held-out test episodes per env."})
+    # data (the dataset and env_* fields are MiniGridDataFields)
     max_state_only_pairs: int | None = field(default=None, metadata={"help": "use at most this many state-only pairs per phase."})
     eval_rows: int = field(default=32, metadata={"help": "test rows for the per-phase evaluation."})
-    # model
-    model: str = field(default="smollm2-135m", metadata={"help": "base model: Hub id, folder, smollm2-135m or tiny-qwen2."})
-    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on GPU, fp32 on CPU), float32, bfloat16."})
+    # model (model, dtype and lora_* are LoRAModelFields)
     fwm_adapter: str | None = field(default=None, metadata={"help": "start from this FWM adapter (skips its warm start)."})
     idm_adapter: str | None = field(default=None, metadata={"help": "start from this IDM adapter (skips its warm start)."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
     # warm start (SFT)
     sft_steps: int = field(default=100, metadata={"help": "SFT optimiser steps per adapter in the warm start."})
     sft_learning_rate: float = field(default=2e-4, metadata={"help": "SFT learning rate."})
@@ -85,6 +72,4 @@ class SwirlConfig:
             (self.acquisition_score_loss in SCORE_LOSSES, "acquisition_score_loss",
              f"must be one of {', '.join(SCORE_LOSSES)}"),
         ]
-        for ok, name, why in checks:
-            if not ok:
-                raise ValueError(f"{name} {why} (got {getattr(self, name)!r})")
+        reject_invalid(self, checks)

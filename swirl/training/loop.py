@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from swirl.config_fields import MiniGridDataFields
 from swirl.paths import json_safe, write_text_atomic
 from swirl.training.config import SwirlConfig
 
@@ -62,9 +63,9 @@ def stage_done(stage_dir: Path) -> bool:
     return True
 
 
-def prepare_dataset(config: Any, seed: int) -> Path:
-    """The dataset folder: ``config.dataset`` if it exists, else built (once) from the config's ``env_*``
-    fields with ``seed``: a SWIRL or a WAV config."""
+def prepare_dataset(config: MiniGridDataFields, seed: int) -> Path:
+    """The dataset folder: ``config.dataset`` if it exists, else built (once, under ``config.output_dir``) from
+    the config's ``env_*`` fields with ``seed``."""
     from data_builders.minigrid import build_minigrid_dataset
     from swirl.data import save_dataset_dict
 

@@ -79,7 +79,6 @@ class SwirlSFTConfig(SFTConfig):
 def sft_datasets(config: SwirlSFTConfig, tokenizer: Any) -> tuple[Any, Any]:
     """Train (``labelled``; ``state_only`` for subgoal) and eval (``test``) sets in prompt-completion form."""
     from swirl.data import load_dataset_dict
-    from swirl.models.prompts import prompt_completion_dataset
 
     data = load_dataset_dict(config.dataset)
     train, test = data[SPLIT_FOR_ROLE[config.role]], data["test"]
@@ -91,9 +90,14 @@ def sft_datasets(config: SwirlSFTConfig, tokenizer: Any) -> tuple[Any, Any]:
         from swirl.errors import SwirlError
 
         raise SwirlError(f"{config.dataset}: the {SPLIT_FOR_ROLE[config.role]} split is empty, nothing to train on")
-    keep = ["prompt", "completion"]
-    to_examples = lambda split: prompt_completion_dataset(split, config.role, tokenizer).select_columns(keep)  # noqa: E731
-    return to_examples(train), to_examples(test)
+    return sft_examples(train, config.role, tokenizer), sft_examples(test, config.role, tokenizer)
+
+
+def sft_examples(rows: Any, role: str, tokenizer: Any) -> Any:
+    """Transition rows as TRL's prompt-completion examples for ``role`` (only those two columns)."""
+    from swirl.models.prompts import prompt_completion_dataset
+
+    return prompt_completion_dataset(rows, role, tokenizer).select_columns(["prompt", "completion"])
 
 
 def run_sft(model: Any, tokenizer: Any, train: Any, test: Any, config: SwirlSFTConfig) -> dict[str, Any]:
@@ -123,6 +127,24 @@ def run_sft(model: Any, tokenizer: Any, train: Any, test: Any, config: SwirlSFTC
     }
 
 
+def train_and_save(config: SwirlSFTConfig, tokenizer: Any, train: Any, test: Any, adapter_dir: str | Path) -> dict[str, Any]:
+    """SFT ``config.init_adapter`` (or a fresh LoRA of the config's shape) as TRL's ``default`` adapter on the base,
+    then save it at ``adapter_dir`` on the main process; the metrics of :func:`run_sft`."""
+    from swirl.models.adapters import lora_config, save_adapter, with_adapters
+    from swirl.models.loading import load_base_model
+
+    target = config.lora_target_modules
+    adapter = config.init_adapter or lora_config(
+        config.lora_r, config.lora_alpha, config.lora_dropout, target[0] if target == ["all-linear"] else target
+    )
+    base = load_base_model(config.model, dtype=config.dtype, device="cpu", trust_remote_code=config.trust_remote_code)
+    model = with_adapters(base, {"default": adapter})  # TRL trains the adapter named "default"
+    metrics = run_sft(model, tokenizer, train, test, config)
+    if metrics["is_main_process"]:
+        save_adapter(model, "default", adapter_dir)
+    return metrics
+
+
 def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eval_rows: Any, adapter_dir: str | Path,
                 *, init_adapter: str | Path | None = None, lora: tuple[int, int, float] = (16, 32, 0.05),
                 dtype: str = "auto", steps: int = 100, learning_rate: float = 2e-4, batch_size: int = 8,
@@ -133,45 +155,32 @@ def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eva
     every WAV acquisition round): ``init_adapter`` continues from a saved adapter, else a fresh LoRA
     ``(r, alpha, dropout)`` is trained. Every process of a distributed run must call it.
     """
-    from swirl.models.adapters import lora_config, save_adapter, with_adapters
-    from swirl.models.loading import load_base_model
-    from swirl.models.prompts import prompt_completion_dataset
-
-    trainer_dir = Path(trainer_dir) if trainer_dir is not None else Path(adapter_dir).parent / "trainer" / role
-    config = SwirlSFTConfig(output_dir=str(trainer_dir), role=role, dataset="(rows in memory)", model=model_name,
-                            dtype=dtype, max_steps=steps, learning_rate=learning_rate,
-                            per_device_train_batch_size=batch_size, logging_steps=max(1, steps // 5), seed=seed,
-                            disable_tqdm=True)
     if train_rows.num_rows == 0:
         from swirl.errors import SwirlError
 
         raise SwirlError(f"no rows to train the {role} adapter on")
-    keep = ["prompt", "completion"]
-    train, test = (prompt_completion_dataset(rows, role, tokenizer).select_columns(keep) for rows in (train_rows, eval_rows))
-    adapter = init_adapter if init_adapter is not None else lora_config(*lora)
-    model = with_adapters(load_base_model(model_name, dtype=dtype, device="cpu"), {"default": adapter})
-    metrics = run_sft(model, tokenizer, train, test, config)
-    if metrics.pop("is_main_process"):
-        save_adapter(model, "default", adapter_dir)
+    trainer_dir = Path(trainer_dir) if trainer_dir is not None else Path(adapter_dir).parent / "trainer" / role
+    r, alpha, dropout = lora
+    config = SwirlSFTConfig(output_dir=str(trainer_dir), role=role, dataset="(rows in memory)", model=model_name,
+                            dtype=dtype, init_adapter=str(init_adapter) if init_adapter is not None else None,
+                            lora_r=r, lora_alpha=alpha, lora_dropout=dropout, max_steps=steps,
+                            learning_rate=learning_rate, per_device_train_batch_size=batch_size,
+                            logging_steps=max(1, steps // 5), seed=seed, disable_tqdm=True)
+    metrics = train_and_save(config, tokenizer, sft_examples(train_rows, role, tokenizer),
+                             sft_examples(eval_rows, role, tokenizer), adapter_dir)
+    metrics.pop("is_main_process")
     return metrics
 
 
 def train_sft(config: SwirlSFTConfig) -> dict[str, Any]:
     """Load the model and data, run SFT for ``config.role``, save the adapter at ``<output_dir>/<role>``."""
-    from swirl.models.adapters import lora_config, save_adapter, with_adapters
-    from swirl.models.loading import load_base_model, load_tokenizer
+    from swirl.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
     train, test = sft_datasets(config, tokenizer)
-    base = load_base_model(config.model, dtype=config.dtype, device="cpu", trust_remote_code=config.trust_remote_code)
-    target = config.lora_target_modules
-    adapter = config.init_adapter or lora_config(
-        config.lora_r, config.lora_alpha, config.lora_dropout, target[0] if target == ["all-linear"] else target
-    )
-    model = with_adapters(base, {"default": adapter})  # TRL trains the adapter named "default"
-    metrics = run_sft(model, tokenizer, train, test, config)
+    out = Path(config.output_dir) / config.role
+    metrics = train_and_save(config, tokenizer, train, test, out)
     if metrics.pop("is_main_process"):
-        out = save_adapter(model, "default", Path(config.output_dir) / config.role)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         print(f"{config.role}: eval loss {metrics['eval_loss_before']:.4f} -> {metrics['eval_loss_after']:.4f}; "
               f"adapter saved to {out}")
@@ -179,16 +188,9 @@ def train_sft(config: SwirlSFTConfig) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from trl import TrlParser
+    from swirl.cli import parse_config
 
-    from swirl.errors import SwirlError
-
-    parser = TrlParser((SwirlSFTConfig,), prog="swirl sft", description=__doc__.split("\n\n")[0])
-    try:
-        (config,) = parser.parse_args_and_config(args=list(argv) if argv is not None else None)
-    except ValueError as error:  # a bad combination of fields, rejected by __post_init__
-        raise SwirlError(str(error).strip().splitlines()[0]) from None
-    train_sft(config)
+    train_sft(parse_config(SwirlSFTConfig, argv, description=__doc__.split("\n\n")[0], prog="swirl sft"))
 
 
 if __name__ == "__main__":

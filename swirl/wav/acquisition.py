@@ -280,8 +280,7 @@ def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts:
                 write_json_atomic(stage / "selected.json", select_candidates(config, method, tokenizer, warm, previous,
                                                                       before, remaining, seed * 1000 + k, simulate))
             selection = json.loads((stage / "selected.json").read_text())
-            acquired = execute_selected([Candidate.from_json({f: c[f] for f in Candidate.__dataclass_fields__})
-                                         for c in selection["selected"]], k, journal, execute)
+            acquired = execute_selected([Candidate.from_json(c) for c in selection["selected"]], k, journal, execute)
             if not (stage / "labelled").exists():
                 from datasets import DatasetDict
 
@@ -377,8 +376,11 @@ def acquire_for_swirl(config: Any, data_path: Path) -> Path:
     ``config`` is a :class:`swirl.training.config.SwirlConfig`; the acquisition runs under
     ``<output_dir>/acquisition/`` (resumable like any WAV run) and reuses its model and SFT settings.
     """
+    from dataclasses import fields
+
     from datasets import DatasetDict, load_from_disk
 
+    from swirl.config_fields import LoRAModelFields
     from swirl.data import load_dataset_dict, save_dataset_dict
 
     out = Path(config.output_dir) / "data_acquired"
@@ -387,8 +389,7 @@ def acquire_for_swirl(config: Any, data_path: Path) -> Path:
                     rounds=config.acquisition_rounds, budget=config.acquisition_budget,
                     seed_labels=config.acquisition_seed_labels, pool_states=config.acquisition_pool_states,
                     subgoals=config.acquisition_subgoals, score_loss=config.acquisition_score_loss,
-                    model=config.model, dtype=config.dtype, lora_r=config.lora_r, lora_alpha=config.lora_alpha,
-                    lora_dropout=config.lora_dropout, warm_start_steps=config.sft_steps,
+                    **{f.name: getattr(config, f.name) for f in fields(LoRAModelFields)}, warm_start_steps=config.sft_steps,
                     subgoal_steps=config.sft_steps, round_steps=max(1, config.sft_steps // 4),
                     sft_learning_rate=config.sft_learning_rate, sft_batch_size=config.sft_batch_size,
                     temperature=config.temperature, top_p=config.top_p, max_state_tokens=config.max_state_tokens,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from swirl.config_fields import LoRAModelFields, MiniGridDataFields, reject_invalid
 from swirl.sampling import SAMPLERS
 
 METHODS = ("wav", "random", "uncertainty", "progress", "oracle")
@@ -12,23 +13,15 @@ INVERSE_MODELS = ("sparse", "llm")
 
 
 @dataclass
-class WAVConfig:
+class WAVConfig(MiniGridDataFields, LoRAModelFields):
     """Pool-based active collection of action labels (WAV's Algorithm 1) and its four baselines."""
 
     output_dir: str = field(default="runs/wav", metadata={"help": "where rounds, labels, adapters and metrics go."})
     method: str = field(default="wav", metadata={"help": "wav, random, uncertainty, progress, oracle; several "
                                                           "comma-separated, or `all` (each runs in its own folder)."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "seeds: seed labels, pool and training."})
-    # data
-    dataset: str | None = field(default=None, metadata={"help": "dataset folder from `swirl data minigrid`; built "
-                                                                  "from the env_* fields below when missing."})
-    env_ids: list[str] = field(default_factory=lambda: ["swirl/WAV-KeyDelivery-v0"],
-                               metadata={"help": "envs to build the dataset from when `dataset` does not exist."})
-    env_episodes: int = field(default=40, metadata={"help": "training episodes per env (half labelled, half state-only)."})
+    # data (the dataset and env_* fields are MiniGridDataFields)
     env_max_steps: int = field(default=30, metadata={"help": "steps per episode at most."})
-    env_policy: str = field(default="expert", metadata={"help": "random or expert (with env_epsilon random actions)."})
-    env_epsilon: float = field(default=0.3, metadata={"help": "random-action share of the expert policy."})
-    env_test_episodes: int = field(default=10, metadata={"help": "held-out test episodes per env."})
     eval_rows: int = field(default=64, metadata={"help": "test rows evaluated after every round."})
     # acquisition
     rounds: int = field(default=4, metadata={"help": "acquisition rounds after the warm start."})
@@ -46,12 +39,7 @@ class WAVConfig:
     sparse_idm_l1: float = field(default=0.1, metadata={"help": "L1 weight on the sparse IDM's mask (paper: 0.1)."})
     sparse_idm_steps: int = field(default=600, metadata={"help": "optimiser steps of the sparse IDM per round."})
     uncertainty_samples: int = field(default=4, metadata={"help": "FWM samples per candidate for `uncertainty`."})
-    # model
-    model: str = field(default="smollm2-135m", metadata={"help": "base model: Hub id, folder, smollm2-135m or tiny-qwen2."})
-    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on GPU, fp32 on CPU), float32, bfloat16."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    # model (model, dtype and lora_* are LoRAModelFields)
     warm_start_steps: int = field(default=60, metadata={"help": "SFT steps of fwm (and idm) on the seed labels."})
     subgoal_steps: int = field(default=60, metadata={"help": "SFT steps of the subgoal generator on state-only pairs."})
     round_steps: int = field(default=20, metadata={"help": "SFT steps per round on the grown labelled set "
@@ -84,6 +72,4 @@ class WAVConfig:
             (self.temperature > 0, "temperature", "must be > 0"),
             (self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}"),
         ]
-        for ok, name, why in checks:
-            if not ok:
-                raise ValueError(f"{name} {why} (got {getattr(self, name)!r})")
+        reject_invalid(self, checks)

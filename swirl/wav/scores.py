@@ -61,7 +61,9 @@ class Candidate:
 
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> Candidate:
-        return cls(**{**payload, "action_prefix": tuple(payload["action_prefix"])})
+        """From :meth:`to_json`'s dict; other keys (e.g. a selection's ``score``) are ignored."""
+        return cls(**{name: payload[name] for name in cls.__dataclass_fields__}
+                   | {"action_prefix": tuple(payload["action_prefix"])})
 
 
 def pool_candidates(rows: Any) -> list[Candidate]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -84,10 +84,10 @@ class SparseIDMConfig:
     embedding_dim: int = 16
     hidden_dim: int = 128
     l1_weight: float = 0.1
-    features: list[str] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self.features = feature_names(self.width, self.height, self.ego_radius)
+    @property
+    def features(self) -> list[str]:
+        return feature_names(self.width, self.height, self.ego_radius)
 
 
 class SparseIDM(nn.Module):
@@ -108,14 +108,12 @@ class SparseIDM(nn.Module):
         )
 
     # ----- features
-    def encode(self, states: Sequence[str]) -> torch.Tensor:
-        """Serialised states -> ``(batch, G)`` token ids (unparseable text raises StateParseError)."""
-        unknown = self.token_index[UNKNOWN]
-        rows = []
-        for text in states:
-            tokens = state_features(text_to_state(text), self.config.width, self.config.height, self.config.ego_radius)
-            rows.append([self.token_index.get(token, unknown) for token in tokens])
-        return torch.tensor(rows, dtype=torch.long)
+    def encode(self, states: Sequence[MiniGridState]) -> torch.Tensor:
+        """Parsed states -> ``(batch, G)`` token ids (tokens never seen in training are ``<unk>``)."""
+        unknown, config = self.token_index[UNKNOWN], self.config
+        return torch.tensor([[self.token_index.get(token, unknown)
+                              for token in state_features(state, config.width, config.height, config.ego_radius)]
+                             for state in states], dtype=torch.long)
 
     # ----- model
     def gate_probabilities(self) -> torch.Tensor:
@@ -152,16 +150,17 @@ class SparseIDM(nn.Module):
 
     # ----- inference
     @torch.no_grad()
-    def action_probabilities(self, states: Sequence[str], next_states: Sequence[str]) -> torch.Tensor:
-        self.eval()
-        return torch.softmax(self(self.encode(states), self.encode(next_states)), dim=-1)
-
-    def predict(self, states: Sequence[str], next_states: Sequence[str]) -> list[str]:
-        """The most likely action text for each (s, s') pair."""
+    def predict_parsed(self, states: Sequence[MiniGridState], next_states: Sequence[MiniGridState]) -> list[str]:
+        """The most likely action text for each parsed (s, s') pair."""
         if not states:
             return []
-        best = self.action_probabilities(states, next_states).argmax(dim=-1)
+        self.eval()
+        best = self(self.encode(states), self.encode(next_states)).argmax(dim=-1)
         return [self.config.actions[i] for i in best.tolist()]
+
+    def predict(self, states: Sequence[str], next_states: Sequence[str]) -> list[str]:
+        """The most likely action text for each serialised (s, s') pair (unparseable text raises StateParseError)."""
+        return self.predict_parsed([text_to_state(t) for t in states], [text_to_state(t) for t in next_states])
 
     # ----- persistence
     def save(self, directory: str | Path) -> Path:
@@ -182,7 +181,6 @@ class SparseIDM(nn.Module):
         directory = Path(directory)
         try:
             payload = json.loads((directory / "config.json").read_text())
-            payload.pop("features", None)
             model = cls(SparseIDMConfig(**payload))
             model.load_state_dict(load_file(str(directory / "model.safetensors")))
         except Exception as error:  # json, safetensors and torch raise several types for a bad folder
@@ -216,7 +214,7 @@ def train_sparse_idm(states: Sequence[str], actions: Sequence[str], next_states:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = SparseIDM(config)
-        inputs, targets = model.encode(states), model.encode(next_states)
+        inputs, targets = model.encode(parsed[: len(states)]), model.encode(parsed[len(states):])
         labels = torch.tensor([config.actions.index(a) for a in actions])
         optimiser = torch.optim.AdamW([
             {"params": [p for name, p in model.named_parameters() if name != "gate_logits"],
@@ -239,13 +237,13 @@ def try_predict(model: SparseIDM, states: Sequence[str], next_states: Sequence[s
     """Like :meth:`SparseIDM.predict`, but ``None`` for a pair where either state does not parse
     (a generated subgoal can be malformed; one bad sample must not sink the batch)."""
     results: list[str | None] = [None] * len(states)
-    good = []
+    good, pairs = [], []
     for i, (s, n) in enumerate(zip(states, next_states)):
         try:
-            text_to_state(s), text_to_state(n)
+            pairs.append((text_to_state(s), text_to_state(n)))
         except StateParseError:
             continue
         good.append(i)
-    for i, action in zip(good, model.predict([states[i] for i in good], [next_states[i] for i in good])):
+    for i, action in zip(good, model.predict_parsed([s for s, _ in pairs], [n for _, n in pairs])):
         results[i] = action
     return results
