@@ -6,10 +6,10 @@ VENV       ?= .venv
 PY         := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP      := $(VENV)/.swirl-installed
-PYTEST     := $(PY) -m pytest -n 2 --dist loadfile
+PYTEST     := scripts/with_vulkan.sh $(PY) -m pytest -n 2 --dist loadfile
 DEMO_DIR   ?= outputs/demo
 
-.PHONY: setup demo test test-slow bench bench-wav maniskill-setup clean
+.PHONY: setup demo test test-slow bench bench-wav maniskill-setup demo-maniskill clean
 
 setup: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,maniskill]"
 	@touch $@
 
 # The main job: SWIRL on MiniGrid with SmolLM2-135M-Instruct on the CPU (warm start + one iteration),
@@ -27,6 +27,7 @@ demo: $(STAMP)
 	    recipes/swirl_minigrid.py --config recipes/minigrid/cpu-smollm2.yaml --output_dir $(DEMO_DIR)/cpu-smollm2
 
 # Default suite (< 20 min on 2 cores). pytest exits 5 when it collected nothing: that is a failure here.
+# The ManiSkill tests need Vulkan: without a GPU, scripts/with_vulkan.sh sets up .vulkan/ once (make maniskill-setup).
 test: $(STAMP)
 	@$(PYTEST) -m "not slow"; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
@@ -42,11 +43,17 @@ bench: $(STAMP)
 	$(PY) benchmarks/scorer.py
 	$(PY) benchmarks/sft_smollm2.py
 	$(PY) benchmarks/sparse_idm.py
+	scripts/with_vulkan.sh $(PY) benchmarks/maniskill_build_rate.py
 
 # ManiSkill3 needs Vulkan even for state observations: a CPU driver (Mesa 25 lavapipe) in .vulkan/, then
 # `source .vulkan/env.sh`. Not needed where a GPU driver provides Vulkan.
 maniskill-setup:
 	scripts/maniskill_vulkan.sh .vulkan
+
+# SWIRL on ManiSkill text states (PickCube and PushCube, SmolLM2-135M, CPU); rerunning resumes.
+demo-maniskill: $(STAMP)
+	scripts/with_vulkan.sh $(VENV)/bin/accelerate launch --config_file recipes/accelerate_configs/cpu.yaml \
+	    recipes/swirl_maniskill.py --config recipes/maniskill/cpu-smollm2.yaml --output_dir $(DEMO_DIR)/maniskill-smollm2
 
 # WAV and its four baselines, 3 seeds, tiny model (about 40 minutes on 2 cores); table in runs/wav-cpu-tiny/summary.md
 bench-wav: $(STAMP)

@@ -20,33 +20,21 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from data_builders.splits import check_build_arguments, collect_splits, record, to_dataset_dict
+from data_builders.splits import transition_features as common_features
 from swirl.envs.experts import expert_action, has_expert
 from swirl.envs.minigrid import MiniGridState, action_to_text, make_env, render_state, state_to_text
 from swirl.errors import SwirlError
 
 POLICIES = ("random", "expert")
-SEEDS_PER_BUILD = 1_000_000  # episode seeds of a build are seed * SEEDS_PER_BUILD + episode index
 BALANCE_STREAM = 2**32 - 1  # RNG stream of the test balancing (episode streams use the episode index)
 
 
 def transition_features(images: bool):
-    """The explicit ``datasets.Features`` of a transition dataset."""
-    from datasets import Features, Image, List, Value
+    """The explicit ``datasets.Features`` of a MiniGrid transition dataset."""
+    from datasets import List, Value
 
-    features = {
-        "state": Value("string"),
-        "action": Value("string"),
-        "next_state": Value("string"),
-        "env_id": Value("string"),
-        "seed": Value("int64"),
-        "episode": Value("int32"),
-        "step": Value("int32"),
-        "action_prefix": List(Value("int8")),
-        "action_id": Value("int8"),
-    }
-    if images:
-        features |= {"image": Image(), "next_image": Image()}
-    return Features(features)
+    return common_features({"action_prefix": List(Value("int8")), "action_id": Value("int8")}, images)
 
 
 def collect_episode(
@@ -63,7 +51,7 @@ def collect_episode(
     tile_size: int = 16,
 ) -> dict[str, list]:
     """Play one episode from ``env.reset(seed=seed)``; return its transitions as columns."""
-    columns: dict[str, list] = defaultdict(list)
+    columns: dict[str, list] = {}
     env.reset(seed=seed)
     text = state_to_text(env)
     image = render_state(env, tile_size) if images else None
@@ -75,19 +63,11 @@ def collect_episode(
             action = int(rng.integers(env.action_space.n))
         _, _, terminated, truncated, _ = env.step(action)
         next_text = state_to_text(env)
-        columns["state"].append(text)
-        columns["action"].append(action_to_text(action, env))
-        columns["next_state"].append(next_text)
-        columns["env_id"].append(env_id)
-        columns["seed"].append(seed)
-        columns["episode"].append(episode)
-        columns["step"].append(step)
-        columns["action_prefix"].append(list(prefix))
-        columns["action_id"].append(action)
+        record(columns, state=text, action=action_to_text(action, env), next_state=next_text, env_id=env_id,
+               seed=seed, episode=episode, step=step, action_prefix=list(prefix), action_id=action)
         if images:
             next_image = render_state(env, tile_size)
-            columns["image"].append(image)
-            columns["next_image"].append(next_image)
+            record(columns, image=image, next_image=next_image)
             image = next_image
         prefix.append(action)
         text = next_text
@@ -112,11 +92,6 @@ def balance_by_action(columns: dict[str, list], rng: np.random.Generator) -> dic
     return {name: [values[i] for i in kept] for name, values in columns.items()}
 
 
-def _extend(target: dict[str, list], source: dict[str, list]) -> None:
-    for name, values in source.items():
-        target.setdefault(name, []).extend(values)
-
-
 def build_minigrid_dataset(
     env_ids: Sequence[str],
     *,
@@ -133,67 +108,29 @@ def build_minigrid_dataset(
     progress: bool = True,
 ):
     """Collect ``episodes`` training and ``test_episodes`` test episodes per env id; see the module doc."""
-    from datasets import Dataset, DatasetDict
-    from tqdm.auto import tqdm
-
-    if not env_ids:
-        raise SwirlError("no environment given: pass at least one --env")
-    if policy not in POLICIES:
-        raise SwirlError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
-    if not 0.0 <= labelled_fraction <= 1.0:
-        raise SwirlError(f"labelled_fraction must be in [0, 1], got {labelled_fraction}")
-    if not 0.0 <= epsilon <= 1.0:
-        raise SwirlError(f"epsilon must be in [0, 1], got {epsilon}")
-    if episodes < 1 or max_steps < 1 or test_episodes < 0 or tile_size < 1 or seed < 0:
-        raise SwirlError("episodes, max_steps and tile_size must be >= 1; test_episodes and seed >= 0")
+    check_build_arguments(env_ids, policy, POLICIES, labelled_fraction=labelled_fraction, epsilon=epsilon,
+                          episodes=episodes, max_steps=max_steps, test_episodes=test_episodes, seed=seed)
+    if tile_size < 1:
+        raise SwirlError(f"tile_size must be >= 1, got {tile_size}")
     envs = {env_id: make_env(env_id) for env_id in dict.fromkeys(env_ids)}  # unknown ids fail here, before work
     if policy == "expert":
         missing = [env_id for env_id, env in envs.items() if not has_expert(env)]
         if missing:
             raise SwirlError(f"no scripted expert for {', '.join(missing)}; use --policy random for them")
 
-    splits: dict[str, dict[str, list]] = {split: {} for split in ("labelled", "state_only", "test")}
-    bar = tqdm(total=len(envs) * (episodes + test_episodes), desc="episodes", unit="ep", disable=not progress)
-    for env_index, (env_id, env) in enumerate(envs.items()):
-        split_rng = np.random.default_rng([seed, env_index])
-        labelled = set(split_rng.permutation(episodes)[: round(labelled_fraction * episodes)].tolist())
-        test_columns: dict[str, list] = {}
-        for episode in range(episodes + test_episodes):
-            columns = collect_episode(
-                env,
-                env_id,
-                seed * SEEDS_PER_BUILD + episode,
-                episode,
-                max_steps=max_steps,
-                policy=policy,
-                rng=np.random.default_rng([seed, env_index, episode]),
-                epsilon=epsilon,
-                images=images,
-                tile_size=tile_size,
-            )
-            if episode >= episodes:
-                _extend(test_columns, columns)
-            elif episode in labelled:
-                _extend(splits["labelled"], columns)
-            else:
-                columns["action"] = [None] * len(columns["action"])
-                columns["action_id"] = [None] * len(columns["action_id"])
-                _extend(splits["state_only"], columns)
-            bar.update(1)
-        if balance_test and test_columns:
-            test_columns = balance_by_action(test_columns, np.random.default_rng([seed, env_index, BALANCE_STREAM]))
-        _extend(splits["test"], test_columns)
-    bar.close()
+    def collect(env_id: str, env: Any, episode_seed: int, episode: int, rng: np.random.Generator) -> dict[str, list]:
+        return collect_episode(env, env_id, episode_seed, episode, max_steps=max_steps, policy=policy, rng=rng,
+                               epsilon=epsilon, images=images, tile_size=tile_size)
+
+    def balance(columns: dict[str, list], env_index: int) -> dict[str, list]:
+        return balance_by_action(columns, np.random.default_rng([seed, env_index, BALANCE_STREAM]))
+
+    splits = collect_splits(envs, collect, episodes=episodes, test_episodes=test_episodes,
+                            labelled_fraction=labelled_fraction, seed=seed, unlabelled_columns=("action", "action_id"),
+                            finish_test=balance if balance_test else None, progress=progress)
     for env in envs.values():
         env.close()
-
-    features = transition_features(images)
-    return DatasetDict(
-        {
-            split: Dataset.from_dict({name: columns.get(name, []) for name in features}, features=features)
-            for split, columns in splits.items()
-        }
-    )
+    return to_dataset_dict(splits, transition_features(images))
 
 
 def _changes_objects(state_text: str, next_text: str) -> bool:

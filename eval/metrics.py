@@ -123,3 +123,90 @@ def idm_metrics(predictions: Sequence[str], actions: Sequence[str], labels: Sequ
         "per_action": per_action,
         "confusion": confusion,
     }
+
+
+# ------------------------------------------------------------------------ continuous states (ManiSkill)
+def _parse_vector_state(text: str, schema: dict[str, int]) -> dict[str, Any] | None:
+    from swirl.envs.maniskill import text_to_state as vector_text_to_state
+
+    try:
+        return vector_text_to_state(text, schema)
+    except StateParseError:
+        return None
+
+
+def vector_fwm_metrics(states: Sequence[str], predictions: Sequence[str], next_states: Sequence[str]) -> dict[str, Any]:
+    """FWM metrics on continuous (ManiSkill) state texts, after parsing:
+
+    * ``parse_rate``: predictions that parse with exactly the true state's fields and sizes;
+    * ``exact_match``: every value equal at the text's precision (unparsed predictions are wrong);
+    * ``mse``: mean squared error over every value of the parsed predictions, ``field_mse`` the same per field;
+    * ``copy_mse`` / ``copy_field_mse``: the same for predicting s' = s (the baseline a model must beat).
+
+    MSEs are over parsed predictions only (None when nothing parsed); read them with ``parse_rate``.
+    """
+    import numpy as np
+
+    from swirl.envs.maniskill import state_schema, text_to_state as vector_text_to_state
+
+    if not states:
+        raise ValueError("cannot evaluate an empty set of predictions")
+    if not len(states) == len(predictions) == len(next_states):
+        raise ValueError(f"lengths differ: {len(states)} states, {len(predictions)} predictions, {len(next_states)} next states")
+    errors: dict[str, list] = {}
+    copy_errors: dict[str, list] = {}
+    parsed = exact = 0
+    for state, predicted, true_next in zip(states, predictions, next_states):
+        truth = vector_text_to_state(true_next)
+        before = vector_text_to_state(state, state_schema(truth))
+        guess = _parse_vector_state(predicted, state_schema(truth))
+        for name, values in truth.items():
+            copy_errors.setdefault(name, []).extend((before[name] - values) ** 2)
+        if guess is None:
+            continue
+        parsed += 1
+        exact += all(np.array_equal(guess[name], values) for name, values in truth.items())
+        for name, values in truth.items():
+            errors.setdefault(name, []).extend((guess[name] - values) ** 2)
+
+    def mean(values_by_field: dict[str, list]) -> float | None:
+        values = [v for values in values_by_field.values() for v in values]
+        return float(np.mean(values)) if values else None
+
+    return {
+        "parse_rate": parsed / len(states),
+        "exact_match": exact / len(states),
+        "mse": mean(errors),
+        "copy_mse": mean(copy_errors),
+        "field_mse": {name: float(np.mean(values)) for name, values in errors.items()},
+        "copy_field_mse": {name: float(np.mean(values)) for name, values in copy_errors.items()},
+    }
+
+
+def vector_idm_metrics(predictions: Sequence[str], actions: Sequence[str]) -> dict[str, Any]:
+    """IDM metrics on continuous action texts: ``parse_rate`` (the true action's length, numbers),
+    ``action_mse`` over the parsed predictions (None when none parsed), ``zero_action_mse`` (the baseline of
+    always answering zeros) and ``action_exact_match`` (equal at the text's precision)."""
+    import numpy as np
+
+    from swirl.envs.maniskill import text_to_action
+
+    if not actions:
+        raise ValueError("cannot evaluate an empty set of predictions")
+    errors, zero_errors, parsed, exact = [], [], 0, 0
+    for predicted, true in zip(predictions, actions):
+        truth = np.array([float(v) for v in true.split()])
+        zero_errors.extend(truth ** 2)
+        try:
+            guess = text_to_action(predicted, truth.size, low=-np.inf, high=np.inf).astype(np.float64)
+        except ValueError:
+            continue
+        parsed += 1
+        exact += bool(np.array_equal(np.round(guess, 6), np.round(truth, 6)))
+        errors.extend((guess - truth) ** 2)
+    return {
+        "parse_rate": parsed / len(actions),
+        "action_mse": float(np.mean(errors)) if errors else None,
+        "zero_action_mse": float(np.mean(zero_errors)),
+        "action_exact_match": exact / len(actions),
+    }

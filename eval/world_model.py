@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable
 
-from eval.metrics import OTHER, fwm_metrics, idm_metrics
+from eval.metrics import OTHER, fwm_metrics, idm_metrics, vector_fwm_metrics, vector_idm_metrics
 from swirl.envs.minigrid import ACTION_TEXTS
 from swirl.models.prompts import completion, fwm_prompt, idm_prompt
 from swirl.models.scoring import log_likelihood
@@ -18,20 +18,33 @@ from swirl.sampling import STATE_STOP
 
 ACTION_LABELS = ACTION_TEXTS + ("switch",)
 HEADLINE = ("fwm_exact_match", "fwm_changed_accuracy", "fwm_field_accuracy", "fwm_parse_rate", "idm_accuracy")
+DOMAINS = ("minigrid", "maniskill")  # discrete grid states and actions; continuous states and actions
+HEADLINES = {"minigrid": HEADLINE,
+             "maniskill": ("fwm_parse_rate", "fwm_exact_match", "fwm_mse", "fwm_copy_mse", "idm_parse_rate",
+                           "idm_action_mse", "idm_zero_action_mse")}
+
+
+def domain_of(rows: Any) -> str:
+    """The domain of a dataset split: ManiSkill rows carry the simulator state (``env_state``)."""
+    return "maniskill" if "env_state" in rows.column_names else "minigrid"
 
 
 def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fwm_adapter: str = "fwm",
                          idm_adapter: str = "idm", max_state_tokens: int = 256, max_action_tokens: int = 8,
                          inverse_model: Callable[[list[str], list[str]], list[str | None]] | None = None,
-                         ) -> dict[str, Any]:
+                         domain: str = "minigrid") -> dict[str, Any]:
     """``rows``: a labelled split (``state``, ``action``, ``next_state``, ``env_id``).
 
     The IDM evaluated is the ``idm_adapter`` of ``model``, or ``inverse_model(states, next_states)`` when
     given (e.g. WAV's sparse IDM; ``None`` answers count as wrong).
 
-    Returns the overall metrics as flat ``fwm_*`` / ``idm_*`` keys, plus ``per_env`` (the same per env id),
-    ``fwm_per_action`` (FWM metrics per true action), ``idm_per_action`` and ``idm_confusion``.
+    Returns the overall metrics as flat ``fwm_*`` / ``idm_*`` keys, plus ``per_env`` (the same per env id). For
+    ``domain="minigrid"`` (:func:`eval.metrics.fwm_metrics`, discrete actions) also ``fwm_per_action`` (FWM
+    metrics per true action), ``idm_per_action`` and ``idm_confusion``; for ``"maniskill"`` the metrics are
+    :func:`eval.metrics.vector_fwm_metrics` and :func:`eval.metrics.vector_idm_metrics` (MSEs after parsing).
     """
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown domain {domain!r}; expected one of {', '.join(DOMAINS)}")
     if rows.num_rows == 0:
         raise ValueError("cannot evaluate on an empty split")
     states, actions, next_states, env_ids = rows["state"], rows["action"], rows["next_state"], rows["env_id"]
@@ -49,6 +62,11 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
 
     def summarise(indices: list[int]) -> dict[str, float]:
         pick = lambda values: [values[i] for i in indices]  # noqa: E731
+        if domain == "maniskill":
+            fwm = vector_fwm_metrics(pick(states), pick(predicted_states), pick(next_states))
+            idm = vector_idm_metrics(pick(predicted_actions), pick(actions))
+            return {"rows": len(indices), **{f"fwm_{key}": value for key, value in fwm.items()},
+                    "fwm_nll": float(nll[indices].mean()), **{f"idm_{key}": value for key, value in idm.items()}}
         fwm = fwm_metrics(pick(states), pick(predicted_states), pick(next_states))
         idm = idm_metrics(pick(predicted_actions), pick(actions), ACTION_LABELS)
         return {"rows": len(indices), **{f"fwm_{key}": value for key, value in fwm.items()},
@@ -60,6 +78,9 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
         by_env[env_id].append(index)
         by_action[action].append(index)
     everything = list(range(len(states)))
+    if domain == "maniskill":
+        return {**summarise(everything),
+                "per_env": {env_id: summarise(indices) for env_id, indices in sorted(by_env.items())}}
     idm = idm_metrics(predicted_actions, actions, ACTION_LABELS)
     return {
         **summarise(everything),
@@ -71,14 +92,18 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
     }
 
 
+def format_metric(name: str, value: float | None) -> str:
+    """Rates and accuracies as percentages; MSEs and NLLs as numbers; None as a dash."""
+    if value is None:
+        return "—"
+    return f"{value:.4g}" if "mse" in name or "nll" in name else f"{value:.1%}"
+
+
 def markdown_table(lines: list[dict[str, Any]], columns: tuple[str, ...] = HEADLINE) -> str:
-    """One row per evaluation line (e.g. per stage of a run), the given metric columns as percentages."""
+    """One row per evaluation line (e.g. per stage of a run), the given metric columns."""
     header = "| stage | " + " | ".join(columns) + " |"
-    rows = [
-        "| " + str(line.get("stage", "")) + " | "
-        + " | ".join("—" if line[c] is None else f"{line[c]:.1%}" for c in columns) + " |"
-        for line in lines
-    ]
+    rows = ["| " + str(line.get("stage", "")) + " | " + " | ".join(format_metric(c, line[c]) for c in columns) + " |"
+            for line in lines]
     return "\n".join([header, "|" + "---|" * (len(columns) + 1), *rows])
 
 
@@ -91,22 +116,25 @@ def main(argv: list[str] | None = None) -> None:
     from swirl.data import load_dataset_dict
     from swirl.models.adapters import with_adapters
     from swirl.models.loading import load_base_model, load_tokenizer
-    from swirl.paths import write_text_atomic
+    from swirl.paths import json_safe, write_text_atomic
     from swirl.sampling import make_sampler
 
     parser = argparse.ArgumentParser(prog="python -m eval.world_model", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m", help="base model (Hub id, folder or built-in name)")
     parser.add_argument("--adapters", required=True, help="folder holding the fwm/ and idm/ adapters (a stage of a run)")
-    parser.add_argument("--dataset", required=True, help="dataset folder from `swirl data minigrid`")
+    parser.add_argument("--dataset", required=True, help="dataset folder from `swirl data minigrid` or "
+                        "`swirl data maniskill` (the metrics follow the dataset's kind)")
     parser.add_argument("--split", default="test", help="split to evaluate (needs actions: labelled or test)")
     parser.add_argument("--rows", type=int, default=256, help="evaluate at most this many rows (seeded sample)")
     parser.add_argument("--sampler", default="auto", help="auto, hf or vllm")
     parser.add_argument("--max-state-tokens", type=int, default=256, help="max new tokens of a predicted state")
     parser.add_argument("--max-action-tokens", type=int, default=8, help="max new tokens of a predicted action")
-    parser.add_argument("--rollout-horizon", type=int, default=6, help="open-loop rollout length (0: skip rollouts)")
+    parser.add_argument("--rollout-horizon", type=int, default=6, help="open-loop rollout length (0: skip rollouts; "
+                        "MiniGrid only)")
     parser.add_argument("--rollout-starts", type=int, default=16, help="rollouts from at most this many test states")
-    parser.add_argument("--afs-states", type=int, default=8, help="states for the Action Following Score (0: skip)")
+    parser.add_argument("--afs-states", type=int, default=8, help="states for the Action Following Score (0: skip; "
+                        "MiniGrid only)")
     parser.add_argument("--out", required=True, help="output folder for eval.json, eval.md and the plots")
     args = parser.parse_args(argv)
     adapters = Path(args.adapters)
@@ -116,10 +144,13 @@ def main(argv: list[str] | None = None) -> None:
     model = with_adapters(load_base_model(args.model), {"fwm": adapters / "fwm", "idm": adapters / "idm"})
     sampler = make_sampler(args.sampler, model, tokenizer, base_model=args.model,
                            adapter_dirs={role: str(adapters / role) for role in ("fwm", "idm")})
+    domain = domain_of(rows)
     result = evaluate_world_model(model, tokenizer, sampler, rows, max_state_tokens=args.max_state_tokens,
-                                  max_action_tokens=args.max_action_tokens)
+                                  max_action_tokens=args.max_action_tokens, domain=domain)
     out = Path(args.out)
     full_split = load_dataset_dict(args.dataset)[args.split]  # rollouts need whole episodes' actions
+    if domain != "minigrid":
+        args.rollout_horizon = args.afs_states = 0  # both replay MiniGrid actions in the real env
     if args.rollout_horizon > 0:
         from eval.plots import plot_horizon
         from eval.rollouts import rollout_accuracy
@@ -132,12 +163,13 @@ def main(argv: list[str] | None = None) -> None:
 
         result["action_following"] = action_following_score(sampler, tokenizer, rows, max_states=args.afs_states,
                                                              max_state_tokens=args.max_state_tokens)
-    from eval.plots import plot_confusion
+    if "idm_confusion" in result:
+        from eval.plots import plot_confusion
 
-    plot_confusion(result["idm_confusion"], out / "idm_confusion.png")
-    write_text_atomic(out / "eval.json", json.dumps(result, indent=2) + "\n")
+        plot_confusion(result["idm_confusion"], out / "idm_confusion.png")
+    write_text_atomic(out / "eval.json", json.dumps(json_safe(result), indent=2, allow_nan=False) + "\n")
     per_env = [{"stage": env_id, **metrics} for env_id, metrics in result["per_env"].items()]
-    table = markdown_table([{"stage": "overall", **result}, *per_env]).replace("| stage |", "| env |", 1)
+    table = markdown_table([{"stage": "overall", **result}, *per_env], HEADLINES[domain]).replace("| stage |", "| env |", 1)
     write_text_atomic(out / "eval.md", table + "\n")
     print(table)
 

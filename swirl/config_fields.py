@@ -1,15 +1,18 @@
-"""Fields shared by the run configs (``SwirlConfig``, ``WAVConfig``): where the MiniGrid data comes from and which
-base model + LoRA shape the adapters use, with one help text each; and the one way a config rejects bad values."""
+"""Fields shared by the run configs (``SwirlConfig``, ``SwirlManiSkillConfig``, ``WAVConfig``): where the data comes
+from (MiniGrid or ManiSkill) and which base model + LoRA shape the adapters use, with one help text each; and
+the one way a config rejects bad values."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 
 @dataclass
 class MiniGridDataFields:
     """The dataset folder, or how to build it (``swirl.training.loop.prepare_dataset``)."""
+
+    domain: ClassVar[str] = "minigrid"
 
     dataset: str | None = field(default=None, metadata={"help": "dataset folder from `swirl data minigrid`; built "
                                                                   "from the env_* fields below when missing."})
@@ -20,6 +23,45 @@ class MiniGridDataFields:
     env_policy: str = field(default="expert", metadata={"help": "random or expert (with env_epsilon random actions)."})
     env_epsilon: float = field(default=0.3, metadata={"help": "random-action share of the expert policy."})
     env_test_episodes: int = field(default=10, metadata={"help": "held-out test episodes per env."})
+
+    def build_dataset(self, seed: int):
+        from data_builders.minigrid import build_minigrid_dataset
+
+        return build_minigrid_dataset(self.env_ids, episodes=self.env_episodes, max_steps=self.env_max_steps,
+                                      policy=self.env_policy, epsilon=self.env_epsilon,
+                                      test_episodes=self.env_test_episodes, seed=seed, progress=False)
+
+
+@dataclass
+class ManiSkillDataFields:
+    """The dataset folder, or how to build it from ManiSkill3 tasks (``swirl.training.loop.prepare_dataset``)."""
+
+    domain: ClassVar[str] = "maniskill"
+    dataset: str | None = field(default=None, metadata={"help": "dataset folder from `swirl data maniskill`; built "
+                                                                  "from the env_* fields below when missing."})
+    env_ids: list[str] = field(default_factory=lambda: ["PickCube-v1"],
+                               metadata={"help": "ManiSkill tasks to build the dataset from when `dataset` does not exist."})
+    env_episodes: int = field(default=20, metadata={"help": "training episodes per task (half labelled, half state-only)."})
+    env_max_steps: int = field(default=50, metadata={"help": "steps per episode at most."})
+    env_policy: str = field(default="expert", metadata={"help": "random, or expert (a scripted pick/push controller "
+                                                                 "with env_epsilon random actions)."})
+    env_epsilon: float = field(default=0.2, metadata={"help": "random-action share of the expert policy."})
+    env_test_episodes: int = field(default=4, metadata={"help": "held-out test episodes per task."})
+    env_fields: list[str] | None = field(default=None, metadata={"help": "state fields in the text (default: every "
+                                                                           "field of the state_dict observation)."})
+    env_precision: int = field(default=3, metadata={"help": "decimals of every state value in the text."})
+    env_action_precision: int = field(default=2, metadata={"help": "decimals of every action value in the text."})
+    env_control_mode: str = field(default="pd_ee_delta_pos", metadata={"help": "ManiSkill controller (the action "
+                                                                             "space); the experts need pd_ee_delta_pos."})
+
+    def build_dataset(self, seed: int):
+        from data_builders.maniskill import build_maniskill_dataset
+
+        return build_maniskill_dataset(self.env_ids, episodes=self.env_episodes, max_steps=self.env_max_steps,
+                                       policy=self.env_policy, epsilon=self.env_epsilon,
+                                       test_episodes=self.env_test_episodes, fields=self.env_fields,
+                                       precision=self.env_precision, action_precision=self.env_action_precision,
+                                       control_mode=self.env_control_mode, seed=seed, progress=False)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from swirl.errors import DatasetError
 from swirl.paths import atomic_dir
 
 SPLITS = ("labelled", "state_only", "test")
-TRANSITION_COLUMNS = ("state", "action", "next_state", "env_id", "seed", "episode", "step", "action_prefix", "action_id")
+TRANSITION_COLUMNS = ("state", "action", "next_state", "env_id", "seed", "episode", "step", "action_prefix")  # every builder
 
 
 def ensure_writable(out: str | os.PathLike, overwrite: bool) -> Path:

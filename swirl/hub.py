@@ -38,8 +38,17 @@ def ensure_hub_reachable(timeout: float = 5.0, need_token: bool = True) -> None:
 
 
 def model_card(config: dict, data: dict, eval_lines: list[dict], command: str) -> str:
-    """The README.md pushed with a SWIRL run's adapters: what they are, how they were made, how they score."""
-    from eval.world_model import markdown_table
+    """The README.md pushed with a SWIRL run's adapters: what they are, how they were made, how they score.
+    ``data`` holds the run's ``domain`` (minigrid or maniskill), ``env_ids`` and split sizes."""
+    from eval.world_model import HEADLINES, markdown_table
+
+    domain = data.get("domain", "minigrid")
+    if domain == "minigrid":
+        metric_notes = ("`fwm_changed_accuracy` counts only the grid cells / agent fields that the action changed "
+                        "(copying the input\nscores 0 there); `fwm_field_accuracy` counts all of them.")
+    else:
+        metric_notes = ("MSEs are over the parsed predictions (read them with the parse rates); `fwm_copy_mse` is "
+                        "the error of\npredicting s' = s and `idm_zero_action_mse` that of answering a zero action.")
 
     hyper = ", ".join(f"{key}={config[key]}" for key in (
         "iterations", "phase_steps", "learning_rate", "beta", "num_generations", "temperature", "top_p",
@@ -47,7 +56,7 @@ def model_card(config: dict, data: dict, eval_lines: list[dict], command: str) -
     return f"""---
 library_name: peft
 base_model: {config['model']}
-tags: [swirl, world-model, inverse-dynamics, lora, minigrid]
+tags: [swirl, world-model, inverse-dynamics, lora, {domain}]
 ---
 
 # SWIRL world model: FWM and IDM LoRA adapters
@@ -63,7 +72,7 @@ fwm = PeftModel.from_pretrained(base, "<this repo>", subfolder="fwm", adapter_na
 fwm.load_adapter("<this repo>", subfolder="idm", adapter_name="idm")
 ```
 
-Prompts and the state text format are swirl's (`swirl.models.prompts`, `swirl.envs.minigrid`).
+Prompts and the state text format are swirl's (`swirl.models.prompts`, `swirl.envs.{domain}`).
 
 ## Data
 
@@ -79,10 +88,9 @@ Hyperparameters: {hyper}.
 
 ## Evaluation (test split, greedy)
 
-{markdown_table(eval_lines)}
+{markdown_table(eval_lines, HEADLINES[domain])}
 
-`fwm_changed_accuracy` counts only the grid cells / agent fields that the action changed (copying the input
-scores 0 there); `fwm_field_accuracy` counts all of them.
+{metric_notes}
 
 ## Reproduce
 

@@ -138,3 +138,32 @@ def test_report_compares_runs(tmp_path):
     assert (tmp_path / "report" / "report.png").read_bytes().startswith(b"\x89PNG")
     with pytest.raises(SwirlError, match="no metrics.jsonl in"):
         compare({"missing": tmp_path / "nothing"}, tmp_path / "report2")
+
+
+# ------------------------------------------------------------------------ continuous states (ManiSkill)
+def test_vector_fwm_metrics_known_answer():
+    from eval.metrics import vector_fwm_metrics
+
+    state = "tcp 0.0 0.0\nobj 1.0\nend"
+    truth = "tcp 0.1 0.0\nobj 1.0\nend"
+    predictions = ["tcp 0.1 0.0\nobj 1.0\nend",  # exact
+                   "tcp 0.3 0.0\nobj 0.0\nend",  # errors 0.04 and 1.0
+                   "tcp 0.1\nobj 1.0\nend",  # wrong size: does not parse
+                   "garbage"]
+    metrics = vector_fwm_metrics([state] * 4, predictions, [truth] * 4)
+    assert metrics["parse_rate"] == 0.5 and metrics["exact_match"] == 0.25
+    assert metrics["mse"] == pytest.approx((0 + 0 + 0 + 0.04 + 0 + 1.0) / 6)
+    assert metrics["field_mse"] == pytest.approx({"tcp": 0.04 / 4, "obj": 1.0 / 2})
+    assert metrics["copy_mse"] == pytest.approx(0.01 / 3)
+    assert metrics["copy_field_mse"] == pytest.approx({"tcp": 0.01 / 2, "obj": 0.0})
+    nothing = vector_fwm_metrics([state], ["garbage"], [truth])
+    assert nothing["parse_rate"] == 0 and nothing["mse"] is None
+
+
+def test_vector_idm_metrics_known_answer():
+    from eval.metrics import vector_idm_metrics
+
+    metrics = vector_idm_metrics(["0.50 0.00", "0.00 1.00", "0.5", "left"], ["0.50 0.00", "1.00 -1.00", "0.1 0.1", "0 0"])
+    assert metrics["parse_rate"] == 0.5 and metrics["action_exact_match"] == 0.25
+    assert metrics["action_mse"] == pytest.approx((0 + 0 + 1 + 4) / 4)
+    assert metrics["zero_action_mse"] == pytest.approx((0.25 + 0 + 1 + 1 + 0.01 + 0.01 + 0 + 0) / 8)

@@ -157,7 +157,8 @@ def test_corrupt_or_missing_dataset_is_one_clear_error(tmp_path):
     [
         (dict(policy="greedy"), "unknown policy 'greedy'"),
         (dict(labelled_fraction=1.5), r"labelled_fraction must be in \[0, 1\]"),
-        (dict(episodes=0), "episodes, max_steps and tile_size must be >= 1"),
+        (dict(episodes=0), "episodes and max_steps must be >= 1"),
+        (dict(tile_size=0), "tile_size must be >= 1"),
     ],
 )
 def test_bad_arguments_are_clear_errors(kwargs, message):

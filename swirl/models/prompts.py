@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 ROLES = ("fwm", "idm", "subgoal")
-SYSTEM_PROMPT = "You are a world model of a grid world."
+SYSTEM_PROMPT = "You are a world model of an environment."
 PROMPT_TEMPLATES = {
     # forward world model P(s' | s, a)
     "fwm": "State:\n{state}\nAction: {action}\nWhat is the next state?",

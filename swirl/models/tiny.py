@@ -21,7 +21,8 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
 def _training_texts() -> list[str]:
-    """States of a few envs, every action text and the prompts: what the tiny model will read and write."""
+    """States of a few envs, every action text and the prompts: what the tiny model will read and write.
+    Lines of fixed-precision numbers stand in for ManiSkill's states and actions (no ManiSkill needed)."""
     import numpy as np
 
     from swirl.envs.minigrid import ACTION_TEXTS, WAV_ACTION_TEXTS, make_env, state_to_text
@@ -38,6 +39,10 @@ def _training_texts() -> list[str]:
             for _ in range(20):
                 texts.append(state_to_text(env))
                 env.step(int(rng.integers(7)))
+    names = ("qpos", "qvel", "is_grasped", "tcp_pose", "obj_pose", "goal_pos", "tcp_to_obj_pos", "obj_to_goal_pos")
+    for _ in range(100):
+        texts.append("\n".join(f"{name} " + " ".join(f"{x:.3f}" for x in rng.uniform(-2, 2, 7)) for name in names))
+        texts.append(" ".join(f"{x:.2f}" for x in rng.uniform(-1, 1, 4)))
     return texts
 
 

@@ -1,20 +1,22 @@
-"""``SwirlConfig``: every knob of a SWIRL run, parsed by ``trl.TrlParser`` (YAML preset + CLI overrides)."""
+"""Every knob of a SWIRL run, parsed by ``trl.TrlParser`` (YAML preset + CLI overrides): ``SwirlConfig`` on MiniGrid
+(optionally with WAV acquisition first), ``SwirlManiSkillConfig`` on ManiSkill3 text states. Both share the
+loop's fields (``SwirlLoopFields``) and the model fields; they differ in where the data comes from."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from swirl.config_fields import LoRAModelFields, MiniGridDataFields, reject_invalid
+from swirl.config_fields import LoRAModelFields, ManiSkillDataFields, MiniGridDataFields, reject_invalid
 from swirl.sampling import SAMPLERS
 from swirl.wav.config import METHODS, SCORE_LOSSES
 
 
 @dataclass
-class SwirlConfig(MiniGridDataFields, LoRAModelFields):
-    """A SWIRL run: data, model, warm start, then ``iterations`` x (phase I, phase II)."""
+class SwirlLoopFields:
+    """The loop: warm start, then ``iterations`` x (phase I, phase II), evaluation and the Hub."""
 
     output_dir: str = field(default="runs/swirl", metadata={"help": "where adapters, metrics and checkpoints go."})
-    # data (the dataset and env_* fields are MiniGridDataFields)
+    # data (the dataset and env_* fields come from the data fields class)
     max_state_only_pairs: int | None = field(default=None, metadata={"help": "use at most this many state-only pairs per phase."})
     eval_rows: int = field(default=32, metadata={"help": "test rows for the per-phase evaluation."})
     # model (model, dtype and lora_* are LoRAModelFields)
@@ -24,18 +26,6 @@ class SwirlConfig(MiniGridDataFields, LoRAModelFields):
     sft_steps: int = field(default=100, metadata={"help": "SFT optimiser steps per adapter in the warm start."})
     sft_learning_rate: float = field(default=2e-4, metadata={"help": "SFT learning rate."})
     sft_batch_size: int = field(default=8, metadata={"help": "SFT batch size per device."})
-    # WAV acquisition before the warm start (the two papers in one loop)
-    acquisition: str = field(default="none", metadata={"help": "none, or a WAV acquisition method (wav, random, "
-                                                                "uncertainty, progress, oracle): the warm start then "
-                                                                "trains on acquisition_seed_labels labelled rows plus "
-                                                                "the labels the method acquires, not the whole "
-                                                                "labelled split."})
-    acquisition_rounds: int = field(default=2, metadata={"help": "acquisition rounds (see WAVConfig.rounds)."})
-    acquisition_budget: int = field(default=16, metadata={"help": "labels acquired per round."})
-    acquisition_seed_labels: int = field(default=32, metadata={"help": "labelled rows acquisition starts from."})
-    acquisition_pool_states: int = field(default=32, metadata={"help": "state-only states in the candidate pool."})
-    acquisition_subgoals: int = field(default=4, metadata={"help": "subgoals sampled per pool state (wav)."})
-    acquisition_score_loss: str = field(default="fields", metadata={"help": "wav's verification loss: fields or nll."})
     # SWIRL
     iterations: int = field(default=2, metadata={"help": "SWIRL iterations (each: phase I then phase II)."})
     phase_steps: int = field(default=20, metadata={"help": "GRPO steps per phase."})
@@ -68,8 +58,44 @@ class SwirlConfig(MiniGridDataFields, LoRAModelFields):
             (self.reward_clip < 0, "reward_clip", "must be negative (it bounds log-likelihoods from below)"),
             (self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}"),
             (not self.push_to_hub or bool(self.hub_model_id), "hub_model_id", "is required with push_to_hub"),
+        ]
+        reject_invalid(self, checks)
+
+
+@dataclass
+class SwirlConfig(SwirlLoopFields, MiniGridDataFields, LoRAModelFields):
+    """A SWIRL run on MiniGrid: data, model, (WAV acquisition,) warm start, then ``iterations`` x (phase I, II)."""
+
+    # WAV acquisition before the warm start (the two papers in one loop)
+    acquisition: str = field(default="none", metadata={"help": "none, or a WAV acquisition method (wav, random, "
+                                                                "uncertainty, progress, oracle): the warm start then "
+                                                                "trains on acquisition_seed_labels labelled rows plus "
+                                                                "the labels the method acquires, not the whole "
+                                                                "labelled split."})
+    acquisition_rounds: int = field(default=2, metadata={"help": "acquisition rounds (see WAVConfig.rounds)."})
+    acquisition_budget: int = field(default=16, metadata={"help": "labels acquired per round."})
+    acquisition_seed_labels: int = field(default=32, metadata={"help": "labelled rows acquisition starts from."})
+    acquisition_pool_states: int = field(default=32, metadata={"help": "state-only states in the candidate pool."})
+    acquisition_subgoals: int = field(default=4, metadata={"help": "subgoals sampled per pool state (wav)."})
+    acquisition_score_loss: str = field(default="fields", metadata={"help": "wav's verification loss: fields or nll."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        reject_invalid(self, [
             (self.acquisition in ("none", *METHODS), "acquisition", f"must be none or one of {', '.join(METHODS)}"),
             (self.acquisition_score_loss in SCORE_LOSSES, "acquisition_score_loss",
              f"must be one of {', '.join(SCORE_LOSSES)}"),
-        ]
-        reject_invalid(self, checks)
+        ])
+
+
+@dataclass
+class SwirlManiSkillConfig(SwirlLoopFields, ManiSkillDataFields, LoRAModelFields):
+    """A SWIRL run on ManiSkill3 text states (continuous states and actions): the same loop as on MiniGrid."""
+
+    output_dir: str = field(default="runs/swirl-maniskill", metadata={"help": "where adapters, metrics and "
+                                                                              "checkpoints go."})
+    max_state_tokens: int = field(default=512, metadata={"help": "max new tokens of a generated state."})
+    max_action_tokens: int = field(default=32, metadata={"help": "max new tokens of a generated action."})
+
+
+RunConfig = SwirlConfig | SwirlManiSkillConfig  # what the loop (swirl.training.loop) runs

@@ -20,9 +20,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from swirl.config_fields import MiniGridDataFields
+from swirl.config_fields import ManiSkillDataFields, MiniGridDataFields
 from swirl.paths import json_safe, write_text_atomic
-from swirl.training.config import SwirlConfig
+from swirl.training.config import RunConfig
 
 
 BARRIER_TIMEOUT_HOURS = 3  # non-main processes wait at barriers while the main one evaluates a stage
@@ -63,23 +63,19 @@ def stage_done(stage_dir: Path) -> bool:
     return True
 
 
-def prepare_dataset(config: MiniGridDataFields, seed: int) -> Path:
+def prepare_dataset(config: MiniGridDataFields | ManiSkillDataFields, seed: int) -> Path:
     """The dataset folder: ``config.dataset`` if it exists, else built (once, under ``config.output_dir``) from
     the config's ``env_*`` fields with ``seed``."""
-    from data_builders.minigrid import build_minigrid_dataset
     from swirl.data import save_dataset_dict
 
     path = Path(config.dataset) if config.dataset else Path(config.output_dir) / "data"
     if is_main_process() and not path.exists():  # every process reaches the barrier below, built or not
-        dataset = build_minigrid_dataset(config.env_ids, episodes=config.env_episodes, max_steps=config.env_max_steps,
-                                         policy=config.env_policy, epsilon=config.env_epsilon,
-                                         test_episodes=config.env_test_episodes, seed=seed, progress=False)
-        save_dataset_dict(dataset, path)
+        save_dataset_dict(config.build_dataset(seed), path)
     wait_for_everyone()
     return path
 
 
-def load_world_model(config: SwirlConfig, stage_dir: Path, tokenizer: Any) -> tuple[Any, Any]:
+def load_world_model(config: RunConfig, stage_dir: Path, tokenizer: Any) -> tuple[Any, Any]:
     """The base with the stage's ``fwm`` and ``idm`` adapters, and a sampler over it."""
     from swirl.models.adapters import with_adapters
     from swirl.models.loading import load_base_model
@@ -92,15 +88,15 @@ def load_world_model(config: SwirlConfig, stage_dir: Path, tokenizer: Any) -> tu
     return model, sampler
 
 
-def evaluate_stage(config: SwirlConfig, stage_dir: Path, test: Any, tokenizer: Any) -> dict[str, float]:
+def evaluate_stage(config: RunConfig, stage_dir: Path, test: Any, tokenizer: Any) -> dict[str, float]:
     from eval.world_model import evaluate_world_model
 
     model, sampler = load_world_model(config, stage_dir, tokenizer)
-    return evaluate_world_model(model, tokenizer, sampler, test,
-                                max_state_tokens=config.max_state_tokens, max_action_tokens=config.max_action_tokens)
+    return evaluate_world_model(model, tokenizer, sampler, test, max_state_tokens=config.max_state_tokens,
+                                max_action_tokens=config.max_action_tokens, domain=config.domain)
 
 
-def warm_start(config: SwirlConfig, data_path: Path, stage_dir: Path, tokenizer: Any) -> dict[str, Any]:
+def warm_start(config: RunConfig, data_path: Path, stage_dir: Path, tokenizer: Any) -> dict[str, Any]:
     """SFT of the fwm and idm adapters on the labelled split (or copies of the adapters given)."""
     from swirl.data import load_dataset_dict
     from swirl.training.sft import sft_adapter
@@ -124,7 +120,7 @@ def warm_start(config: SwirlConfig, data_path: Path, stage_dir: Path, tokenizer:
     return results
 
 
-def state_only_pairs(config: SwirlConfig, data: Any) -> Any:
+def state_only_pairs(config: RunConfig, data: Any) -> Any:
     pairs = data["state_only"].shuffle(seed=config.seed, keep_in_memory=True)
     if config.max_state_only_pairs is not None:
         pairs = pairs.select(range(min(config.max_state_only_pairs, pairs.num_rows)))
@@ -140,7 +136,7 @@ def rebuild_metrics_log(output_dir: Path, stages: list[Path]) -> None:
     write_text_atomic(output_dir / "metrics.jsonl", "".join(line + "\n" for line in lines))
 
 
-def run_swirl(config: SwirlConfig, command: str = "") -> list[dict[str, Any]]:
+def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
     """Run (or resume) the whole loop; return the per-stage evaluation lines.
 
     Writes ``<output_dir>/hub/`` (the final adapters and their model card) at the end, and pushes it when
@@ -157,7 +153,7 @@ def run_swirl(config: SwirlConfig, command: str = "") -> list[dict[str, Any]]:
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     data_path = prepare_dataset(config, config.seed)
-    if config.acquisition != "none":
+    if getattr(config, "acquisition", "none") != "none":  # WAV acquisition: MiniGrid only
         from swirl.wav.acquisition import acquire_for_swirl
 
         data_path = acquire_for_swirl(config, data_path)
@@ -203,24 +199,45 @@ def run_swirl(config: SwirlConfig, command: str = "") -> list[dict[str, Any]]:
     lines = [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
     if is_main_process():
         from eval.plots import plot_confusion, plot_stages
-        from eval.world_model import HEADLINE
+        from eval.world_model import HEADLINES
 
-        plot_stages(lines, HEADLINE, output_dir / "plots" / "metrics_by_stage.png", title=str(output_dir))
-        plot_confusion(lines[-1]["idm_confusion"], output_dir / "plots" / "idm_confusion_final.png")
+        rates = [name for name in HEADLINES[config.domain] if "mse" not in name]  # the plot's axis is a share
+        plot_stages(lines, tuple(rates), output_dir / "plots" / "metrics_by_stage.png", title=str(output_dir))
+        if "idm_confusion" in lines[-1]:
+            plot_confusion(lines[-1]["idm_confusion"], output_dir / "plots" / "idm_confusion_final.png")
         publish(config, data, lines, previous, command)
     return lines
 
 
-def publish(config: SwirlConfig, data: Any, lines: list[dict], final_stage: Path, command: str) -> Path:
+def publish(config: RunConfig, data: Any, lines: list[dict], final_stage: Path, command: str) -> Path:
     """Write the Hub folder (final adapters + model card); push it if asked."""
     from dataclasses import asdict
 
     from swirl.hub import model_card, prepare_push_folder, push_folder
 
     env_ids = sorted(set(data["labelled"]["env_id"]) | set(data["state_only"]["env_id"]))
-    data_info = {"env_ids": env_ids, **{split: data[split].num_rows for split in ("labelled", "state_only", "test")}}
-    card = model_card(asdict(config), data_info, lines, command or "accelerate launch recipes/swirl_minigrid.py ...")
+    data_info = {"domain": config.domain, "env_ids": env_ids, **{split: data[split].num_rows for split in ("labelled", "state_only", "test")}}
+    card = model_card(asdict(config), data_info, lines, command or f"accelerate launch recipes/swirl_{config.domain}.py ...")
     folder = prepare_push_folder(config.output_dir, str(final_stage), card)
     if config.push_to_hub:
         print(f"pushed to {push_folder(str(folder), config.hub_model_id)}")
     return folder
+
+
+def recipe_main(config_class: type, argv: list[str], script: str, description: str) -> None:
+    """What ``recipes/swirl_<env>.py`` does: parse the config (YAML preset + flags), run or resume the loop,
+    print the per-stage table."""
+    import shlex
+
+    import datasets
+
+    from eval.world_model import HEADLINES, markdown_table
+    from swirl.cli import parse_config
+
+    config = parse_config(config_class, argv, description=description)
+    command = f"accelerate launch {script} " + " ".join(shlex.quote(arg) for arg in argv)
+    datasets.disable_progress_bars()  # dozens of tiny .map calls; the trainers log their own progress
+    lines = run_swirl(config, command)
+    if is_main_process():
+        print(markdown_table(lines, HEADLINES[config.domain]))
+        print(f"metrics: {config.output_dir}/metrics.jsonl")

@@ -19,12 +19,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from swirl.training.config import SwirlConfig
+from swirl.training.config import RunConfig
 
 PHASE_ROLES = {1: ("fwm", "idm"), 2: ("idm", "fwm")}  # phase -> (policy, frozen scorer)
 
 
-def grpo_args(config: SwirlConfig, output_dir: Path, max_completion_length: int) -> Any:
+def grpo_args(config: RunConfig, output_dir: Path, max_completion_length: int) -> Any:
     """TRL ``GRPOConfig`` for one phase (CPU settings switched on when there is no GPU)."""
     import torch
     from trl import GRPOConfig
@@ -60,7 +60,7 @@ def last_checkpoint(trainer_dir: Path) -> str | None:
     return str(complete[-1]) if complete else None
 
 
-def annotate_latent_actions(model: Any, tokenizer: Any, sampler: Any, pairs: Any, config: SwirlConfig) -> tuple[Any, dict]:
+def annotate_latent_actions(model: Any, tokenizer: Any, sampler: Any, pairs: Any, config: RunConfig) -> tuple[Any, dict]:
     """Phase I data: the frozen IDM's greedy action z for each state-only pair, kept if confident enough."""
     from swirl.models.prompts import completion, fwm_prompt, idm_prompt
     from swirl.models.scoring import log_likelihood
@@ -86,7 +86,7 @@ def phase2_dataset(tokenizer: Any, pairs: Any) -> Any:
                      keep_in_memory=True)
 
 
-def run_grpo_phase(phase: int, config: SwirlConfig, tokenizer: Any, adapters: dict[str, Path], train_dataset: Any,
+def run_grpo_phase(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[str, Path], train_dataset: Any,
                    phase_dir: Path) -> dict[str, Any]:
     """Train the phase's policy adapter with GRPO; save both adapters under ``phase_dir``; return a summary."""
     from trl import GRPOTrainer
@@ -99,7 +99,7 @@ def run_grpo_phase(phase: int, config: SwirlConfig, tokenizer: Any, adapters: di
     base = load_base_model(config.model, dtype=config.dtype, device="cpu")
     model = with_adapters(base, {"default": adapters[policy], scorer: adapters[scorer]})
     reward_class = IDMActionReward if phase == 1 else FWMStateReward
-    reward = reward_class(model, tokenizer, adapter=scorer, clip=config.reward_clip)
+    reward = reward_class(model, tokenizer, adapter=scorer, clip=config.reward_clip, domain=config.domain)
     max_length = config.max_state_tokens if phase == 1 else config.max_action_tokens
     trainer_dir = phase_dir / "trainer"
     columns = ["prompt", "state", "next_state"] + (["latent_action"] if phase == 1 else [])

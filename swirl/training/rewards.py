@@ -22,9 +22,14 @@ from swirl.models.prompts import completion, fwm_prompt, idm_prompt, strip_compl
 from swirl.models.scoring import log_likelihood
 
 
-def parses(text: str) -> bool:
+def parses(text: str, domain: str = "minigrid") -> bool:
+    """Whether ``text`` is a valid state of ``domain`` (``minigrid`` or ``maniskill``)."""
+    if domain == "maniskill":
+        from swirl.envs.maniskill import text_to_state as parse
+    else:
+        parse = text_to_state
     try:
-        text_to_state(text)
+        parse(text)
     except StateParseError:
         return False
     return True
@@ -36,9 +41,10 @@ class LogLikelihoodReward:
     default_adapter = ""
 
     def __init__(self, model: Any, tokenizer: Any, adapter: str | None = None, clip: float = -10.0,
-                 token_budget: int = 16384):
+                 token_budget: int = 16384, domain: str = "minigrid"):
         self.model, self.tokenizer, self.clip, self.token_budget = model, tokenizer, clip, token_budget
         self.adapter = adapter or self.default_adapter
+        self.domain = domain  # what a parseable state is (logged as parse_rate)
 
     def clamped_mean_loglik(self, prompts: list[str], answers: Sequence[str]) -> list[float]:
         scored = log_likelihood(self.model, self.tokenizer, prompts, [completion(self.tokenizer, a) for a in answers],
@@ -57,7 +63,7 @@ class IDMActionReward(LogLikelihoodReward):
                  **_: Any) -> list[float]:
         sampled = [strip_completion(self.tokenizer, text) for text in completions]
         if log_metric is not None:
-            log_metric("parse_rate", sum(map(parses, sampled)) / max(1, len(sampled)))
+            log_metric("parse_rate", sum(parses(text, self.domain) for text in sampled) / max(1, len(sampled)))
         return self.clamped_mean_loglik([idm_prompt(self.tokenizer, s, s_hat) for s, s_hat in zip(state, sampled)],
                                         latent_action)
 

@@ -1,0 +1,333 @@
+"""ManiSkill3 codec: a state observation <-> fixed-precision text; continuous actions <-> text; RGB images.
+
+A state is the env's ``state_dict`` observation (the ``agent`` and ``extra`` groups: joint positions and
+velocities, TCP pose, object poses, goal position -- whatever the task exposes), one named field per line,
+every number with ``precision`` decimals (default 3)::
+
+    qpos 0.012 0.435 -0.007 -1.869 0.003 2.303 0.794 0.040 0.040
+    qvel 0.000 0.000 0.000 0.000 0.000 0.000 0.000 0.000 0.000
+    is_grasped 0.000
+    tcp_pose 0.012 -0.001 0.180 0.000 1.000 0.000 0.000
+    goal_pos -0.088 0.054 0.243
+    obj_pose 0.033 0.052 0.020 0.962 0.000 0.000 0.273
+    end
+
+``end`` closes the state, as in the MiniGrid codec, so a truncated generation never parses. Parsing gives
+back the fields as float arrays, each within half a unit of the last decimal of the observation.
+
+An action is the env's continuous action vector with ``action_precision`` decimals (default 2), e.g.
+``0.25 -1.00 0.00 1.00`` for the default ``pd_ee_delta_pos`` controller (TCP dx, dy, dz, gripper). The data
+builder executes the *quantised* action (what the text says), so a row's text is exactly what happened.
+
+ManiSkill needs a Vulkan device even for state observations. On a CPU-only machine run
+``make maniskill-setup`` and ``source .vulkan/env.sh`` first (Mesa's lavapipe); a GPU driver needs neither.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from swirl.errors import ActionParseError, StateParseError, SwirlError, UnknownEnvError
+
+if TYPE_CHECKING:  # pragma: no cover - import only for type hints
+    import gymnasium as gym
+    from PIL import Image
+
+__all__ = [
+    "DEFAULT_PRECISION",
+    "DEFAULT_ACTION_PRECISION",
+    "DEFAULT_CONTROL_MODE",
+    "IMAGE_SOURCES",
+    "observation_fields",
+    "state_to_text",
+    "text_to_state",
+    "state_schema",
+    "action_to_text",
+    "text_to_action",
+    "check_env_id",
+    "make_env",
+    "reset",
+    "step",
+    "env_state_json",
+    "restore_env_state",
+    "resimulate",
+    "sensor_image",
+    "render_image",
+    "maniskill_env_ids",
+]
+
+DEFAULT_PRECISION = 3
+DEFAULT_ACTION_PRECISION = 2
+DEFAULT_CONTROL_MODE = "pd_ee_delta_pos"
+IMAGE_SOURCES = ("none", "sensor", "render")  # sensor: the task's camera (128x128); render: the 512x512 view
+STATE_GROUPS = ("agent", "extra")  # the state_dict observation's groups that describe the state
+SETUP_HINT = ("ManiSkill needs a Vulkan driver: on a machine without a GPU run `make maniskill-setup` and "
+              "`source .vulkan/env.sh` first")
+INSTALL_HINT = "ManiSkill is not installed: pip install 'swirl-wm[maniskill]'"
+
+
+# ------------------------------------------------------------------------------------------- states
+def _numpy(value: Any) -> np.ndarray:
+    """A torch tensor or array of one env (batch dimension 1) as a flat float64 array."""
+    array = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+    if array.ndim >= 1 and array.shape[0] == 1:
+        array = array[0]
+    return np.asarray(array, dtype=np.float64).reshape(-1)
+
+
+def observation_fields(obs: Mapping[str, Any], fields: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """The state fields of a ``state_dict`` observation, in the env's order (or ``fields``'s order), as flat
+    float arrays. Booleans (``is_grasped``) become 0.0 / 1.0; camera data and parameters are left out."""
+    found: dict[str, np.ndarray] = {}
+    for group in STATE_GROUPS:
+        for name, value in (obs.get(group) or {}).items():
+            if isinstance(value, Mapping):
+                raise SwirlError(f"observation field {group}/{name} is nested; only flat state fields are supported")
+            if name in found:
+                raise SwirlError(f"observation field {name!r} appears in two groups; cannot name it uniquely")
+            found[name] = _numpy(value)
+    if fields is None:
+        return found
+    unknown = [name for name in fields if name not in found]
+    if unknown:
+        raise SwirlError(f"unknown state field(s) {', '.join(unknown)}; this env has {', '.join(found)}")
+    return {name: found[name] for name in fields}
+
+
+def _format_number(value: float, precision: int) -> str:
+    text = f"{value:.{precision}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.000"
+
+
+def state_to_text(fields: Mapping[str, np.ndarray], precision: int = DEFAULT_PRECISION) -> str:
+    """One line per field (``name v1 v2 ...``), then ``end``."""
+    if not fields:
+        raise SwirlError("a state needs at least one field")
+    lines = [" ".join([name, *(_format_number(float(v), precision) for v in np.asarray(values).reshape(-1))])
+             for name, values in fields.items()]
+    return "\n".join([*lines, "end"])
+
+
+def state_schema(fields: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """Field name -> number of values: what a parsed prediction must match."""
+    return {name: int(np.asarray(values).size) for name, values in fields.items()}
+
+
+def text_to_state(text: str, schema: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+    """Parse a state text strictly; with ``schema``, the fields and their sizes must be exactly those.
+
+    Raises :class:`StateParseError` naming the line for anything else (a model's malformed output).
+    """
+    lines = str(text).strip().splitlines()
+    if not lines or lines[-1].strip() != "end":
+        raise StateParseError("a state must end with a line 'end'")
+    state: dict[str, np.ndarray] = {}
+    for number, line in enumerate(lines[:-1], start=1):
+        name, *values = line.split()
+        if not name[:1].isalpha():
+            raise StateParseError(f"line {number}: expected 'name value ...', got {line[:40]!r}")
+        if name in state:
+            raise StateParseError(f"line {number}: field {name!r} appears twice")
+        try:
+            state[name] = np.array([float(value) for value in values], dtype=np.float64)
+        except ValueError:
+            raise StateParseError(f"line {number}: field {name!r} has a value that is not a number") from None
+        if not values or not np.isfinite(state[name]).all():
+            raise StateParseError(f"line {number}: field {name!r} needs finite numbers")
+    if schema is not None:
+        got = {name: values.size for name, values in state.items()}
+        if list(got) != list(schema) or got != dict(schema):
+            want = ", ".join(f"{name}[{size}]" for name, size in schema.items())
+            have = ", ".join(f"{name}[{size}]" for name, size in got.items())
+            raise StateParseError(f"fields do not match the env's: expected {want}; got {have}")
+    return state
+
+
+# ------------------------------------------------------------------------------------------ actions
+def action_to_text(action: Sequence[float] | np.ndarray, precision: int = DEFAULT_ACTION_PRECISION) -> str:
+    """``[0.25, -1, 0, 1] -> "0.25 -1.00 0.00 1.00"``."""
+    values = np.asarray(action, dtype=np.float64).reshape(-1)
+    if values.size == 0 or not np.isfinite(values).all():
+        raise ActionParseError(f"an action needs finite numbers, got {values.tolist()}")
+    return " ".join(_format_number(float(v), precision) for v in values)
+
+
+def text_to_action(text: str, dim: int, low: float | np.ndarray = -1.0, high: float | np.ndarray = 1.0) -> np.ndarray:
+    """Parse an action text of ``dim`` numbers in ``[low, high]`` into a float32 vector (the env's dtype).
+
+    Wrong length, non-numbers and out-of-range values raise :class:`ActionParseError`.
+    """
+    parts = str(text).split()
+    try:
+        values = np.array([float(part) for part in parts], dtype=np.float64)
+    except ValueError:
+        raise ActionParseError(f"action {str(text)[:40]!r} is not {dim} numbers separated by spaces") from None
+    if values.size != dim:
+        raise ActionParseError(f"action {str(text)[:40]!r} has {values.size} numbers; the env expects {dim}")
+    if not np.isfinite(values).all() or (values < low).any() or (values > high).any():
+        raise ActionParseError(f"action {str(text)[:40]!r} is outside the action space [{np.min(low)}, {np.max(high)}]")
+    return values.astype(np.float32)
+
+
+def quantise_action(action: np.ndarray, space: Any, precision: int = DEFAULT_ACTION_PRECISION) -> tuple[np.ndarray, str]:
+    """Clip ``action`` to the box ``space``, write it with ``precision`` decimals, and read it back: the
+    vector the env is stepped with and its text are then the same action."""
+    clipped = np.clip(np.asarray(action, dtype=np.float64), space.low, space.high)
+    text = action_to_text(clipped, precision)
+    return text_to_action(text, int(np.prod(space.shape)), space.low, space.high), text
+
+
+# ------------------------------------------------------------------------------------- environments
+def _require_mani_skill() -> None:
+    import warnings
+
+    with warnings.catch_warnings():  # SAPIEN's own libvulkan works; its warning about the system one is noise
+        warnings.filterwarnings("ignore", message="Failed to find system libvulkan")
+        try:
+            import mani_skill.envs  # noqa: F401  (registers the tasks)
+        except ImportError:
+            raise SwirlError(INSTALL_HINT) from None
+
+
+def maniskill_env_ids() -> list[str]:
+    """Every registered ManiSkill task id."""
+    _require_mani_skill()
+    from mani_skill.utils.registration import REGISTERED_ENVS
+
+    return sorted(REGISTERED_ENVS)
+
+
+def check_env_id(env_id: str) -> None:
+    """A one-line error, naming close matches, for an id ManiSkill does not know."""
+    _require_mani_skill()
+    from mani_skill.utils.registration import REGISTERED_ENVS
+
+    if env_id not in REGISTERED_ENVS:
+        close = difflib.get_close_matches(env_id, list(REGISTERED_ENVS), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see `swirl data maniskill --list-envs`"
+        raise UnknownEnvError(f"unknown ManiSkill environment id {env_id!r}{hint}")
+
+
+def _check_assets(env_id: str) -> None:
+    """ManiSkill asks on stdin to download missing assets; fail in one line instead."""
+    from mani_skill.utils import assets
+    from mani_skill.utils.registration import REGISTERED_ENVS
+
+    missing = []
+    for asset_id in REGISTERED_ENVS[env_id].asset_download_ids or []:
+        sources = (assets.expand_data_group_into_individual_data_source_ids(asset_id)
+                   if asset_id in assets.DATA_GROUPS else [asset_id])
+        missing += [source for source in sources if not assets.is_data_source_downloaded(source)]
+    if missing:
+        raise SwirlError(f"{env_id} needs ManiSkill assets that are not downloaded ({', '.join(missing[:5])}); "
+                         f"run `python -m mani_skill.utils.download_asset {env_id}` on a machine with network")
+
+
+def make_env(env_id: str, *, images: str = "none", control_mode: str = DEFAULT_CONTROL_MODE,
+             sim_backend: str = "cpu", **kwargs: Any) -> gym.Env:
+    """One ManiSkill env (``num_envs=1``) with ``state_dict`` observations (plus the task camera's RGB with
+    ``images="sensor"``, or ``env.render()`` frames with ``images="render"``).
+
+    The physics runs on the CPU by default (deterministic: the same seed and actions give the same states);
+    rendering uses the GPU when torch sees one, else the CPU. Unknown ids, a missing package, missing assets
+    and a missing Vulkan driver each fail with one line that says what to do.
+    """
+    import gymnasium as gym
+    import torch
+
+    if images not in IMAGE_SOURCES:
+        raise SwirlError(f"unknown image source {images!r}; choose one of {', '.join(IMAGE_SOURCES)}")
+    check_env_id(env_id)
+    _check_assets(env_id)
+    options = dict(obs_mode="state_dict+rgb" if images == "sensor" else "state_dict", control_mode=control_mode,
+                   sim_backend=sim_backend, render_backend="gpu" if torch.cuda.is_available() else "cpu")
+    if images == "render":
+        options["render_mode"] = "rgb_array"
+    try:
+        return gym.make(env_id, **options, **kwargs)
+    except RuntimeError as error:
+        if "vk" in str(error).lower() or "vulkan" in str(error).lower():
+            raise SwirlError(f"{SETUP_HINT} ({str(error).splitlines()[0]})") from None
+        raise
+    except AssertionError as error:  # ManiSkill checks e.g. the control mode with bare asserts
+        raise SwirlError(f"cannot make {env_id} with {options}: {str(error).splitlines()[0] if str(error) else 'bad option'}") from None
+
+
+def reset(env: gym.Env, seed: int) -> dict[str, Any]:
+    obs, _ = env.reset(seed=int(seed))
+    return obs
+
+
+def step(env: gym.Env, action: np.ndarray) -> tuple[dict[str, Any], bool]:
+    """Step one env with a float32 action vector; return the observation and whether the episode ended."""
+    import torch
+
+    obs, _, terminated, truncated, _ = env.step(torch.as_tensor(np.asarray(action, dtype=np.float32))[None])
+    return obs, bool(terminated.any()) or bool(truncated.any())
+
+
+def env_state_json(env: gym.Env) -> str:
+    """The env's full simulator state (``get_state_dict()``: every actor's pose and velocity, every articulation's
+    joints) as JSON, for re-simulation without pickle."""
+    def flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for key, value in tree.items():
+            if isinstance(value, Mapping):
+                out |= flat(value, f"{prefix}{key}/")
+            else:
+                out[f"{prefix}{key}"] = _numpy(value).tolist()
+        return out
+
+    return json.dumps(flat(env.unwrapped.get_state_dict()), separators=(",", ":"))
+
+
+def restore_env_state(env: gym.Env, state_json: str) -> None:
+    """Put ``env`` (already reset once) into the simulator state of :func:`env_state_json`."""
+    import torch
+
+    tree: dict[str, Any] = {}
+    for path, values in json.loads(state_json).items():
+        *groups, leaf = path.split("/")
+        node = tree
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[leaf] = torch.tensor([values], dtype=torch.float32)
+    env.unwrapped.set_state_dict(tree)
+
+
+def resimulate(env: gym.Env, seed: int, action_prefix: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """Rebuild the state a dataset row records: reset with ``seed``, replay ``action_prefix``; return the
+    observation. Stepping the row's action afterwards reproduces its ``next_state`` exactly (CPU physics)."""
+    obs = reset(env, seed)
+    for index, action in enumerate(action_prefix):
+        obs, ended = step(env, np.asarray(action, dtype=np.float32))
+        if ended and index < len(action_prefix) - 1:
+            raise SwirlError(f"seed {seed}: the episode ended at step {index} of the action prefix")
+    return obs
+
+
+# ------------------------------------------------------------------------------------------- images
+def sensor_image(obs: Mapping[str, Any], camera: str | None = None) -> Image.Image:
+    """The RGB frame of a sensor camera (the task's first camera by default) in an ``images="sensor"`` obs."""
+    from PIL import Image
+
+    cameras = obs.get("sensor_data") or {}
+    if not cameras:
+        raise SwirlError("the observation has no camera data; make the env with images='sensor'")
+    name = camera or next(iter(cameras))
+    frame = cameras[name]["rgb"]
+    frame = frame.detach().cpu().numpy() if hasattr(frame, "detach") else np.asarray(frame)
+    return Image.fromarray(np.asarray(frame[0] if frame.ndim == 4 else frame, dtype=np.uint8))
+
+
+def render_image(env: gym.Env) -> Image.Image:
+    """``env.render()`` (the task's human-view camera) as a PIL image; the env needs ``images="render"``."""
+    from PIL import Image
+
+    frame = env.render()
+    frame = frame.detach().cpu().numpy() if hasattr(frame, "detach") else np.asarray(frame)
+    return Image.fromarray(np.asarray(frame[0] if frame.ndim == 4 else frame, dtype=np.uint8))
