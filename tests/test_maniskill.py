@@ -285,3 +285,13 @@ def test_swirl_recipe_runs_one_iteration_on_maniskill_text(tmp_path):
     card = (out / "hub" / "README.md").read_text()
     assert "maniskill" in card and "recipes/swirl_maniskill.py" in card and "fwm_copy_mse" in card
     assert "| stage | fwm_parse_rate |" in result.stdout
+    # `swirl eval` on the final stage picks the continuous metrics from the dataset's kind by itself
+    evaluated = subprocess.run([*SWIRL, "eval", "--model", "tiny-qwen2", "--adapters", str(out / "iter_1" / "phase2"),
+                                "--dataset", str(out / "data"), "--rows", "3", "--max-state-tokens", "32",
+                                "--max-action-tokens", "8", "--out", str(tmp_path / "eval")],
+                               capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    report = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert report["rows"] == 3 and report["fwm_copy_mse"] > 0 and "idm_confusion" not in report
+    assert set(report["per_env"]) == {"PickCube-v1"} and "rollouts" not in report
+    assert (tmp_path / "eval" / "eval.md").read_text().startswith("| env | fwm_parse_rate | fwm_exact_match | fwm_mse |")

@@ -37,7 +37,8 @@ class SwirlSFTConfig(SFTConfig):
     """
 
     role: str = field(default="fwm", metadata={"help": "adapter to train: fwm, idm or subgoal."})
-    dataset: str | None = field(default=None, metadata={"help": "dataset folder written by `swirl data minigrid`."})
+    dataset: str | None = field(default=None, metadata={"help": "dataset folder written by `swirl data minigrid` or "
+                                                                  "`swirl data maniskill`."})
     model: str = field(
         default="smollm2-135m",
         metadata={"help": "base model: a Hub id, a local folder, or a built-in name (smollm2-135m, tiny-qwen2)."},
@@ -66,7 +67,7 @@ class SwirlSFTConfig(SFTConfig):
         if self.role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
         if self.dataset is None:
-            raise ValueError("dataset is required: the folder written by `swirl data minigrid`")
+            raise ValueError("dataset is required: the folder written by `swirl data minigrid` or `swirl data maniskill`")
         if not torch.cuda.is_available():
             self.use_cpu = True
             self.bf16 = False
