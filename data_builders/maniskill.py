@@ -59,18 +59,22 @@ def collect_episode(
     def picture(obs: Any) -> Any:
         return ms.sensor_image(obs) if images == "sensor" else ms.render_image(env)
 
-    text = ms.state_to_text(ms.observation_fields(obs, fields), precision)
+    def observe(obs: Any) -> tuple[dict[str, np.ndarray], str]:  # every field (for the policy), and the text
+        every = ms.observation_fields(obs)
+        return every, ms.state_to_text({name: every[name] for name in fields} if fields else every, precision)
+
+    observed, text = observe(obs)
     image = picture(obs) if images != "none" else None
     prefix: list[list[float]] = []
     for step in range(max_steps):
         if policy == "expert" and rng.random() >= epsilon:
-            proposal = expert_action(env_id, ms.observation_fields(obs))
+            proposal = expert_action(env_id, observed)
         else:
             proposal = rng.uniform(space.low, space.high)
         action, action_text = ms.quantise_action(proposal, space, action_precision)
         env_state = ms.env_state_json(env)
         obs, ended = ms.step(env, action)
-        next_text = ms.state_to_text(ms.observation_fields(obs, fields), precision)
+        observed, next_text = observe(obs)
         record(columns, state=text, action=action_text, next_state=next_text, env_id=env_id, seed=seed,
                episode=episode, step=step, action_prefix=[list(map(float, a)) for a in prefix], env_state=env_state)
         if images != "none":

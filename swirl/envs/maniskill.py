@@ -313,21 +313,20 @@ def resimulate(env: gym.Env, seed: int, action_prefix: Sequence[Sequence[float]]
 # ------------------------------------------------------------------------------------------- images
 def sensor_image(obs: Mapping[str, Any], camera: str | None = None) -> Image.Image:
     """The RGB frame of a sensor camera (the task's first camera by default) in an ``images="sensor"`` obs."""
-    from PIL import Image
-
     cameras = obs.get("sensor_data") or {}
     if not cameras:
         raise SwirlError("the observation has no camera data; make the env with images='sensor'")
-    name = camera or next(iter(cameras))
-    frame = cameras[name]["rgb"]
-    frame = frame.detach().cpu().numpy() if hasattr(frame, "detach") else np.asarray(frame)
-    return Image.fromarray(np.asarray(frame[0] if frame.ndim == 4 else frame, dtype=np.uint8))
+    return _frame_to_image(cameras[camera or next(iter(cameras))]["rgb"])
 
 
 def render_image(env: gym.Env) -> Image.Image:
     """``env.render()`` (the task's human-view camera) as a PIL image; the env needs ``images="render"``."""
+    return _frame_to_image(env.render())
+
+
+def _frame_to_image(frame: Any) -> Image.Image:
+    """One env's RGB frame (a tensor or array, with or without the batch dimension) as a PIL image."""
     from PIL import Image
 
-    frame = env.render()
     frame = frame.detach().cpu().numpy() if hasattr(frame, "detach") else np.asarray(frame)
     return Image.fromarray(np.asarray(frame[0] if frame.ndim == 4 else frame, dtype=np.uint8))
