@@ -11,9 +11,11 @@ from collections import defaultdict
 from typing import Any, Callable
 
 from eval.metrics import OTHER, fwm_metrics, idm_metrics, vector_fwm_metrics, vector_idm_metrics
+from swirl.data import domain_of
 from swirl.envs.minigrid import ACTION_TEXTS
-from swirl.models.prompts import completion, fwm_prompt, idm_prompt
+from swirl.models.prompts import completion, images_for_row, prompt_for_row
 from swirl.models.scoring import log_likelihood
+from swirl.models.vision import STATE_MODALITIES, TEXT_VIEW, StateView, state_view
 from swirl.sampling import STATE_STOP
 
 ACTION_LABELS = ACTION_TEXTS + ("switch",)
@@ -24,19 +26,15 @@ HEADLINES = {"minigrid": HEADLINE,
                            "idm_action_mse", "idm_zero_action_mse")}
 
 
-def domain_of(rows: Any) -> str:
-    """The domain of a dataset split: ManiSkill rows carry the simulator state (``env_state``)."""
-    return "maniskill" if "env_state" in rows.column_names else "minigrid"
-
-
 def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fwm_adapter: str = "fwm",
                          idm_adapter: str = "idm", max_state_tokens: int = 256, max_action_tokens: int = 8,
                          inverse_model: Callable[[list[str], list[str]], list[str | None]] | None = None,
-                         domain: str = "minigrid") -> dict[str, Any]:
+                         domain: str = "minigrid", view: StateView = TEXT_VIEW) -> dict[str, Any]:
     """``rows``: a labelled split (``state``, ``action``, ``next_state``, ``env_id``).
 
     The IDM evaluated is the ``idm_adapter`` of ``model``, or ``inverse_model(states, next_states)`` when
-    given (e.g. WAV's sparse IDM; ``None`` answers count as wrong).
+    given (e.g. WAV's sparse IDM; ``None`` answers count as wrong). With image states (``view``), the
+    prompts show the rows' ``image`` / ``next_image`` and ``tokenizer`` is the VLM's processor.
 
     Returns the overall metrics as flat ``fwm_*`` / ``idm_*`` keys, plus ``per_env`` (the same per env id). For
     ``domain="minigrid"`` (:func:`eval.metrics.fwm_metrics`, discrete actions) also ``fwm_per_action`` (FWM
@@ -48,17 +46,24 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
     if rows.num_rows == 0:
         raise ValueError("cannot evaluate on an empty split")
     states, actions, next_states, env_ids = rows["state"], rows["action"], rows["next_state"], rows["env_id"]
-    fwm_prompts = [fwm_prompt(tokenizer, s, a) for s, a in zip(states, actions)]
+    listed = list(rows) if view.has_images else [{"state": s, "action": a, "next_state": n}
+                                                 for s, a, n in zip(states, actions, next_states)]
+
+    def images(role: str) -> list[list[Any]] | None:
+        return [images_for_row(role, row, view) for row in listed] if view.has_images else None
+
+    fwm_prompts = [prompt_for_row(tokenizer, "fwm", row, view) for row in listed]
     predicted_states = [answers[0] for answers in sampler.generate(
-        fwm_prompts, adapter=fwm_adapter, temperature=0, max_new_tokens=max_state_tokens, stop=STATE_STOP)]
+        fwm_prompts, adapter=fwm_adapter, temperature=0, max_new_tokens=max_state_tokens, stop=STATE_STOP,
+        images=images("fwm"))]
     if inverse_model is not None:
         predicted_actions = [action or OTHER for action in inverse_model(states, next_states)]
     else:
         predicted_actions = [answers[0] for answers in sampler.generate(
-            [idm_prompt(tokenizer, s, n) for s, n in zip(states, next_states)], adapter=idm_adapter, temperature=0,
-            max_new_tokens=max_action_tokens)]
+            [prompt_for_row(tokenizer, "idm", row, view) for row in listed], adapter=idm_adapter, temperature=0,
+            max_new_tokens=max_action_tokens, images=images("idm"))]
     nll = -log_likelihood(model, tokenizer, fwm_prompts, [completion(tokenizer, n) for n in next_states],
-                          adapter=fwm_adapter).mean
+                          adapter=fwm_adapter, images=images("fwm")).mean
 
     def summarise(indices: list[int]) -> dict[str, float]:
         pick = lambda values: [values[i] for i in indices]  # noqa: E731
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     import json
     from pathlib import Path
 
-    from swirl.data import load_dataset_dict
+    from swirl.data import check_state_images, load_dataset_dict
     from swirl.models.adapters import with_adapters
     from swirl.models.loading import load_base_model, load_tokenizer
     from swirl.paths import json_safe, write_text_atomic
@@ -130,6 +135,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sampler", default="auto", help="auto, hf or vllm")
     parser.add_argument("--max-state-tokens", type=int, default=256, help="max new tokens of a predicted state")
     parser.add_argument("--max-action-tokens", type=int, default=8, help="max new tokens of a predicted action")
+    parser.add_argument("--state-modality", choices=STATE_MODALITIES, default="text",
+                        help="how prompts show states, as in the run (image needs a VLM and a dataset with images; "
+                        "rollouts and the AFS then are skipped)")
     parser.add_argument("--rollout-horizon", type=int, default=6, help="open-loop rollout length (0: skip rollouts; "
                         "MiniGrid only)")
     parser.add_argument("--rollout-starts", type=int, default=16, help="rollouts from at most this many test states")
@@ -145,12 +153,15 @@ def main(argv: list[str] | None = None) -> None:
     sampler = make_sampler(args.sampler, model, tokenizer, base_model=args.model,
                            adapter_dirs={role: str(adapters / role) for role in ("fwm", "idm")})
     domain = domain_of(rows)
+    view = state_view(args.state_modality, domain)
+    if view.has_images:
+        check_state_images(load_dataset_dict(args.dataset), args.dataset, (args.split,))
     result = evaluate_world_model(model, tokenizer, sampler, rows, max_state_tokens=args.max_state_tokens,
-                                  max_action_tokens=args.max_action_tokens, domain=domain)
+                                  max_action_tokens=args.max_action_tokens, domain=domain, view=view)
     out = Path(args.out)
     full_split = load_dataset_dict(args.dataset)[args.split]  # rollouts need whole episodes' actions
-    if domain != "minigrid":
-        args.rollout_horizon = args.afs_states = 0  # both replay MiniGrid actions in the real env
+    if domain != "minigrid" or view.has_images:
+        args.rollout_horizon = args.afs_states = 0  # both replay MiniGrid actions in the real env, on text states
     if args.rollout_horizon > 0:
         from eval.plots import plot_horizon
         from eval.rollouts import rollout_accuracy

@@ -24,12 +24,17 @@ class MiniGridDataFields:
     env_epsilon: float = field(default=0.3, metadata={"help": "random-action share of the expert policy."})
     env_test_episodes: int = field(default=10, metadata={"help": "held-out test episodes per env."})
 
-    def build_dataset(self, seed: int):
+    env_tile_size: int = field(default=16, metadata={"help": "pixels per grid cell of the state images (image "
+                                                            "state_modality)."})
+
+    def build_dataset(self, seed: int, images: bool = False):
+        """The dataset, with renders of every state when ``images``."""
         from data_builders.minigrid import build_minigrid_dataset
 
         return build_minigrid_dataset(self.env_ids, episodes=self.env_episodes, max_steps=self.env_max_steps,
                                       policy=self.env_policy, epsilon=self.env_epsilon,
-                                      test_episodes=self.env_test_episodes, seed=seed, progress=False)
+                                      test_episodes=self.env_test_episodes, images=images,
+                                      tile_size=self.env_tile_size, seed=seed, progress=False)
 
 
 @dataclass
@@ -54,12 +59,14 @@ class ManiSkillDataFields:
     env_control_mode: str = field(default="pd_ee_delta_pos", metadata={"help": "ManiSkill controller (the action "
                                                                              "space); the experts need pd_ee_delta_pos."})
 
-    def build_dataset(self, seed: int):
+    def build_dataset(self, seed: int, images: bool = False):
+        """The dataset, with the task camera's image of every state when ``images``."""
         from data_builders.maniskill import build_maniskill_dataset
 
         return build_maniskill_dataset(self.env_ids, episodes=self.env_episodes, max_steps=self.env_max_steps,
                                        policy=self.env_policy, epsilon=self.env_epsilon,
                                        test_episodes=self.env_test_episodes, fields=self.env_fields,
+                                       images="sensor" if images else "none",
                                        precision=self.env_precision, action_precision=self.env_action_precision,
                                        control_mode=self.env_control_mode, seed=seed, progress=False)
 
@@ -68,11 +75,15 @@ class ManiSkillDataFields:
 class LoRAModelFields:
     """The base model and the shape of every LoRA adapter trained on it."""
 
-    model: str = field(default="smollm2-135m", metadata={"help": "base model: Hub id, folder, smollm2-135m or tiny-qwen2."})
+    model: str = field(default="smollm2-135m", metadata={"help": "base model: Hub id or folder of a causal LM or a "
+                                                                  "Qwen2-VL-family VLM, or smollm2-135m, tiny-qwen2, "
+                                                                  "tiny-qwen2-vl."})
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on GPU, fp32 on CPU), float32, bfloat16."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    lora_vision: bool = field(default=False, metadata={"help": "VLMs: also adapt the vision tower's linear layers "
+                                                               "(default: the language model only, vision frozen)."})
 
 
 def reject_invalid(config: Any, checks: Sequence[tuple[bool, str, str]]) -> None:

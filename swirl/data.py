@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from swirl.errors import DatasetError
 from swirl.paths import atomic_dir
@@ -61,3 +61,17 @@ def load_dataset_dict(
         if absent:
             raise DatasetError(f"{path}: split {split!r} lacks the column(s) {', '.join(absent)}")
     return dataset
+
+
+def domain_of(rows: Any) -> str:
+    """The domain of a dataset split: ManiSkill rows carry the simulator state (``env_state``)."""
+    return "maniskill" if "env_state" in rows.column_names else "minigrid"
+
+
+def check_state_images(dataset_dict: Any, path: str | os.PathLike, splits: Iterable[str] = SPLITS) -> None:
+    """Image states need the builders' ``image`` and ``next_image`` columns in every split used."""
+    for split in splits:
+        absent = [column for column in ("image", "next_image") if column not in dataset_dict[split].column_names]
+        if absent:
+            raise DatasetError(f"{path}: split {split!r} has no state images (no {', '.join(absent)} column); "
+                               f"rebuild it with `swirl data ... --images` or use state_modality: text")

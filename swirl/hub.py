@@ -50,6 +50,10 @@ def model_card(config: dict, data: dict, eval_lines: list[dict], command: str) -
         metric_notes = ("MSEs are over the parsed predictions (read them with the parse rates); `fwm_copy_mse` is "
                         "the error of\npredicting s' = s and `idm_zero_action_mse` that of answering a zero action.")
 
+    modality = config.get("state_modality", "text")
+    auto_class = "AutoModelForCausalLM" if modality == "text" else "AutoModelForImageTextToText"
+    views = {"text": "as text", "image": "as images (renders); the adapters answer in text",
+             "image+text": "as an image followed by its text; the adapters answer in text"}
     hyper = ", ".join(f"{key}={config[key]}" for key in (
         "iterations", "phase_steps", "learning_rate", "beta", "num_generations", "temperature", "top_p",
         "reward_clip", "annotation_min_logprob", "sft_steps", "lora_r", "lora_alpha"))
@@ -66,8 +70,8 @@ actions): `fwm/` is the forward world model P(s' | s, a), `idm/` the inverse dyn
 
 ```python
 from peft import PeftModel
-from transformers import AutoModelForCausalLM
-base = AutoModelForCausalLM.from_pretrained("{config['model']}")
+from transformers import {auto_class}
+base = {auto_class}.from_pretrained("{config['model']}")
 fwm = PeftModel.from_pretrained(base, "<this repo>", subfolder="fwm", adapter_name="fwm")
 fwm.load_adapter("<this repo>", subfolder="idm", adapter_name="idm")
 ```
@@ -77,7 +81,7 @@ Prompts and the state text format are swirl's (`swirl.models.prompts`, `swirl.en
 ## Data
 
 Environments: {', '.join(data['env_ids'])}. Rows: {data['labelled']} labelled, {data['state_only']} state-only,
-{data['test']} test transitions.
+{data['test']} test transitions. state_modality: {modality} (prompts show states {views[modality]}).
 
 ## Training
 

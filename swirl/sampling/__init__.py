@@ -3,12 +3,12 @@
 Every backend has the same call::
 
     sampler.generate(prompts, adapter="fwm", n=4, temperature=0.7, top_p=0.96, max_new_tokens=256,
-                     stop=["\\nend"]) -> list[list[str]]   # n answers per prompt
+                     stop=["\\nend"], images=None) -> list[list[str]]   # n answers per prompt
 
 Answers come back without the EOS token; a ``stop`` string ends an answer and is kept in it (a state
 ends with its ``end`` line). Backends: ``hf`` (transformers ``generate``, CPU or GPU) and ``vllm`` (GPU;
 loads the base once, adapters as ``LoRARequest``s). ``auto`` picks vllm when it is installed and a GPU
-is visible, hf otherwise.
+is visible, hf otherwise. With a VLM, ``images`` gives each prompt its images (in placeholder order).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class Sampler(Protocol):
         top_p: float = 1.0,
         max_new_tokens: int = 256,
         stop: Sequence[str] | None = None,
+        images: Sequence[Sequence[Any]] | None = None,
     ) -> list[list[str]]: ...
 
 
@@ -61,8 +62,11 @@ def make_sampler(
         kind = "vllm" if vllm_usable() and base_model is not None else "hf"
     if kind == "hf":
         return HFSampler(model, tokenizer, seed=seed)
+    from swirl.models.vision import is_processor
     from swirl.sampling.vllm import VLLMSampler
 
     if base_model is None:
         raise ValueError("the vllm sampler needs base_model (the base model's name or folder)")
+    if is_processor(tokenizer):  # an IDM prompt shows two states
+        vllm_kwargs.setdefault("limit_mm_per_prompt", {"image": 2})
     return VLLMSampler(base_model, adapter_dirs or {}, seed=seed, **vllm_kwargs)

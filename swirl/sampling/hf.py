@@ -9,6 +9,7 @@ import torch
 
 from swirl.models.adapters import use_adapter
 from swirl.models.scoring import model_device
+from swirl.models.vision import is_processor, is_vision_config, text_tokenizer, vision_token_ids
 
 
 def cut_at_stop(text: str, stop: Sequence[str] | None) -> str:
@@ -21,7 +22,8 @@ class HFSampler:
     """Batched, seeded sampling with ``transformers``; restores the model's adapter and mode afterwards.
 
     Each call draws from its own seed (``seed``, ``seed + 1``, ...) inside a forked RNG, so sampling is
-    reproducible and does not disturb the training RNG.
+    reproducible and does not disturb the training RNG. ``tokenizer`` is a VLM's processor when prompts come
+    with images.
     """
 
     def __init__(self, model: Any, tokenizer: Any, seed: int = 0, batch_size: int = 16):
@@ -41,8 +43,14 @@ class HFSampler:
         top_p: float = 1.0,
         max_new_tokens: int = 256,
         stop: Sequence[str] | None = None,
+        images: Sequence[Sequence[Any]] | None = None,
     ) -> list[list[str]]:
-        model, tokenizer = self.model, self.tokenizer
+        model, processor = self.model, self.tokenizer
+        tokenizer = text_tokenizer(processor)
+        if images is not None and not is_processor(processor):
+            raise ValueError("sampling with images needs the VLM's processor as the tokenizer")
+        if images is not None and len(images) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(images)} image lists")
         device = model_device(model)
         seed = self.seed + self.calls
         self.calls += 1
@@ -58,6 +66,8 @@ class HFSampler:
             options |= {"temperature": temperature, "top_p": top_p, "top_k": 0}
         if stop:
             options |= {"stop_strings": list(stop), "tokenizer": tokenizer}
+        if is_vision_config(model.config):
+            options |= {"suppress_tokens": vision_token_ids(model.config)}
         was_training = model.training
         model.eval()
         answers: list[list[str]] = []
@@ -67,8 +77,14 @@ class HFSampler:
                 torch.manual_seed(seed)
                 for start in range(0, len(prompts), self.batch_size):
                     batch = list(prompts[start : start + self.batch_size])
-                    encoded = tokenizer(batch, add_special_tokens=False, padding=True, padding_side="left",
-                                        return_tensors="pt").to(device)
+                    if images is None:
+                        encoded = tokenizer(batch, add_special_tokens=False, padding=True, padding_side="left",
+                                            return_tensors="pt").to(device)
+                    else:  # the processor expands each image placeholder and adds the pixels
+                        batch_images = [list(row) for row in images[start : start + self.batch_size]]
+                        encoded = processor(text=batch, images=batch_images if any(batch_images) else None,
+                                            add_special_tokens=False, padding=True, padding_side="left",
+                                            return_tensors="pt").to(device)
                     output = model.generate(**encoded, **options)
                     texts = tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1]:], skip_special_tokens=True)
                     texts = [cut_at_stop(text, stop).strip() for text in texts]

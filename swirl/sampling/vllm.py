@@ -94,7 +94,8 @@ class VLLMSampler:
         self.registry.update(adapter, path)
 
     def generate(self, prompts: Sequence[str], adapter: str | None = None, n: int = 1, temperature: float = 1.0,
-                 top_p: float = 1.0, max_new_tokens: int = 256, stop: Sequence[str] | None = None) -> list[list[str]]:
+                 top_p: float = 1.0, max_new_tokens: int = 256, stop: Sequence[str] | None = None,
+                 images: Sequence[Sequence[Any]] | None = None) -> list[list[str]]:
         from vllm.lora.request import LoRARequest
 
         request = LoRARequest(*self.registry.request(adapter)) if adapter else None
@@ -104,7 +105,11 @@ class VLLMSampler:
         self.calls += 1
         # Token ids, tokenised without special tokens as everywhere else in swirl (the chat template already
         # holds them); text prompts would make vLLM add a BOS for tokenizers that define one.
-        token_ids = self.llm.get_tokenizer()(list(prompts), add_special_tokens=False)["input_ids"]
-        requests = [{"prompt_token_ids": ids} for ids in token_ids]
+        if images is not None:  # a VLM: vLLM's own processor expands each image placeholder of the text prompt
+            requests = [{"prompt": prompt, "multi_modal_data": {"image": list(row)}} if row else {"prompt": prompt}
+                        for prompt, row in zip(prompts, images, strict=True)]
+        else:
+            token_ids = self.llm.get_tokenizer()(list(prompts), add_special_tokens=False)["input_ids"]
+            requests = [{"prompt_token_ids": ids} for ids in token_ids]
         outputs = self.llm.generate(requests, params, lora_request=request, use_tqdm=False)
         return [[choice.text.strip() for choice in output.outputs] for output in outputs]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from swirl.config_fields import LoRAModelFields, ManiSkillDataFields, MiniGridDataFields, reject_invalid
+from swirl.models.vision import STATE_MODALITIES, StateView, state_view
 from swirl.sampling import SAMPLERS
 from swirl.wav.config import METHODS, SCORE_LOSSES
 
@@ -19,6 +20,9 @@ class SwirlLoopFields:
     # data (the dataset and env_* fields come from the data fields class)
     max_state_only_pairs: int | None = field(default=None, metadata={"help": "use at most this many state-only pairs per phase."})
     eval_rows: int = field(default=32, metadata={"help": "test rows for the per-phase evaluation."})
+    state_modality: str = field(default="text", metadata={"help": "how prompts show states: text, image or "
+                                                                   "image+text (image: a VLM and a dataset with "
+                                                                   "images; predictions are always text)."})
     # model (model, dtype and lora_* are LoRAModelFields)
     fwm_adapter: str | None = field(default=None, metadata={"help": "start from this FWM adapter (skips its warm start)."})
     idm_adapter: str | None = field(default=None, metadata={"help": "start from this IDM adapter (skips its warm start)."})
@@ -57,9 +61,15 @@ class SwirlLoopFields:
             (0 < self.top_p <= 1, "top_p", "must be in (0, 1]"),
             (self.reward_clip < 0, "reward_clip", "must be negative (it bounds log-likelihoods from below)"),
             (self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}"),
+            (self.state_modality in STATE_MODALITIES, "state_modality", f"must be one of {', '.join(STATE_MODALITIES)}"),
             (not self.push_to_hub or bool(self.hub_model_id), "hub_model_id", "is required with push_to_hub"),
         ]
         reject_invalid(self, checks)
+
+    @property
+    def state_view(self) -> StateView:
+        """How this run's prompts show states (its domain decides which states can be images)."""
+        return state_view(self.state_modality, self.domain)
 
 
 @dataclass
@@ -85,6 +95,8 @@ class SwirlConfig(SwirlLoopFields, MiniGridDataFields, LoRAModelFields):
             (self.acquisition in ("none", *METHODS), "acquisition", f"must be none or one of {', '.join(METHODS)}"),
             (self.acquisition_score_loss in SCORE_LOSSES, "acquisition_score_loss",
              f"must be one of {', '.join(SCORE_LOSSES)}"),
+            (self.acquisition == "none" or self.state_modality == "text", "acquisition",
+             "works on text states only (WAV's sparse IDM reads the codec's text); use state_modality: text"),
         ])
 
 

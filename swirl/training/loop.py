@@ -70,7 +70,8 @@ def prepare_dataset(config: MiniGridDataFields | ManiSkillDataFields, seed: int)
 
     path = Path(config.dataset) if config.dataset else Path(config.output_dir) / "data"
     if is_main_process() and not path.exists():  # every process reaches the barrier below, built or not
-        save_dataset_dict(config.build_dataset(seed), path)
+        images = getattr(config, "state_modality", "text") != "text"
+        save_dataset_dict(config.build_dataset(seed, images=images), path)
     wait_for_everyone()
     return path
 
@@ -93,7 +94,8 @@ def evaluate_stage(config: RunConfig, stage_dir: Path, test: Any, tokenizer: Any
 
     model, sampler = load_world_model(config, stage_dir, tokenizer)
     return evaluate_world_model(model, tokenizer, sampler, test, max_state_tokens=config.max_state_tokens,
-                                max_action_tokens=config.max_action_tokens, domain=config.domain)
+                                max_action_tokens=config.max_action_tokens, domain=config.domain,
+                                view=config.state_view)
 
 
 def warm_start(config: RunConfig, data_path: Path, stage_dir: Path, tokenizer: Any) -> dict[str, Any]:
@@ -115,7 +117,8 @@ def warm_start(config: RunConfig, data_path: Path, stage_dir: Path, tokenizer: A
                                     lora=(config.lora_r, config.lora_alpha, config.lora_dropout), dtype=config.dtype,
                                     steps=config.sft_steps, learning_rate=config.sft_learning_rate,
                                     batch_size=config.sft_batch_size, seed=config.seed,
-                                    trainer_dir=stage_dir / "trainer" / role)
+                                    trainer_dir=stage_dir / "trainer" / role, view=config.state_view,
+                                    lora_vision=config.lora_vision)
         wait_for_everyone()
     return results
 
@@ -124,7 +127,19 @@ def state_only_pairs(config: RunConfig, data: Any) -> Any:
     pairs = data["state_only"].shuffle(seed=config.seed, keep_in_memory=True)
     if config.max_state_only_pairs is not None:
         pairs = pairs.select(range(min(config.max_state_only_pairs, pairs.num_rows)))
-    return pairs.select_columns(["state", "next_state"])
+    return pairs.select_columns(["state", "next_state"] + (["image", "next_image"] if config.state_view.has_images else []))
+
+
+def check_image_run(config: RunConfig, tokenizer: Any, data: Any, data_path: Path) -> None:
+    """Image states need a VLM and a dataset with state images: say so before any training."""
+    from swirl.data import check_state_images
+    from swirl.errors import SwirlError
+    from swirl.models.vision import is_processor
+
+    if not is_processor(tokenizer):
+        raise SwirlError(f"state_modality {config.state_modality} needs a vision-language model (e.g. tiny-qwen2-vl "
+                         f"or Qwen/Qwen2.5-VL-3B-Instruct); {config.model} is text-only")
+    check_state_images(data, data_path)
 
 
 def rebuild_metrics_log(output_dir: Path, stages: list[Path]) -> None:
@@ -160,6 +175,8 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
     data = load_dataset_dict(data_path)
     test = data["test"].shuffle(seed=config.seed, keep_in_memory=True).select(range(min(config.eval_rows, data["test"].num_rows)))
     tokenizer = load_tokenizer(config.model)
+    if config.state_view.has_images:
+        check_image_run(config, tokenizer, data, data_path)
     stages = [output_dir / "warmstart"]
     if not stage_done(stages[0]):
         training = warm_start(config, data_path, stages[0], tokenizer)
@@ -181,7 +198,7 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
                     train, extra = annotate_latent_actions(model, tokenizer, sampler, pairs, config)
                     del model, sampler
                 else:
-                    train = phase2_dataset(tokenizer, pairs)
+                    train = phase2_dataset(tokenizer, pairs, config.state_view)
                 if train.num_rows == 0:
                     from swirl.errors import SwirlError
 

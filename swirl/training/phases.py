@@ -11,6 +11,9 @@ Phase II (ELBO maximisation): the IDM is the policy, prompt (s, s'), G sampled a
 In both, the policy adapter is loaded under the name ``default`` (TRL trains that one) and the scorer
 under its role name; with ``beta > 0`` GRPOTrainer adds a frozen ``ref`` adapter copied from ``default``
 at construction: exactly the phase-start reference the KL term needs (not the bare base model).
+
+With image states (``config.state_view``), prompts are conversations with image placeholders and each row
+carries its ``images`` (phase I: s; phase II: s and s'), which TRL feeds to the VLM's processor.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from swirl.models.vision import TEXT_VIEW, StateView
 from swirl.training.config import RunConfig
 
 PHASE_ROLES = {1: ("fwm", "idm"), 2: ("idm", "fwm")}  # phase -> (policy, frozen scorer)
@@ -62,28 +66,39 @@ def last_checkpoint(trainer_dir: Path) -> str | None:
 
 def annotate_latent_actions(model: Any, tokenizer: Any, sampler: Any, pairs: Any, config: RunConfig) -> tuple[Any, dict]:
     """Phase I data: the frozen IDM's greedy action z for each state-only pair, kept if confident enough."""
-    from swirl.models.prompts import completion, fwm_prompt, idm_prompt
+    from swirl.models.prompts import completion, end_of_answer, images_for_row, prompt_for_row, trl_prompt
     from swirl.models.scoring import log_likelihood
 
-    prompts = [idm_prompt(tokenizer, s, s_next) for s, s_next in zip(pairs["state"], pairs["next_state"])]
+    view = config.state_view
+    rows = list(pairs)
+    prompts = [prompt_for_row(tokenizer, "idm", row, view) for row in rows]
+    images = [images_for_row("idm", row, view) for row in rows] if view.has_images else None
     actions = [answers[0] for answers in sampler.generate(prompts, adapter="idm", temperature=0,
-                                                         max_new_tokens=config.max_action_tokens)]
-    scored = [a if a else tokenizer.eos_token for a in actions]
-    confidence = log_likelihood(model, tokenizer, prompts, [completion(tokenizer, a) for a in scored], adapter="idm").mean
+                                                         max_new_tokens=config.max_action_tokens, images=images)]
+    scored = [a if a else end_of_answer(tokenizer) for a in actions]
+    confidence = log_likelihood(model, tokenizer, prompts, [completion(tokenizer, a) for a in scored], adapter="idm",
+                                images=images).mean
     keep = [i for i, (a, c) in enumerate(zip(actions, confidence.tolist())) if a and c >= config.annotation_min_logprob]
     kept = pairs.select(keep).add_column("latent_action", [actions[i] for i in keep])
-    kept = kept.map(lambda row: {"prompt": fwm_prompt(tokenizer, row["state"], row["latent_action"])},
-                    keep_in_memory=True)
+
+    def fwm_example(row: dict) -> dict:
+        example = {"prompt": trl_prompt(tokenizer, "fwm", view, state=row["state"], action=row["latent_action"])}
+        return example | ({"images": images_for_row("fwm", row, view)} if view.has_images else {})
+
+    kept = kept.map(fwm_example, keep_in_memory=True)
     stats = {"annotated_pairs": len(actions), "kept_pairs": len(keep), "keep_rate": len(keep) / max(1, len(actions)),
              "mean_annotation_logprob": float(confidence.mean()) if len(actions) else float("nan")}
     return kept, stats
 
 
-def phase2_dataset(tokenizer: Any, pairs: Any) -> Any:
-    from swirl.models.prompts import idm_prompt
+def phase2_dataset(tokenizer: Any, pairs: Any, view: StateView = TEXT_VIEW) -> Any:
+    from swirl.models.prompts import images_for_row, trl_prompt
 
-    return pairs.map(lambda row: {"prompt": idm_prompt(tokenizer, row["state"], row["next_state"])},
-                     keep_in_memory=True)
+    def idm_example(row: dict) -> dict:
+        example = {"prompt": trl_prompt(tokenizer, "idm", view, state=row["state"], next_state=row["next_state"])}
+        return example | ({"images": images_for_row("idm", row, view)} if view.has_images else {})
+
+    return pairs.map(idm_example, keep_in_memory=True)
 
 
 def run_grpo_phase(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[str, Path], train_dataset: Any,
@@ -99,10 +114,12 @@ def run_grpo_phase(phase: int, config: RunConfig, tokenizer: Any, adapters: dict
     base = load_base_model(config.model, dtype=config.dtype, device="cpu")
     model = with_adapters(base, {"default": adapters[policy], scorer: adapters[scorer]})
     reward_class = IDMActionReward if phase == 1 else FWMStateReward
-    reward = reward_class(model, tokenizer, adapter=scorer, clip=config.reward_clip, domain=config.domain)
+    reward = reward_class(model, tokenizer, adapter=scorer, clip=config.reward_clip, domain=config.domain,
+                          view=config.state_view)
     max_length = config.max_state_tokens if phase == 1 else config.max_action_tokens
     trainer_dir = phase_dir / "trainer"
     columns = ["prompt", "state", "next_state"] + (["latent_action"] if phase == 1 else [])
+    columns += ["images"] if config.state_view.has_images else []  # not image/next_image: TRL reads an "image" column
     trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=grpo_args(config, trainer_dir, max_length),
                           train_dataset=train_dataset.select_columns(columns), processing_class=tokenizer)
     trainer.train(resume_from_checkpoint=last_checkpoint(trainer_dir))

@@ -10,6 +10,11 @@ Both score a sampled completion with the *other* role's adapter of the same base
 
 Ground truth travels as dataset columns (``state``, ``latent_action``, ``next_state``). Unparseable
 generated states are scored like any other text (the IDM sees them) and counted in ``parse_rate``.
+
+Image states (a VLM, ``state_view`` with images): the prompt's first image is the state s (TRL passes the
+prompt's images as ``images``). Phase I shows the IDM the sampled next state as an image where the domain
+can draw it (MiniGrid: parse with the codec, render with the dataset's renderer at the same scale); a sample
+that does not parse cannot be drawn and gets the ``clip`` reward. Phase II's FWM sees the image of s.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from swirl.errors import StateParseError
-from swirl.envs.minigrid import text_to_state
+from swirl.envs.minigrid import render_state, text_to_state
 from swirl.models.prompts import completion, fwm_prompt, idm_prompt, strip_completion
 from swirl.models.scoring import log_likelihood
+from swirl.models.vision import TEXT_VIEW, StateView
 
 
 def parses(text: str, domain: str = "minigrid") -> bool:
@@ -35,20 +41,38 @@ def parses(text: str, domain: str = "minigrid") -> bool:
     return True
 
 
+def draw_minigrid_state(text: str, like: Any) -> Any | None:
+    """A generated MiniGrid state as an image at the scale of ``like`` (the image of the prompt's state),
+    or None when the text does not parse."""
+    try:
+        state = text_to_state(text)
+    except StateParseError:
+        return None
+    return render_state(state, tile_size=max(1, like.width // state.width))
+
+
+def completion_text(completion: Any) -> str:
+    """A completion as TRL passes it: a string, or for conversational prompts the assistant message(s)."""
+    return completion if isinstance(completion, str) else completion[0]["content"]
+
+
 class LogLikelihoodReward:
     """Shared part of both rewards: score answers under the frozen scorer adapter, clamp from below."""
 
     default_adapter = ""
 
     def __init__(self, model: Any, tokenizer: Any, adapter: str | None = None, clip: float = -10.0,
-                 token_budget: int = 16384, domain: str = "minigrid"):
+                 token_budget: int = 16384, domain: str = "minigrid", view: StateView = TEXT_VIEW):
         self.model, self.tokenizer, self.clip, self.token_budget = model, tokenizer, clip, token_budget
         self.adapter = adapter or self.default_adapter
         self.domain = domain  # what a parseable state is (logged as parse_rate)
+        self.view = view  # how the scorer's prompts show states
 
-    def clamped_mean_loglik(self, prompts: list[str], answers: Sequence[str]) -> list[float]:
+    def clamped_mean_loglik(self, prompts: list[str], answers: Sequence[str],
+                            images: list[list[Any]] | None = None) -> list[float]:
         scored = log_likelihood(self.model, self.tokenizer, prompts, [completion(self.tokenizer, a) for a in answers],
-                                adapter=self.adapter, token_budget=self.token_budget)
+                                adapter=self.adapter, token_budget=self.token_budget,
+                                images=images if self.view.has_images else None)
         return scored.mean.clamp(min=self.clip).tolist()
 
 
@@ -58,14 +82,26 @@ class IDMActionReward(LogLikelihoodReward):
     __name__ = "idm_action_loglik"
     default_adapter = "idm"
 
-    def __call__(self, prompts: Sequence[str], completions: Sequence[str], state: Sequence[str],
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], state: Sequence[str],
                  latent_action: Sequence[str], log_metric: Callable[[str, float], None] | None = None,
-                 **_: Any) -> list[float]:
-        sampled = [strip_completion(self.tokenizer, text) for text in completions]
+                 images: Sequence[Sequence[Any]] | None = None, **_: Any) -> list[float]:
+        sampled = [strip_completion(self.tokenizer, completion_text(text)) for text in completions]
         if log_metric is not None:
             log_metric("parse_rate", sum(parses(text, self.domain) for text in sampled) / max(1, len(sampled)))
-        return self.clamped_mean_loglik([idm_prompt(self.tokenizer, s, s_hat) for s, s_hat in zip(state, sampled)],
-                                        latent_action)
+        prompts_for_idm = [idm_prompt(self.tokenizer, s, s_hat, self.view) for s, s_hat in zip(state, sampled)]
+        if not self.view.has_images:
+            return self.clamped_mean_loglik(prompts_for_idm, latent_action)
+        if not self.view.shows_image("next_state"):  # the IDM reads the sampled next state as text
+            return self.clamped_mean_loglik(prompts_for_idm, latent_action, [[row[0]] for row in images])
+        drawn = [draw_minigrid_state(text, row[0]) for text, row in zip(sampled, images)]
+        drawable = [i for i, image in enumerate(drawn) if image is not None]
+        rewards = [self.clip] * len(sampled)  # an undrawable (unparseable) state gets the floor
+        scored = self.clamped_mean_loglik([prompts_for_idm[i] for i in drawable],
+                                          [latent_action[i] for i in drawable],
+                                          [[images[i][0], drawn[i]] for i in drawable])
+        for i, reward in zip(drawable, scored):
+            rewards[i] = reward
+        return rewards
 
 
 class FWMStateReward(LogLikelihoodReward):
@@ -74,8 +110,9 @@ class FWMStateReward(LogLikelihoodReward):
     __name__ = "fwm_state_loglik"
     default_adapter = "fwm"
 
-    def __call__(self, prompts: Sequence[str], completions: Sequence[str], state: Sequence[str],
-                 next_state: Sequence[str], **_: Any) -> list[float]:
-        actions = [strip_completion(self.tokenizer, text) for text in completions]
-        return self.clamped_mean_loglik([fwm_prompt(self.tokenizer, s, z_hat) for s, z_hat in zip(state, actions)],
-                                        next_state)
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], state: Sequence[str],
+                 next_state: Sequence[str], images: Sequence[Sequence[Any]] | None = None, **_: Any) -> list[float]:
+        actions = [strip_completion(self.tokenizer, completion_text(text)) for text in completions]
+        first_images = [[row[0]] for row in images] if self.view.has_images else None  # the image of s
+        return self.clamped_mean_loglik([fwm_prompt(self.tokenizer, s, z_hat, self.view)
+                                         for s, z_hat in zip(state, actions)], next_state, first_images)

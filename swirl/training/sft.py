@@ -4,6 +4,9 @@
 * ``idm``: prompt (state, next state) -> completion action;
 * ``subgoal``: prompt (state) -> completion next state (WAV's subgoal generator; state-only data works too).
 
+With a VLM and ``state_modality: image`` (or ``image+text``), prompts show states as images (the dataset's
+``image`` / ``next_image`` columns) and TRL's vision collator feeds them through the processor.
+
 Loss is on the completion only (TRL does this for prompt-completion data). Only the LoRA parameters train;
 the base weights are untouched. The adapter is saved alone, in the standard PEFT layout, at
 ``<output_dir>/<role>/``, with ``metrics.json`` (eval loss on ``test`` before and after) beside it.
@@ -24,6 +27,7 @@ from typing import Any, Sequence
 from trl import SFTConfig
 
 from swirl.models.prompts import ROLES
+from swirl.models.vision import TEXT_VIEW, StateView
 
 SPLIT_FOR_ROLE = {"fwm": "labelled", "idm": "labelled", "subgoal": "state_only"}
 
@@ -52,8 +56,13 @@ class SwirlSFTConfig(SFTConfig):
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
     lora_target_modules: list[str] = field(
         default_factory=lambda: ["all-linear"],
-        metadata={"help": "modules to adapt; 'all-linear' means every linear layer except the LM head."},
+        metadata={"help": "modules to adapt; 'all-linear' means every linear layer except the LM head (of a VLM's "
+                          "language model only, unless lora_vision)."},
     )
+    lora_vision: bool = field(default=False, metadata={"help": "VLMs: also adapt the vision tower with 'all-linear'."})
+    state_modality: str = field(default="text", metadata={"help": "how prompts show states: text, image or "
+                                                                   "image+text (image needs a VLM and a dataset "
+                                                                   "built with --images)."})
     max_train_samples: int | None = field(default=None, metadata={"help": "use at most this many training rows."})
     max_eval_samples: int | None = field(default=256, metadata={"help": "evaluate on at most this many test rows."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (GPU runs)."})
@@ -68,6 +77,10 @@ class SwirlSFTConfig(SFTConfig):
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
         if self.dataset is None:
             raise ValueError("dataset is required: the folder written by `swirl data minigrid` or `swirl data maniskill`")
+        from swirl.models.vision import STATE_MODALITIES
+
+        if self.state_modality not in STATE_MODALITIES:
+            raise ValueError(f"state_modality must be one of {', '.join(STATE_MODALITIES)}, got {self.state_modality!r}")
         if not torch.cuda.is_available():
             self.use_cpu = True
             self.bf16 = False
@@ -79,10 +92,14 @@ class SwirlSFTConfig(SFTConfig):
 
 def sft_datasets(config: SwirlSFTConfig, tokenizer: Any) -> tuple[Any, Any]:
     """Train (``labelled``; ``state_only`` for subgoal) and eval (``test``) sets in prompt-completion form."""
-    from swirl.data import load_dataset_dict
+    from swirl.data import check_state_images, domain_of, load_dataset_dict
+    from swirl.models.vision import state_view
 
     data = load_dataset_dict(config.dataset)
     train, test = data[SPLIT_FOR_ROLE[config.role]], data["test"]
+    view = state_view(config.state_modality, domain_of(train))
+    if view.has_images:
+        check_state_images(data, config.dataset, (SPLIT_FOR_ROLE[config.role], "test"))
     if config.max_train_samples is not None:
         train = train.shuffle(seed=config.seed, keep_in_memory=True).select(range(min(config.max_train_samples, train.num_rows)))
     if config.max_eval_samples is not None:
@@ -91,14 +108,15 @@ def sft_datasets(config: SwirlSFTConfig, tokenizer: Any) -> tuple[Any, Any]:
         from swirl.errors import SwirlError
 
         raise SwirlError(f"{config.dataset}: the {SPLIT_FOR_ROLE[config.role]} split is empty, nothing to train on")
-    return sft_examples(train, config.role, tokenizer), sft_examples(test, config.role, tokenizer)
+    return sft_examples(train, config.role, tokenizer, view), sft_examples(test, config.role, tokenizer, view)
 
 
-def sft_examples(rows: Any, role: str, tokenizer: Any) -> Any:
-    """Transition rows as TRL's prompt-completion examples for ``role`` (only those two columns)."""
+def sft_examples(rows: Any, role: str, tokenizer: Any, view: StateView = TEXT_VIEW) -> Any:
+    """Transition rows as TRL's prompt-completion examples for ``role`` (only those columns, and ``images``)."""
     from swirl.models.prompts import prompt_completion_dataset
 
-    return prompt_completion_dataset(rows, role, tokenizer).select_columns(["prompt", "completion"])
+    columns = ["prompt", "completion"] + (["images"] if view.has_images else [])
+    return prompt_completion_dataset(rows, role, tokenizer, view).select_columns(columns)
 
 
 def run_sft(model: Any, tokenizer: Any, train: Any, test: Any, config: SwirlSFTConfig) -> dict[str, Any]:
@@ -133,13 +151,16 @@ def train_and_save(config: SwirlSFTConfig, tokenizer: Any, train: Any, test: Any
     then save it at ``adapter_dir`` on the main process; the metrics of :func:`run_sft`."""
     from swirl.models.adapters import lora_config, save_adapter, with_adapters
     from swirl.models.loading import load_base_model
+    from swirl.models.vision import is_processor, lora_target_modules
 
-    target = config.lora_target_modules
-    adapter = config.init_adapter or lora_config(
-        config.lora_r, config.lora_alpha, config.lora_dropout, target[0] if target == ["all-linear"] else target
-    )
     base = load_base_model(config.model, dtype=config.dtype, device="cpu", trust_remote_code=config.trust_remote_code)
+    target = config.lora_target_modules
+    if target == ["all-linear"]:
+        target = lora_target_modules(base, config.lora_vision)
+    adapter = config.init_adapter or lora_config(config.lora_r, config.lora_alpha, config.lora_dropout, target)
     model = with_adapters(base, {"default": adapter})  # TRL trains the adapter named "default"
+    if is_processor(tokenizer):
+        config.max_length = None  # cutting a prompt's image tokens would break its forward pass
     metrics = run_sft(model, tokenizer, train, test, config)
     if metrics["is_main_process"]:
         save_adapter(model, "default", adapter_dir)
@@ -149,7 +170,8 @@ def train_and_save(config: SwirlSFTConfig, tokenizer: Any, train: Any, test: Any
 def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eval_rows: Any, adapter_dir: str | Path,
                 *, init_adapter: str | Path | None = None, lora: tuple[int, int, float] = (16, 32, 0.05),
                 dtype: str = "auto", steps: int = 100, learning_rate: float = 2e-4, batch_size: int = 8,
-                seed: int = 0, trainer_dir: str | Path | None = None) -> dict[str, Any]:
+                seed: int = 0, trainer_dir: str | Path | None = None, view: StateView = TEXT_VIEW,
+                lora_vision: bool = False) -> dict[str, Any]:
     """SFT one role's adapter on transition rows held in memory and save it at ``adapter_dir`` (main process).
 
     The in-process entry point for loops that train the same role again and again (SWIRL's warm start,
@@ -166,9 +188,10 @@ def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eva
                             dtype=dtype, init_adapter=str(init_adapter) if init_adapter is not None else None,
                             lora_r=r, lora_alpha=alpha, lora_dropout=dropout, max_steps=steps,
                             learning_rate=learning_rate, per_device_train_batch_size=batch_size,
-                            logging_steps=max(1, steps // 5), seed=seed, disable_tqdm=True)
-    metrics = train_and_save(config, tokenizer, sft_examples(train_rows, role, tokenizer),
-                             sft_examples(eval_rows, role, tokenizer), adapter_dir)
+                            logging_steps=max(1, steps // 5), seed=seed, disable_tqdm=True,
+                            state_modality=view.modality, lora_vision=lora_vision)
+    metrics = train_and_save(config, tokenizer, sft_examples(train_rows, role, tokenizer, view),
+                             sft_examples(eval_rows, role, tokenizer, view), adapter_dir)
     metrics.pop("is_main_process")
     return metrics
 

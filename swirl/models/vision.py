@@ -1,0 +1,120 @@
+"""Vision-language world models (the Qwen2-VL family): what differs from a text-only LLM, in one place.
+
+* **The processor is the model's "tokenizer"** (what TRL calls the ``processing_class``): it expands each
+  image placeholder of a rendered prompt into the image's tokens and turns the images into
+  ``pixel_values``. swirl passes it wherever a text model's tokenizer goes; :func:`text_tokenizer` gives
+  the tokenizer inside it for plain text work (EOS, padding, decoding).
+* **States can be shown as images** (:class:`StateView`): ``state_modality`` ``text``, ``image`` or
+  ``image+text``. A VLM never draws images: what it predicts (a next state, an action) is always text.
+* **LoRA adapts the language model only**; the vision tower stays frozen unless ``lora_vision`` is set
+  (peft's ``"all-linear"`` would also adapt the vision tower's linear layers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+STATE_MODALITIES = ("text", "image", "image+text")
+IMAGE_COLUMN = {"state": "image", "next_state": "next_image"}  # dataset columns holding each state's image
+# Which states a domain can show as images. MiniGrid draws any state, a generated one included (the codec
+# parses it, the renderer draws it); a ManiSkill state's text cannot be drawn, so its next state stays text.
+IMAGE_FIELDS = {"minigrid": ("state", "next_state"), "maniskill": ("state",)}
+# Every linear layer of the language model's decoder blocks, and nothing in the vision tower (peft full-matches it).
+LANGUAGE_MODEL_LINEAR = r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
+
+
+@dataclass(frozen=True)
+class StateView:
+    """How states appear in prompts: as text, as images, or as an image followed by its text.
+
+    ``image_fields`` are the prompt fields (``state``, ``next_state``) that have an image; the others stay
+    text whatever the modality. Images fill a prompt's image placeholders in the template's order.
+    """
+
+    modality: str = "text"
+    image_fields: tuple[str, ...] = IMAGE_FIELDS["minigrid"]
+
+    def __post_init__(self) -> None:
+        if self.modality not in STATE_MODALITIES:
+            raise ValueError(f"state_modality must be one of {', '.join(STATE_MODALITIES)}, got {self.modality!r}")
+
+    @property
+    def has_images(self) -> bool:
+        return self.modality != "text"
+
+    def shows_image(self, field: str) -> bool:
+        return self.has_images and field in self.image_fields
+
+    def shows_text(self, field: str) -> bool:
+        return self.modality != "image" or field not in self.image_fields
+
+    def images(self, fields: Sequence[str], row: dict) -> list[Any]:
+        """The images of ``row`` (a transition with ``image`` / ``next_image``) for a prompt over ``fields``."""
+        return [row[IMAGE_COLUMN[name]] for name in fields if self.shows_image(name)]
+
+
+def state_view(modality: str, domain: str) -> StateView:
+    return StateView(modality, IMAGE_FIELDS[domain])
+
+
+TEXT_VIEW = StateView()
+
+
+def is_processor(tokenizer: Any) -> bool:
+    """Whether ``tokenizer`` is a multimodal processor (a VLM's) rather than a plain tokenizer."""
+    from transformers import ProcessorMixin
+
+    return isinstance(tokenizer, ProcessorMixin)
+
+
+def text_tokenizer(tokenizer: Any) -> Any:
+    """The text tokenizer: ``tokenizer`` itself, or the one inside a VLM's processor."""
+    return tokenizer.tokenizer if is_processor(tokenizer) else tokenizer
+
+
+def is_vision_config(config: Any) -> bool:
+    """Whether a ``transformers`` config describes a vision-language model (it has a vision tower)."""
+    return getattr(config, "vision_config", None) is not None
+
+
+def lora_target_modules(model: Any, vision_tower: bool = False) -> str:
+    """peft ``target_modules`` for ``model``: every linear layer of a text model; of a VLM, its language model's
+    only, unless ``vision_tower``."""
+    return "all-linear" if vision_tower or not is_vision_config(model.config) else LANGUAGE_MODEL_LINEAR
+
+
+def vision_token_ids(config: Any) -> list[int]:
+    """The special tokens a VLM must never generate (an ``<|image_pad|>`` in a text would break its next
+    forward pass: image tokens must match image features)."""
+    names = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+    return [value for value in (getattr(config, name, None) for name in names) if value is not None]
+
+
+def encode_with_images(processor: Any, prompt: str, images: Sequence[Any]) -> dict[str, Any]:
+    """One rendered prompt and its images through the processor: token ids (each image placeholder expanded
+    to that image's tokens), ``pixel_values`` and ``image_grid_thw``."""
+    placeholders = prompt.count(image_placeholder(processor))
+    if placeholders != len(images):
+        raise ValueError(f"the prompt has {placeholders} image placeholders but {len(images)} images were given")
+    encoded = processor(text=[prompt], images=list(images) or None, return_tensors="pt", add_special_tokens=False)
+    return {"input_ids": encoded["input_ids"][0].tolist(), "pixel_values": encoded.get("pixel_values"),
+            "image_grid_thw": encoded.get("image_grid_thw")}
+
+
+def image_placeholder(processor: Any) -> str:
+    """The token a rendered prompt holds per image before the processor expands it (Qwen: ``<|image_pad|>``)."""
+    return getattr(processor, "image_token", "<|image_pad|>")
+
+
+def vision_inputs(encoded_rows: Sequence[dict[str, Any]], input_ids: Any, image_token_id: int) -> dict[str, Any]:
+    """The model inputs a batch of :func:`encode_with_images` rows adds to ``input_ids``: the rows' images in
+    batch order, and ``mm_token_type_ids`` (1 on image tokens) that M-RoPE needs to place them."""
+    import torch
+
+    with_images = [row for row in encoded_rows if row["pixel_values"] is not None]
+    if not with_images:
+        return {}
+    return {"pixel_values": torch.cat([row["pixel_values"] for row in with_images]),
+            "image_grid_thw": torch.cat([row["image_grid_thw"] for row in with_images]),
+            "mm_token_type_ids": (input_ids == image_token_id).long()}
