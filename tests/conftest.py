@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parent.parent
 
 if "PYTEST_XDIST_WORKER" in os.environ:
     # Two workers on two cores: torch's default of one thread per core would oversubscribe the CPU
@@ -59,3 +64,11 @@ def small_dataset(tmp_path_factory):
     dataset = build_minigrid_dataset(["swirl/WAV-KeyDelivery-v0"], episodes=8, max_steps=12, policy="expert",
                                      epsilon=0.3, test_episodes=6, seed=3, progress=False)
     return save_dataset_dict(dataset, tmp_path_factory.mktemp("data") / "keydelivery")
+
+
+def launch_recipe(script: str, preset: str, output_dir: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    """``accelerate launch recipes/<script> --config recipes/<preset>`` in one CPU process, as a user runs it."""
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", str(REPO / "recipes" / script),
+               "--config", str(REPO / "recipes" / preset), "--output_dir", str(output_dir)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO)

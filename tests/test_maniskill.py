@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from data_builders.maniskill import build_maniskill_dataset, object_motion
+from conftest import launch_recipe
 from swirl.data import load_dataset_dict, save_dataset_dict
 from swirl.envs import maniskill as ms
 from swirl.envs.maniskill_experts import expert_action
@@ -261,10 +262,7 @@ def test_without_a_vulkan_driver_the_error_names_the_setup_target(tmp_path):
 # ------------------------------------------------------------------------------------------ recipe
 def test_swirl_recipe_runs_one_iteration_on_maniskill_text(tmp_path):
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", str(REPO / "recipes" / "swirl_maniskill.py"),
-               "--config", str(REPO / "recipes" / "maniskill" / "cpu-tiny.yaml"), "--output_dir", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO)
+    result = launch_recipe("swirl_maniskill.py", "maniskill/cpu-tiny.yaml", out)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [line["stage"] for line in lines] == ["warmstart", "iter_1/phase1", "iter_1/phase2"]

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from conftest import launch_recipe
 from swirl.data import load_dataset_dict
 from swirl.envs.minigrid import render_state, text_to_state
 from swirl.errors import DatasetError, SwirlError
@@ -318,10 +319,7 @@ def test_vllm_sampler_sends_images_as_multimodal_data(processor, monkeypatch, tm
 # ------------------------------------------------------------------------------------------ the loop
 def test_swirl_recipe_runs_one_iteration_on_minigrid_images(tmp_path):
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", str(REPO / "recipes" / "swirl_minigrid.py"),
-               "--config", str(REPO / "recipes" / "minigrid" / "vlm-tiny.yaml"), "--output_dir", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO)
+    result = launch_recipe("swirl_minigrid.py", "minigrid/vlm-tiny.yaml", out)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [line["stage"] for line in lines] == ["warmstart", "iter_1/phase1", "iter_1/phase2"]
