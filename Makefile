@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/scorer.py
 	$(PY) benchmarks/sft_smollm2.py
 	$(PY) benchmarks/sparse_idm.py
+	$(PY) benchmarks/vlm_step.py
 	scripts/with_vulkan.sh $(PY) benchmarks/maniskill_build_rate.py
 
 # ManiSkill3 needs Vulkan even for state observations: a CPU driver (Mesa 25 lavapipe) in .vulkan/, then

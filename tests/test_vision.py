@@ -233,6 +233,20 @@ def test_phase1_reward_shows_the_idm_the_drawn_sample_and_floors_undrawable_ones
     assert rewards[2] == -10.0 and logged == {"parse_rate": pytest.approx(2 / 3)}
 
 
+def test_phase1_reward_reads_an_undrawable_domain_s_next_state_as_text(processor, vlm_world_model, image_dataset):
+    view = state_view("image", "maniskill")  # ManiSkill: the sampled next state stays text, nothing is floored
+    rows = load_dataset_dict(image_dataset)["state_only"].select(range(2))
+    sampled = [rows[0]["next_state"], "not a state"]
+    rewards = IDMActionReward(vlm_world_model, processor, view=view)(
+        prompts=["p", "p"], completions=sampled, state=rows["state"], latent_action=["toggle", "drop"],
+        images=[[row["image"]] for row in rows])
+    expected = log_likelihood(vlm_world_model, processor,
+                              [idm_prompt(processor, s, n, view) for s, n in zip(rows["state"], sampled)],
+                              [completion(processor, a) for a in ("toggle", "drop")], adapter="idm",
+                              images=[[row["image"]] for row in rows]).mean
+    assert rewards == pytest.approx(expected.clamp(min=-10).tolist(), abs=1e-5) and rewards[1] > -10
+
+
 def test_phase2_reward_shows_the_fwm_the_image_of_the_state(processor, vlm_world_model, image_dataset):
     rows = load_dataset_dict(image_dataset)["state_only"].select(range(2))
     rewards = FWMStateReward(vlm_world_model, processor, view=IMAGE)(
