@@ -66,9 +66,9 @@ def small_dataset(tmp_path_factory):
     return save_dataset_dict(dataset, tmp_path_factory.mktemp("data") / "keydelivery")
 
 
-def launch_recipe(script: str, preset: str, output_dir: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    """``accelerate launch recipes/<script> --config recipes/<preset>`` in one CPU process, as a user runs it."""
+def launch_recipe(script: str, preset: str, output_dir: Path, *flags: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """``accelerate launch recipes/<script> --config recipes/<preset> [flags]`` in one CPU process, as a user runs it."""
     command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", str(REPO / "recipes" / script),
-               "--config", str(REPO / "recipes" / preset), "--output_dir", str(output_dir)]
+               "--config", str(REPO / "recipes" / preset), "--output_dir", str(output_dir), *flags]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO)

@@ -293,3 +293,18 @@ def test_swirl_recipe_runs_one_iteration_on_maniskill_text(tmp_path):
     assert report["rows"] == 3 and report["fwm_copy_mse"] > 0 and "idm_confusion" not in report
     assert set(report["per_env"]) == {"PickCube-v1"} and "rollouts" not in report
     assert (tmp_path / "eval" / "eval.md").read_text().startswith("| env | fwm_parse_rate | fwm_exact_match | fwm_mse |")
+
+
+@pytest.mark.slow
+def test_swirl_recipe_runs_on_maniskill_camera_images_with_a_vlm(tmp_path):
+    out = tmp_path / "run"
+    result = launch_recipe("swirl_maniskill.py", "maniskill/cpu-tiny.yaml", out, "--model", "tiny-qwen2-vl",
+                           "--state_modality", "image")
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = load_dataset_dict(out / "data")
+    assert data["labelled"][0]["image"].size == (128, 128)  # the task camera, built because the states are images
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [line["stage"] for line in lines] == ["warmstart", "iter_1/phase1", "iter_1/phase2"]
+    phase1 = json.loads((out / "iter_1" / "phase1" / "metrics.json").read_text())["training"]
+    # the sampled next state is read as text, not drawn: no sample is floored at the clip value
+    assert phase1["first_step"]["reward"] > -10 and phase1["steps"] == 2
