@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from swirl.data import check_state_images, load_dataset_dict
     from swirl.models.adapters import with_adapters
+    from swirl.models.vision import require_vlm
     from swirl.models.loading import load_base_model, load_tokenizer
     from swirl.paths import json_safe, write_text_atomic
     from swirl.sampling import make_sampler
@@ -136,8 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-state-tokens", type=int, default=256, help="max new tokens of a predicted state")
     parser.add_argument("--max-action-tokens", type=int, default=8, help="max new tokens of a predicted action")
     parser.add_argument("--state-modality", choices=STATE_MODALITIES, default="text",
-                        help="how prompts show states, as in the run (image needs a VLM and a dataset with images; "
-                        "rollouts and the AFS then are skipped)")
+                        help="how prompts show states: the run's state_modality (image needs a VLM and a dataset with "
+                        "images; rollouts and the AFS then are skipped)")
     parser.add_argument("--rollout-horizon", type=int, default=6, help="open-loop rollout length (0: skip rollouts; "
                         "MiniGrid only)")
     parser.add_argument("--rollout-starts", type=int, default=16, help="rollouts from at most this many test states")
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     domain = domain_of(rows)
     view = state_view(args.state_modality, domain)
     if view.has_images:
+        require_vlm(view, tokenizer, args.model)
         check_state_images(load_dataset_dict(args.dataset), args.dataset, (args.split,))
     result = evaluate_world_model(model, tokenizer, sampler, rows, max_state_tokens=args.max_state_tokens,
                                   max_action_tokens=args.max_action_tokens, domain=domain, view=view)

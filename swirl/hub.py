@@ -50,9 +50,11 @@ def model_card(config: dict, data: dict, eval_lines: list[dict], command: str) -
         metric_notes = ("MSEs are over the parsed predictions (read them with the parse rates); `fwm_copy_mse` is "
                         "the error of\npredicting s' = s and `idm_zero_action_mse` that of answering a zero action.")
 
+    from swirl.models.loading import is_vision_model
+
     modality = config.get("state_modality", "text")
-    auto_class = "AutoModelForCausalLM" if modality == "text" else "AutoModelForImageTextToText"
-    views = {"text": "as text", "image": "as images (renders); the adapters answer in text",
+    auto_class = "AutoModelForImageTextToText" if is_vision_model(config["model"]) else "AutoModelForCausalLM"
+    views = {"text": "as text", "image": "as images; the adapters answer in text",
              "image+text": "as an image followed by its text; the adapters answer in text"}
     hyper = ", ".join(f"{key}={config[key]}" for key in (
         "iterations", "phase_steps", "learning_rate", "beta", "num_generations", "temperature", "top_p",

@@ -20,8 +20,8 @@ from swirl.data import load_dataset_dict
 from swirl.envs.minigrid import render_state, text_to_state
 from swirl.errors import DatasetError, SwirlError
 from swirl.models.adapters import lora_config, with_adapters
-from swirl.models.prompts import (completion, fwm_prompt, idm_prompt, images_for_row, prompt_completion_dataset,
-                                  prompt_for_row, prompt_messages, user_content)
+from swirl.models.prompts import (completion, fwm_prompt, idm_prompt, images_for_row, prompt_for_row,
+                                  prompt_messages, user_content)
 from swirl.models.scoring import log_likelihood
 from swirl.models.vision import LANGUAGE_MODEL_LINEAR, StateView, lora_target_modules, state_view, text_tokenizer
 from swirl.sampling.hf import HFSampler
@@ -142,14 +142,29 @@ def test_rows_give_their_images_in_placeholder_order(image_dataset):
     assert row["image"].size == (128, 128)
 
 
-def test_vision_sft_examples_are_conversational_with_images(processor, image_dataset):
+def test_sft_trains_on_exactly_the_tokens_swirl_scores(processor, vlm, image_dataset, tmp_path):
+    from trl import SFTTrainer
+
+    from swirl.training.sft import SwirlSFTConfig, sft_examples
+
     rows = load_dataset_dict(image_dataset)["labelled"].select(range(3))
-    examples = prompt_completion_dataset(rows, "idm", processor, IMAGE)
-    example = examples[0]
-    assert len(example["images"]) == 2 and example["images"][1].size == (128, 128)
-    assert example["completion"][0]["content"][0]["text"] == rows[0]["action"]
-    rendered = processor.apply_chat_template(example["prompt"], tokenize=False, add_generation_prompt=True)
-    assert rendered == prompt_for_row(processor, "idm", rows[0], IMAGE)
+    examples = sft_examples(rows, "idm", processor, IMAGE)
+    assert examples.column_names == ["prompt", "completion", "images"]
+    assert examples[0]["prompt"] == prompt_for_row(processor, "idm", rows[0], IMAGE)
+    assert examples[0]["completion"] == completion(processor, rows[0]["action"]) and len(examples[0]["images"]) == 2
+    config = SwirlSFTConfig(output_dir=str(tmp_path), dataset="(rows in memory)", model="tiny-qwen2-vl",
+                            state_modality="image", per_device_train_batch_size=3, max_length=None)
+    trainer = SFTTrainer(model=vlm, args=config, train_dataset=examples, processing_class=processor)
+    batch = next(iter(trainer.get_train_dataloader()))
+    trained = [text_tokenizer(processor).decode(ids[labels != -100]) for ids, labels in zip(batch["input_ids"],
+                                                                                           batch["labels"])]
+    assert sorted(trained) == sorted(completion(processor, action) for action in rows["action"])  # EOS, nothing after
+    assert int((batch["input_ids"] == vlm.config.image_token_id).sum()) == 3 * 2 * 9  # 2 images of 9 tokens per row
+
+
+def test_image_prompts_need_a_vlm_processor(tokenizer):
+    with pytest.raises(ValueError, match="state_modality image needs a vision-language model's processor"):
+        fwm_prompt(tokenizer, "s", "toggle", IMAGE)
 
 
 # ------------------------------------------------------------------------------------------ scoring and sampling
@@ -284,6 +299,16 @@ def test_config_rejects_bad_modalities():
         SwirlConfig(state_modality="video")
     with pytest.raises(ValueError, match="acquisition works on text states only"):
         SwirlConfig(state_modality="image", acquisition="wav")
+    with pytest.raises(ValueError, match="lora_vision needs image states"):
+        SwirlConfig(lora_vision=True)
+    with pytest.raises(ValueError, match="lora_vision does not work with sampler vllm"):
+        SwirlConfig(lora_vision=True, state_modality="image", sampler="vllm")
+
+
+def test_image_rewards_without_images_say_what_is_missing(processor, vlm_world_model):
+    with pytest.raises(ValueError, match="the reward needs the prompts' images \\(an `images` column"):
+        FWMStateReward(vlm_world_model, processor, view=IMAGE)(prompts=["p"], completions=["toggle"], state=["s"],
+                                                               next_state=["n"])
 
 
 def test_image_runs_need_a_vlm_and_a_dataset_with_images(small_dataset, image_dataset, tmp_path):

@@ -102,7 +102,7 @@ def is_vision_model(name_or_path: str, trust_remote_code: bool = False) -> bool:
 
     try:
         config = AutoConfig.from_pretrained(resolve_model(name_or_path), trust_remote_code=trust_remote_code)
-    except OSError as error:
+    except (OSError, ValueError) as error:  # ValueError: a model type this transformers does not know
         raise SwirlError(_cannot_load(name_or_path, error)) from None
     return is_vision_config(config)
 

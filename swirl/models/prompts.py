@@ -17,7 +17,7 @@ from __future__ import annotations
 import string
 from typing import Any
 
-from swirl.models.vision import TEXT_VIEW, StateView, text_tokenizer
+from swirl.models.vision import TEXT_VIEW, StateView, is_processor, text_tokenizer
 
 ROLES = ("fwm", "idm", "subgoal")
 SYSTEM_PROMPT = "You are a world model of an environment."
@@ -75,14 +75,15 @@ def prompt_messages(role: str, view: StateView = TEXT_VIEW, **fields: str) -> li
 
 
 def build_prompt(tokenizer: Any, role: str, view: StateView = TEXT_VIEW, **fields: str) -> str:
-    """Render ``role``'s question with the tokenizer's chat template (plain text if it has none)."""
-    tokenizer = text_tokenizer(tokenizer)
+    """Render ``role``'s question with the chat template (plain text if there is none). A VLM's processor
+    renders with its own template: the one TRL's trainers render the same conversation with."""
+    if view.has_images and not is_processor(tokenizer):
+        raise ValueError(f"state_modality {view.modality} needs a vision-language model's processor, not a text "
+                         f"tokenizer (use a VLM such as tiny-qwen2-vl, or state_modality text)")
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(prompt_messages(role, view, **fields), tokenize=False,
                                              add_generation_prompt=True)
-    if view.has_images:
-        raise ValueError("image states need a chat template that places images (a VLM's)")
-    return f"{SYSTEM_PROMPT}\n\n{user_content(role, view, **fields)}\nAnswer:\n"
+    return f"{SYSTEM_PROMPT}\n\n{user_content(role, TEXT_VIEW, **fields)}\nAnswer:\n"
 
 
 def fwm_prompt(tokenizer: Any, state: str, action: str, view: StateView = TEXT_VIEW) -> str:
@@ -128,22 +129,20 @@ def images_for_row(role: str, row: dict, view: StateView = TEXT_VIEW) -> list[An
 
 
 def trl_prompt(tokenizer: Any, role: str, view: StateView = TEXT_VIEW, **fields: str) -> str | list[dict[str, Any]]:
-    """A prompt as TRL's trainers take it: the rendered string for text states, the conversation for images
-    (TRL renders it with the same chat template, so it is the same prompt, placeholders included)."""
+    """A prompt as TRL's GRPO takes it: the rendered string for text states, the conversation for images
+    (GRPO requires conversational prompts with images; it renders them with the processor's chat template,
+    as :func:`build_prompt` does, so it is the same prompt, placeholders included)."""
     return prompt_messages(role, view, **fields) if view.has_images else build_prompt(tokenizer, role, view, **fields)
 
 
 def prompt_completion_dataset(dataset: Any, role: str, tokenizer: Any, view: StateView = TEXT_VIEW):
-    """A transitions ``Dataset`` as TRL's prompt-completion format for ``role`` (other columns kept); with
-    images, conversational, plus an ``images`` column."""
+    """A transitions ``Dataset`` as TRL's prompt-completion format for ``role`` (other columns kept), plus an
+    ``images`` column with image states. Prompts stay rendered strings, so TRL's SFT (its vision collator
+    too) trains on exactly the tokens swirl scores: the completion ends at EOS, with nothing after it."""
     target = TARGET_COLUMN[role]
 
     def to_example(row: dict) -> dict:
-        prompt = trl_prompt(tokenizer, role, view, **{name: row[name] for name in PROMPT_FIELDS[role]})
-        if not view.has_images:
-            return {"prompt": prompt, "completion": completion(tokenizer, row[target])}
-        # TRL's chat template closes the assistant turn with EOS: the same tokens as completion() scores
-        answer = [{"role": "assistant", "content": [{"type": "text", "text": row[target]}]}]
-        return {"prompt": prompt, "completion": answer, "images": images_for_row(role, row, view)}
+        example = {"prompt": prompt_for_row(tokenizer, role, row, view), "completion": completion(tokenizer, row[target])}
+        return example | ({"images": images_for_row(role, row, view)} if view.has_images else {})
 
     return dataset.map(to_example, desc=f"{role} prompts", keep_in_memory=True)  # no cache files in the data folder

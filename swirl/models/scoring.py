@@ -124,7 +124,7 @@ def _score_batch(model: Any, sequences: list[list[int]], completion_lengths: lis
         input_ids[row, longest - len(ids):] = torch.tensor(ids)
         attention_mask[row, longest - len(ids):] = 1
     if is_vision_config(model.config):  # a VLM derives its 3-D positions from the mask and the image grid
-        inputs = vision_inputs(encoded or [], input_ids, model.config.image_token_id)
+        inputs = vision_inputs(encoded or [], input_ids, getattr(model.config, "image_token_id", None))
     else:
         inputs = {"position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0)}
     output = model(

@@ -115,7 +115,7 @@ TINY_VLM_MAX_PIXELS = 96 * 96  # a 128x128 MiniGrid render becomes 84x84 pixels:
 
 
 def build_tiny_vlm(out_dir: str | os.PathLike, hidden_size: int = 64, layers: int = 2, seed: int = 0) -> Path:
-    """Write a tiny Qwen2-VL (about 0.17M parameters: a 2-layer language model, a 1-block vision tower) and its
+    """Write a tiny Qwen2-VL (about 0.18M parameters: a 2-layer language model, a 1-block vision tower) and its
     processor (image processor, tokenizer with the vision tokens, chat template) to ``out_dir``, atomically.
 
     Images are resized to at most ``TINY_VLM_MAX_PIXELS`` pixels, so each costs a handful of tokens on a CPU.

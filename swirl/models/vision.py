@@ -73,6 +73,15 @@ def text_tokenizer(tokenizer: Any) -> Any:
     return tokenizer.tokenizer if is_processor(tokenizer) else tokenizer
 
 
+def require_vlm(view: StateView, tokenizer: Any, model_name: str) -> None:
+    """Image states need a VLM (its processor places the images): one line saying so, before any work."""
+    from swirl.errors import SwirlError
+
+    if view.has_images and not is_processor(tokenizer):
+        raise SwirlError(f"state_modality {view.modality} needs a vision-language model (e.g. tiny-qwen2-vl or "
+                         f"Qwen/Qwen2.5-VL-3B-Instruct); {model_name} is text-only")
+
+
 def is_vision_config(config: Any) -> bool:
     """Whether a ``transformers`` config describes a vision-language model (it has a vision tower)."""
     return getattr(config, "vision_config", None) is not None
@@ -92,14 +101,15 @@ def vision_token_ids(config: Any) -> list[int]:
 
 
 def encode_with_images(processor: Any, prompt: str, images: Sequence[Any]) -> dict[str, Any]:
-    """One rendered prompt and its images through the processor: token ids (each image placeholder expanded
-    to that image's tokens), ``pixel_values`` and ``image_grid_thw``."""
+    """One rendered prompt and its images through the processor: the token ids (each image placeholder
+    expanded to that image's tokens) and the image tensors the model takes (Qwen2-VL: ``pixel_values``,
+    ``image_grid_thw``; other processors' own names)."""
     placeholders = prompt.count(image_placeholder(processor))
     if placeholders != len(images):
         raise ValueError(f"the prompt has {placeholders} image placeholders but {len(images)} images were given")
     encoded = processor(text=[prompt], images=list(images) or None, return_tensors="pt", add_special_tokens=False)
-    return {"input_ids": encoded["input_ids"][0].tolist(), "pixel_values": encoded.get("pixel_values"),
-            "image_grid_thw": encoded.get("image_grid_thw")}
+    tensors = {key: value for key, value in encoded.items() if key not in ("input_ids", "attention_mask")}
+    return {"input_ids": encoded["input_ids"][0].tolist(), "image_inputs": tensors if images else {}}
 
 
 def image_placeholder(processor: Any) -> str:
@@ -108,13 +118,14 @@ def image_placeholder(processor: Any) -> str:
 
 
 def vision_inputs(encoded_rows: Sequence[dict[str, Any]], input_ids: Any, image_token_id: int) -> dict[str, Any]:
-    """The model inputs a batch of :func:`encode_with_images` rows adds to ``input_ids``: the rows' images in
-    batch order, and ``mm_token_type_ids`` (1 on image tokens) that M-RoPE needs to place them."""
+    """The model inputs a batch of :func:`encode_with_images` rows adds to (padded) ``input_ids``: each image
+    tensor of the rows concatenated in batch order, and ``mm_token_type_ids`` (1 on image tokens, which
+    Qwen2-VL's M-RoPE needs to place them) rebuilt for the padded batch."""
     import torch
 
-    with_images = [row for row in encoded_rows if row["pixel_values"] is not None]
-    if not with_images:
-        return {}
-    return {"pixel_values": torch.cat([row["pixel_values"] for row in with_images]),
-            "image_grid_thw": torch.cat([row["image_grid_thw"] for row in with_images]),
-            "mm_token_type_ids": (input_ids == image_token_id).long()}
+    names = dict.fromkeys(name for row in encoded_rows for name in row["image_inputs"])
+    inputs = {name: torch.cat([row["image_inputs"][name] for row in encoded_rows if name in row["image_inputs"]])
+              for name in names if name != "mm_token_type_ids"}
+    if "mm_token_type_ids" in names:
+        inputs["mm_token_type_ids"] = (input_ids == image_token_id).long()
+    return inputs

@@ -62,6 +62,10 @@ class SwirlLoopFields:
             (self.reward_clip < 0, "reward_clip", "must be negative (it bounds log-likelihoods from below)"),
             (self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}"),
             (self.state_modality in STATE_MODALITIES, "state_modality", f"must be one of {', '.join(STATE_MODALITIES)}"),
+            (not self.lora_vision or self.state_modality != "text", "lora_vision",
+             "needs image states (with text states the vision tower gets no gradient)"),
+            (not self.lora_vision or self.sampler != "vllm", "lora_vision",
+             "does not work with sampler vllm (vLLM serves LoRA on the language model only)"),
             (not self.push_to_hub or bool(self.hub_model_id), "hub_model_id", "is required with push_to_hub"),
         ]
         reject_invalid(self, checks)

@@ -133,12 +133,9 @@ def state_only_pairs(config: RunConfig, data: Any) -> Any:
 def check_image_run(config: RunConfig, tokenizer: Any, data: Any, data_path: Path) -> None:
     """Image states need a VLM and a dataset with state images: say so before any training."""
     from swirl.data import check_state_images
-    from swirl.errors import SwirlError
-    from swirl.models.vision import is_processor
+    from swirl.models.vision import require_vlm
 
-    if not is_processor(tokenizer):
-        raise SwirlError(f"state_modality {config.state_modality} needs a vision-language model (e.g. tiny-qwen2-vl "
-                         f"or Qwen/Qwen2.5-VL-3B-Instruct); {config.model} is text-only")
+    require_vlm(config.state_view, tokenizer, config.model)
     check_state_images(data, data_path)
 
 

@@ -22,10 +22,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from swirl.models.vision import TEXT_VIEW, StateView
 from swirl.training.config import RunConfig
 
 PHASE_ROLES = {1: ("fwm", "idm"), 2: ("idm", "fwm")}  # phase -> (policy, frozen scorer)
+ANNOTATION_CHUNK = 512  # state-only pairs annotated per sampler/scorer call
 
 
 def grpo_args(config: RunConfig, output_dir: Path, max_completion_length: int) -> Any:
@@ -70,15 +73,19 @@ def annotate_latent_actions(model: Any, tokenizer: Any, sampler: Any, pairs: Any
     from swirl.models.scoring import log_likelihood
 
     view = config.state_view
-    rows = list(pairs)
-    prompts = [prompt_for_row(tokenizer, "idm", row, view) for row in rows]
-    images = [images_for_row("idm", row, view) for row in rows] if view.has_images else None
-    actions = [answers[0] for answers in sampler.generate(prompts, adapter="idm", temperature=0,
-                                                         max_new_tokens=config.max_action_tokens, images=images)]
-    scored = [a if a else end_of_answer(tokenizer) for a in actions]
-    confidence = log_likelihood(model, tokenizer, prompts, [completion(tokenizer, a) for a in scored], adapter="idm",
-                                images=images).mean
-    keep = [i for i, (a, c) in enumerate(zip(actions, confidence.tolist())) if a and c >= config.annotation_min_logprob]
+    actions: list[str] = []
+    confidences: list[float] = []
+    for start in range(0, pairs.num_rows, ANNOTATION_CHUNK):  # decoded images of one chunk at a time in memory
+        rows = list(pairs.select(range(start, min(start + ANNOTATION_CHUNK, pairs.num_rows))))
+        prompts = [prompt_for_row(tokenizer, "idm", row, view) for row in rows]
+        images = [images_for_row("idm", row, view) for row in rows] if view.has_images else None
+        chunk = [answers[0] for answers in sampler.generate(prompts, adapter="idm", temperature=0,
+                                                           max_new_tokens=config.max_action_tokens, images=images)]
+        scored = [completion(tokenizer, a if a else end_of_answer(tokenizer)) for a in chunk]
+        confidences += log_likelihood(model, tokenizer, prompts, scored, adapter="idm", images=images).mean.tolist()
+        actions += chunk
+    confidence = torch.tensor(confidences)
+    keep = [i for i, (a, c) in enumerate(zip(actions, confidences)) if a and c >= config.annotation_min_logprob]
     kept = pairs.select(keep).add_column("latent_action", [actions[i] for i in keep])
 
     def fwm_example(row: dict) -> dict:

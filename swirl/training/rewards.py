@@ -8,8 +8,9 @@ Both score a sampled completion with the *other* role's adapter of the same base
 * phase II, ELBO maximisation (IDM is the policy, prompt (s, s'), sample z^):
   ``r(z^) = clamp(mean_t log P_fwm(s'_t | s, z^, s'_<t), min=clip)``.
 
-Ground truth travels as dataset columns (``state``, ``latent_action``, ``next_state``). Unparseable
-generated states are scored like any other text (the IDM sees them) and counted in ``parse_rate``.
+Ground truth travels as dataset columns (``state``, ``latent_action``, ``next_state``). With text states,
+unparseable generated states are scored like any other text (the IDM sees them) and counted in
+``parse_rate``.
 
 Image states (a VLM, ``state_view`` with images): the prompt's first image is the state s (TRL passes the
 prompt's images as ``images``). Phase I shows the IDM the sampled next state as an image where the domain
@@ -68,6 +69,13 @@ class LogLikelihoodReward:
         self.domain = domain  # what a parseable state is (logged as parse_rate)
         self.view = view  # how the scorer's prompts show states
 
+    def first_images(self, images: Sequence[Sequence[Any]] | None) -> list[list[Any]]:
+        """The image of s for each prompt (its first image)."""
+        if images is None:
+            raise ValueError(f"state_modality {self.view.modality}: the reward needs the prompts' images (an "
+                             f"`images` column in the GRPO dataset)")
+        return [[row[0]] for row in images]
+
     def clamped_mean_loglik(self, prompts: list[str], answers: Sequence[str],
                             images: list[list[Any]] | None = None) -> list[float]:
         scored = log_likelihood(self.model, self.tokenizer, prompts, [completion(self.tokenizer, a) for a in answers],
@@ -91,14 +99,15 @@ class IDMActionReward(LogLikelihoodReward):
         prompts_for_idm = [idm_prompt(self.tokenizer, s, s_hat, self.view) for s, s_hat in zip(state, sampled)]
         if not self.view.has_images:
             return self.clamped_mean_loglik(prompts_for_idm, latent_action)
+        state_images = self.first_images(images)
         if not self.view.shows_image("next_state"):  # the IDM reads the sampled next state as text
-            return self.clamped_mean_loglik(prompts_for_idm, latent_action, [[row[0]] for row in images])
-        drawn = [draw_minigrid_state(text, row[0]) for text, row in zip(sampled, images)]
+            return self.clamped_mean_loglik(prompts_for_idm, latent_action, state_images)
+        drawn = [draw_minigrid_state(text, row[0]) for text, row in zip(sampled, state_images)]
         drawable = [i for i, image in enumerate(drawn) if image is not None]
         rewards = [self.clip] * len(sampled)  # an undrawable (unparseable) state gets the floor
         scored = self.clamped_mean_loglik([prompts_for_idm[i] for i in drawable],
                                           [latent_action[i] for i in drawable],
-                                          [[images[i][0], drawn[i]] for i in drawable])
+                                          [state_images[i] + [drawn[i]] for i in drawable])
         for i, reward in zip(drawable, scored):
             rewards[i] = reward
         return rewards
@@ -113,6 +122,6 @@ class FWMStateReward(LogLikelihoodReward):
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], state: Sequence[str],
                  next_state: Sequence[str], images: Sequence[Sequence[Any]] | None = None, **_: Any) -> list[float]:
         actions = [strip_completion(self.tokenizer, completion_text(text)) for text in completions]
-        first_images = [[row[0]] for row in images] if self.view.has_images else None  # the image of s
+        state_images = self.first_images(images) if self.view.has_images else None
         return self.clamped_mean_loglik([fwm_prompt(self.tokenizer, s, z_hat, self.view)
-                                         for s, z_hat in zip(state, actions)], next_state, first_images)
+                                         for s, z_hat in zip(state, actions)], next_state, state_images)

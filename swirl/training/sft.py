@@ -93,12 +93,13 @@ class SwirlSFTConfig(SFTConfig):
 def sft_datasets(config: SwirlSFTConfig, tokenizer: Any) -> tuple[Any, Any]:
     """Train (``labelled``; ``state_only`` for subgoal) and eval (``test``) sets in prompt-completion form."""
     from swirl.data import check_state_images, domain_of, load_dataset_dict
-    from swirl.models.vision import state_view
+    from swirl.models.vision import require_vlm, state_view
 
     data = load_dataset_dict(config.dataset)
     train, test = data[SPLIT_FOR_ROLE[config.role]], data["test"]
     view = state_view(config.state_modality, domain_of(train))
     if view.has_images:
+        require_vlm(view, tokenizer, config.model)
         check_state_images(data, config.dataset, (SPLIT_FOR_ROLE[config.role], "test"))
     if config.max_train_samples is not None:
         train = train.shuffle(seed=config.seed, keep_in_memory=True).select(range(min(config.max_train_samples, train.num_rows)))
@@ -151,7 +152,7 @@ def train_and_save(config: SwirlSFTConfig, tokenizer: Any, train: Any, test: Any
     then save it at ``adapter_dir`` on the main process; the metrics of :func:`run_sft`."""
     from swirl.models.adapters import lora_config, save_adapter, with_adapters
     from swirl.models.loading import load_base_model
-    from swirl.models.vision import is_processor, lora_target_modules
+    from swirl.models.vision import lora_target_modules
 
     base = load_base_model(config.model, dtype=config.dtype, device="cpu", trust_remote_code=config.trust_remote_code)
     target = config.lora_target_modules
@@ -159,7 +160,7 @@ def train_and_save(config: SwirlSFTConfig, tokenizer: Any, train: Any, test: Any
         target = lora_target_modules(base, config.lora_vision)
     adapter = config.init_adapter or lora_config(config.lora_r, config.lora_alpha, config.lora_dropout, target)
     model = with_adapters(base, {"default": adapter})  # TRL trains the adapter named "default"
-    if is_processor(tokenizer):
+    if config.state_modality != "text":
         config.max_length = None  # cutting a prompt's image tokens would break its forward pass
     metrics = run_sft(model, tokenizer, train, test, config)
     if metrics["is_main_process"]:

@@ -210,6 +210,7 @@ def warm_start(config: WAVConfig, tokenizer: Any, parts: dict[str, Any], warm: P
     """fwm (and the inverse model) on the seed labels, the subgoal generator on state-only pairs."""
     from swirl.models.adapters import lora_config, save_adapter, with_adapters
     from swirl.models.loading import load_base_model
+    from swirl.models.vision import lora_target_modules
 
     if stage_done(warm):
         return
@@ -221,8 +222,9 @@ def warm_start(config: WAVConfig, tokenizer: Any, parts: dict[str, Any], warm: P
                                  config.subgoal_steps, seed),
     }
     if is_main_process():
-        initial = with_adapters(load_base_model(config.model, dtype=config.dtype),
-                                {"default": lora_config(config.lora_r, config.lora_alpha, config.lora_dropout)})
+        base = load_base_model(config.model, dtype=config.dtype)
+        initial = with_adapters(base, {"default": lora_config(config.lora_r, config.lora_alpha, config.lora_dropout,
+                                                              lora_target_modules(base))})
         save_adapter(initial, "default", warm / "fwm_initial")  # B = 0: exactly the base model
         metrics = evaluate_round(config, tokenizer, warm, warm, parts["test"], seed)
         write_json_atomic(warm / "metrics.json", {"round": 0, "labels": parts["seed_labels"].num_rows,
