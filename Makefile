@@ -9,7 +9,7 @@ STAMP      := $(VENV)/.swirl-installed
 PYTEST     := scripts/with_vulkan.sh $(PY) -m pytest -n 2 --dist loadfile
 DEMO_DIR   ?= outputs/demo
 
-.PHONY: setup demo test test-slow bench bench-wav maniskill-setup demo-maniskill clean
+.PHONY: setup demo test test-slow bench bench-wav quality maniskill-setup demo-maniskill clean
 
 setup: $(STAMP)
 
@@ -57,6 +57,11 @@ demo-maniskill: $(STAMP)
 	    recipes/swirl_maniskill.py --config recipes/maniskill/cpu-smollm2.yaml --output_dir $(DEMO_DIR)/maniskill-smollm2
 
 # WAV and its four baselines, 3 seeds, tiny model (about 40 minutes on 2 cores); table in runs/wav-cpu-tiny/summary.md
+# The quality study (issue #9): SFT-only vs SWIRL vs WAV + SWIRL vs SFT on everything, SmolLM2 on CPU, 3 seeds.
+# Resumable: rerun after an interruption. Results: runs/quality/quality.{json,md,png}.
+quality: $(STAMP)
+	$(PY) benchmarks/quality_minigrid.py --config recipes/minigrid/quality-smollm2.yaml
+
 bench-wav: $(STAMP)
 	$(VENV)/bin/accelerate launch --config_file recipes/accelerate_configs/cpu.yaml recipes/wav_minigrid.py \
 		--config recipes/minigrid/wav-cpu-tiny.yaml

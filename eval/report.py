@@ -51,6 +51,25 @@ def compare(runs: dict[str, str | Path], out: str | Path, keys: Sequence[str] = 
     return rows
 
 
+def plot_arms(rows: Sequence[dict], keys: Sequence[str], path: str | Path, title: str = "") -> None:
+    """Grouped bars, one group per metric and one bar per row (an arm), with ``<key>_std`` error bars (e.g. the
+    spread over seeds)."""
+    from eval.plots import _pyplot, _save
+
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(8, 4))
+    width = 0.8 / max(1, len(rows))
+    for index, row in enumerate(rows):
+        axis.bar([k + index * width for k in range(len(keys))], [row[key] or 0.0 for key in keys], width,
+                 yerr=[row.get(key + "_std") or 0.0 for key in keys], capsize=3,
+                 label=f"{row['arm']} ({row['stage']})")
+    axis.set_xticks([k + 0.4 - width / 2 for k in range(len(keys))], list(keys), rotation=20, fontsize=8)
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize=8)
+    axis.set_title(title, fontsize=9)
+    _save(figure, Path(path))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", action="append", required=True, metavar="NAME=DIR",

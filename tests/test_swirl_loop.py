@@ -198,3 +198,25 @@ def test_deepspeed_zero2_config_on_cpu(tmp_path):
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
     start, end = tensors(out / "warmstart" / "idm"), tensors(out / "iter_1" / "phase2" / "idm")
     assert any(not torch.equal(start[k], end[k]) for k in start)
+
+
+def test_quality_study_runs_every_arm_and_reports_mean_and_std(tmp_path):
+    out = tmp_path / "quality"
+    command = [sys.executable, str(REPO / "benchmarks" / "quality_minigrid.py"), "--config",
+               str(REPO / "recipes" / "minigrid" / "quality-tiny.yaml"), "--output_dir", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "quality.json").read_text())
+    arms = [(row["arm"], row["stage"]) for row in report["table"]]
+    assert arms == [("sft", "warmstart"), ("swirl", "warmstart"), ("swirl", "iter_1/phase1"), ("swirl", "iter_1/phase2"),
+                    ("wav_swirl", "warmstart"), ("wav_swirl", "iter_1/phase1"), ("wav_swirl", "iter_1/phase2"),
+                    ("upper", "warmstart")]
+    assert all(row["seeds"] == 1 and 0 <= row["fwm_changed_accuracy"] <= 1 for row in report["table"])
+    half = load_dataset_dict(out / "seed_0" / "data")
+    labels = report["labelled_rows"]  # the same labelled budget for SFT and WAV; everything for the upper reference
+    assert labels["seed_0/swirl"] == labels["seed_0/wav_swirl"] == half["labelled"].num_rows
+    assert labels["seed_0/upper"] == half["labelled"].num_rows + half["state_only"].num_rows
+    assert report["gains"]["swirl"]["seeds"] == 1 and (out / "quality.png").stat().st_size > 0
+    assert "| sft | warmstart | 1 |" in (out / "quality.md").read_text()
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)  # resumes: nothing to redo
+    assert rerun.returncode == 0 and json.loads((out / "quality.json").read_text())["table"] == report["table"]

@@ -17,7 +17,8 @@ Tasks (each has a random policy — ``env.action_space.sample()`` — and a scri
 * ``swirl/WAV-BallDelivery-v0``: the mirror image (the ball goes into the box, then the key is matched).
 * ``swirl/WAV-ObjectMatching-v0``: make key and ball the colour of the reference box, gather both next to
   the box, exit through the goal.
-* ``swirl/WAV-RandomPlay-<n>obj-v0``: an empty room with ``n`` keys, balls and boxes (6-14) for random play;
+* ``swirl/WAV-RandomPlay-<n>obj-v0``: an empty 10x10 room with ``n`` keys, balls and boxes (6-14) for random play;
+  ``swirl/WAV-RandomPlay-4obj-6x6-v0`` is a small one (4 objects in 6x6);
   its "expert" walks to random objects and interacts with them.
 
 Each has a ``-Noisy`` variant with noisy floor tiles; any size, object or tile count can also be passed
@@ -296,6 +297,8 @@ def _register() -> None:
             entry_point=entry,
             kwargs={"num_objects": num_objects, "num_noisy_tiles": 8},
         )
+    # a small object-rich room (states of ~50 SmolLM2 tokens instead of ~130): the CPU quality study's
+    register(id="swirl/WAV-RandomPlay-4obj-6x6-v0", entry_point=entry, kwargs={"num_objects": 4, "size": 6})
 
 
 _register()
