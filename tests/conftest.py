@@ -35,11 +35,11 @@ def base():
     return load_base_model("tiny-qwen2", device="cpu")
 
 
-def random_lora(r: int = 4):
+def random_lora(r: int = 4, target_modules: str = "all-linear", dropout: float = 0.1):
     """A LoRA config whose B matrices start random (not zero), so adapters differ from the base at once."""
     from swirl.models.adapters import lora_config
 
-    config = lora_config(r=r, alpha=8, dropout=0.1)
+    config = lora_config(r=r, alpha=8, dropout=dropout, target_modules=target_modules)
     config.init_lora_weights = False
     return config
 

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import launch_recipe
+from conftest import launch_recipe, random_lora
 from swirl.data import load_dataset_dict
 from swirl.envs.minigrid import render_state, text_to_state
 from swirl.errors import DatasetError, SwirlError
@@ -50,13 +50,9 @@ def vlm():
 @pytest.fixture
 def vlm_world_model(vlm):
     """The tiny VLM with two LoRA adapters on its language model whose B matrices start random."""
-    adapters = {}
-    for role in ("fwm", "idm"):
-        config = lora_config(r=4, alpha=8, dropout=0.0, target_modules=lora_target_modules(vlm))
-        config.init_lora_weights = False
-        adapters[role] = config
+    lora = random_lora(target_modules=lora_target_modules(vlm), dropout=0.0)
     torch.manual_seed(0)
-    return with_adapters(vlm, adapters)
+    return with_adapters(vlm, {"fwm": lora, "idm": lora})
 
 
 @pytest.fixture(scope="session")

@@ -79,8 +79,7 @@ class LogLikelihoodReward:
     def clamped_mean_loglik(self, prompts: list[str], answers: Sequence[str],
                             images: list[list[Any]] | None = None) -> list[float]:
         scored = log_likelihood(self.model, self.tokenizer, prompts, [completion(self.tokenizer, a) for a in answers],
-                                adapter=self.adapter, token_budget=self.token_budget,
-                                images=images if self.view.has_images else None)
+                                adapter=self.adapter, token_budget=self.token_budget, images=images)
         return scored.mean.clamp(min=self.clip).tolist()
 
 
