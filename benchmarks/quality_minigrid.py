@@ -44,12 +44,18 @@ class QualityConfig(SwirlConfig):
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "seeds (data, labels, training)."})
     arms: list[str] = field(default_factory=lambda: list(ARMS), metadata={"help": "arms to run: sft, swirl, "
                                                                                       "wav_swirl, upper."})
+    jobs: int = field(default=1, metadata={"help": "seeds run at once, each in its own process with cpu_count/jobs "
+                                                   "torch threads (log: <output_dir>/seed_<k>.log). On a small CPU, "
+                                                   "one-thread processes side by side beat one process on every "
+                                                   "core: generation is bound by per-token overhead, not FLOPs."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         unknown = [arm for arm in self.arms if arm not in ARMS]
         if unknown:
             raise ValueError(f"arms must be among {', '.join(ARMS)} (got {', '.join(unknown)})")
+        if self.jobs < 1:
+            raise ValueError(f"jobs must be at least 1 (got {self.jobs})")
 
 
 def seed_datasets(config: QualityConfig, seed: int) -> tuple[Path, Path]:
@@ -178,6 +184,37 @@ def report(config: QualityConfig, per_seed: dict[int, dict[str, list[dict]]], ti
     return result
 
 
+def run_seeds_in_processes(config: QualityConfig, argv: list[str]) -> dict[str, float]:
+    """Run every seed as ``quality_minigrid.py <argv> --seeds k --jobs 1``, ``config.jobs`` at a time; return
+    each process's wall time. A failed seed is named with its log; the other seeds' work is kept."""
+    import os
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    threads = max(1, (os.cpu_count() or 1) // config.jobs)
+    env = os.environ | {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+    def run(seed: int) -> tuple[int, int, float]:
+        start = time.perf_counter()
+        with open(out / f"seed_{seed}.log", "a") as log:
+            code = subprocess.call([sys.executable, __file__, *argv, "--seeds", str(seed), "--jobs", "1"],
+                                   stdout=log, stderr=subprocess.STDOUT, env=env)
+        return seed, code, time.perf_counter() - start
+
+    print(f"running seeds {config.seeds}, {config.jobs} at a time, {threads} thread(s) each; logs in {out}/",
+          flush=True)
+    with ThreadPoolExecutor(config.jobs) as pool:
+        results = list(pool.map(run, config.seeds))
+    failed = [f"seed {seed} (exit {code}, see {out}/seed_{seed}.log)" for seed, code, _ in results if code]
+    if failed:
+        from swirl.errors import SwirlError
+
+        raise SwirlError("the quality study failed for " + ", ".join(failed) + "; rerun to resume")
+    return {f"seed_{seed}_process": seconds for seed, _, seconds in results}
+
+
 def main(argv: list[str] | None = None) -> None:
     import datasets
 
@@ -188,6 +225,8 @@ def main(argv: list[str] | None = None) -> None:
     datasets.disable_progress_bars()
     per_seed: dict[int, dict[str, list[dict]]] = {}
     timings: dict[str, float] = {}  # of this invocation: a resumed run skips its finished stages
+    if config.jobs > 1 and len(config.seeds) > 1:  # the seeds' work in parallel processes; below only collects it
+        timings |= run_seeds_in_processes(config, list(sys.argv[1:] if argv is None else argv))
     labels: dict[str, int] = {}
     for seed in config.seeds:
         start = time.perf_counter()

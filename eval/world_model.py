@@ -29,7 +29,8 @@ HEADLINES = {"minigrid": HEADLINE,
 def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fwm_adapter: str = "fwm",
                          idm_adapter: str = "idm", max_state_tokens: int = 256, max_action_tokens: int = 8,
                          inverse_model: Callable[[list[str], list[str]], list[str | None]] | None = None,
-                         domain: str = "minigrid", view: StateView = TEXT_VIEW) -> dict[str, Any]:
+                         domain: str = "minigrid", view: StateView = TEXT_VIEW,
+                         roles: tuple[str, ...] = ("fwm", "idm")) -> dict[str, Any]:
     """``rows``: a labelled split (``state``, ``action``, ``next_state``, ``env_id``).
 
     The IDM evaluated is the ``idm_adapter`` of ``model``, or ``inverse_model(states, next_states)`` when
@@ -40,9 +41,14 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
     ``domain="minigrid"`` (:func:`eval.metrics.fwm_metrics`, discrete actions) also ``fwm_per_action`` (FWM
     metrics per true action), ``idm_per_action`` and ``idm_confusion``; for ``"maniskill"`` the metrics are
     :func:`eval.metrics.vector_fwm_metrics` and :func:`eval.metrics.vector_idm_metrics` (MSEs after parsing).
+
+    ``roles`` limits the work to one half, ``("fwm",)`` or ``("idm",)``, and the result to its keys: a SWIRL phase
+    trains one adapter, so the loop evaluates that one and carries the other half over (:func:`carry_over`).
     """
     if domain not in DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; expected one of {', '.join(DOMAINS)}")
+    if not roles or set(roles) - {"fwm", "idm"}:
+        raise ValueError(f"roles must be some of fwm, idm (got {', '.join(roles) or 'none'})")
     if rows.num_rows == 0:
         raise ValueError("cannot evaluate on an empty split")
     states, actions, next_states, env_ids = rows["state"], rows["action"], rows["next_state"], rows["env_id"]
@@ -52,30 +58,34 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
     def images(role: str) -> list[list[Any]] | None:
         return [images_for_row(role, row, view) for row in listed] if view.has_images else None
 
-    fwm_prompts = [prompt_for_row(tokenizer, "fwm", row, view) for row in listed]
-    predicted_states = [answers[0] for answers in sampler.generate(
-        fwm_prompts, adapter=fwm_adapter, temperature=0, max_new_tokens=max_state_tokens, stop=STATE_STOP,
-        images=images("fwm"))]
-    if inverse_model is not None:
+    predicted_states = predicted_actions = nll = None
+    if "fwm" in roles:
+        fwm_prompts = [prompt_for_row(tokenizer, "fwm", row, view) for row in listed]
+        predicted_states = [answers[0] for answers in sampler.generate(
+            fwm_prompts, adapter=fwm_adapter, temperature=0, max_new_tokens=max_state_tokens, stop=STATE_STOP,
+            images=images("fwm"))]
+        nll = -log_likelihood(model, tokenizer, fwm_prompts, [completion(tokenizer, n) for n in next_states],
+                              adapter=fwm_adapter, images=images("fwm")).mean
+    if "idm" in roles and inverse_model is not None:
         predicted_actions = [action or OTHER for action in inverse_model(states, next_states)]
-    else:
+    elif "idm" in roles:
         predicted_actions = [answers[0] for answers in sampler.generate(
             [prompt_for_row(tokenizer, "idm", row, view) for row in listed], adapter=idm_adapter, temperature=0,
             max_new_tokens=max_action_tokens, images=images("idm"))]
-    nll = -log_likelihood(model, tokenizer, fwm_prompts, [completion(tokenizer, n) for n in next_states],
-                          adapter=fwm_adapter, images=images("fwm")).mean
 
     def summarise(indices: list[int]) -> dict[str, float]:
         pick = lambda values: [values[i] for i in indices]  # noqa: E731
-        if domain == "maniskill":
-            fwm = vector_fwm_metrics(pick(states), pick(predicted_states), pick(next_states))
+        result: dict[str, float] = {"rows": len(indices)}
+        if predicted_states is not None:
+            metrics = fwm_metrics if domain == "minigrid" else vector_fwm_metrics
+            fwm = metrics(pick(states), pick(predicted_states), pick(next_states))
+            result |= {f"fwm_{key}": value for key, value in fwm.items()} | {"fwm_nll": float(nll[indices].mean())}
+        if predicted_actions is not None and domain == "maniskill":
             idm = vector_idm_metrics(pick(predicted_actions), pick(actions))
-            return {"rows": len(indices), **{f"fwm_{key}": value for key, value in fwm.items()},
-                    "fwm_nll": float(nll[indices].mean()), **{f"idm_{key}": value for key, value in idm.items()}}
-        fwm = fwm_metrics(pick(states), pick(predicted_states), pick(next_states))
-        idm = idm_metrics(pick(predicted_actions), pick(actions), ACTION_LABELS)
-        return {"rows": len(indices), **{f"fwm_{key}": value for key, value in fwm.items()},
-                "fwm_nll": float(nll[indices].mean()), "idm_accuracy": idm["accuracy"]}
+            result |= {f"idm_{key}": value for key, value in idm.items()}
+        elif predicted_actions is not None:
+            result["idm_accuracy"] = idm_metrics(pick(predicted_actions), pick(actions), ACTION_LABELS)["accuracy"]
+        return result
 
     by_env: dict[str, list[int]] = defaultdict(list)
     by_action: dict[str, list[int]] = defaultdict(list)
@@ -86,15 +96,26 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
     if domain == "maniskill":
         return {**summarise(everything),
                 "per_env": {env_id: summarise(indices) for env_id, indices in sorted(by_env.items())}}
-    idm = idm_metrics(predicted_actions, actions, ACTION_LABELS)
-    return {
-        **summarise(everything),
-        "per_env": {env_id: summarise(indices) for env_id, indices in sorted(by_env.items())},
-        "fwm_per_action": {action: {key: value for key, value in summarise(indices).items() if key.startswith("fwm_")
-                                    or key == "rows"} for action, indices in sorted(by_action.items())},
-        "idm_per_action": idm["per_action"],
-        "idm_confusion": idm["confusion"],
-    }
+    result = {**summarise(everything),
+              "per_env": {env_id: summarise(indices) for env_id, indices in sorted(by_env.items())}}
+    if predicted_states is not None:
+        result["fwm_per_action"] = {action: {key: value for key, value in summarise(indices).items()
+                                             if key.startswith("fwm_") or key == "rows"}
+                                    for action, indices in sorted(by_action.items())}
+    if predicted_actions is not None:
+        idm = idm_metrics(predicted_actions, actions, ACTION_LABELS)
+        result |= {"idm_per_action": idm["per_action"], "idm_confusion": idm["confusion"]}
+    return result
+
+
+def carry_over(previous: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation of one role (``new``) completed with the other role's metrics from ``previous``, the stage
+    before, whose adapter for that role is the same: nested dicts (``per_env``) merge key by key, ``new`` wins."""
+    merged = dict(previous)
+    for key, value in new.items():
+        both_dicts = isinstance(value, dict) and isinstance(previous.get(key), dict) and key != "idm_confusion"
+        merged[key] = carry_over(previous[key], value) if both_dicts else value
+    return merged
 
 
 def format_metric(name: str, value: float | None) -> str:

@@ -119,6 +119,30 @@ def test_end_to_end_evaluation_of_tiny_adapters(world_model, tokenizer, small_da
         assert (tmp_path / "eval" / plot).read_bytes().startswith(b"\x89PNG")
 
 
+def test_one_role_evaluation_carries_the_other_over(world_model, tokenizer, small_dataset):
+    import json
+
+    from eval.world_model import carry_over, evaluate_world_model
+    from swirl.data import load_dataset_dict
+    from swirl.sampling import HFSampler
+
+    rows = load_dataset_dict(small_dataset)["test"].select(range(4))
+    sampler = HFSampler(world_model, tokenizer)
+    full = evaluate_world_model(world_model, tokenizer, sampler, rows, max_state_tokens=24, max_action_tokens=4)
+    fwm = evaluate_world_model(world_model, tokenizer, sampler, rows, max_state_tokens=24, roles=("fwm",))
+    idm = evaluate_world_model(world_model, tokenizer, sampler, rows, max_action_tokens=4, roles=("idm",))
+    assert "idm_accuracy" not in fwm and "idm_confusion" not in fwm and "fwm_exact_match" not in idm
+    assert all("idm_accuracy" not in entry for entry in fwm["per_env"].values())
+    # greedy halves put back together are the full evaluation, per env and per action too (JSON: NaN == NaN)
+    same = lambda result: json.dumps(result, sort_keys=True)  # noqa: E731
+    assert same(carry_over(fwm, idm)) == same(full) == same(carry_over(idm, fwm))
+    changed = carry_over(full, {**idm, "idm_accuracy": 2.0, "per_env": {"swirl/WAV-KeyDelivery-v0": {"idm_accuracy": 2.0}}})
+    assert changed["idm_accuracy"] == changed["per_env"]["swirl/WAV-KeyDelivery-v0"]["idm_accuracy"] == 2.0
+    assert changed["fwm_nll"] == full["fwm_nll"] and changed["per_env"]["swirl/WAV-KeyDelivery-v0"]["fwm_nll"] == full["fwm_nll"]
+    with pytest.raises(ValueError, match="roles must be some of fwm, idm"):
+        evaluate_world_model(world_model, tokenizer, sampler, rows, roles=("policy",))
+
+
 def test_report_compares_runs(tmp_path):
     import json
 

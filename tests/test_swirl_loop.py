@@ -111,6 +111,8 @@ def test_cpu_tiny_recipe_under_accelerate_launch(tmp_path):
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [line["stage"] for line in lines] == ["warmstart", "iter_1/phase1", "iter_1/phase2"]
     assert all(0.0 <= line[key] <= 1.0 for line in lines for key in ("fwm_exact_match", "idm_accuracy"))
+    # a phase evaluates the adapter it trained; the other one's metrics come over from the stage before
+    assert lines[1]["idm_confusion"] == lines[0]["idm_confusion"] and lines[2]["fwm_nll"] == lines[1]["fwm_nll"]
     assert "| iter_1/phase2 |" in result.stdout
     for role, phase in (("fwm", "phase1"), ("idm", "phase2")):
         start, end = tensors(out / "warmstart" / role), tensors(out / "iter_1" / phase / role)
@@ -220,3 +222,30 @@ def test_quality_study_runs_every_arm_and_reports_mean_and_std(tmp_path):
     assert "| sft | warmstart | 1 |" in (out / "quality.md").read_text()
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)  # resumes: nothing to redo
     assert rerun.returncode == 0 and json.loads((out / "quality.json").read_text())["table"] == report["table"]
+
+
+def test_quality_study_runs_seeds_in_parallel_processes(tmp_path):
+    out = tmp_path / "quality"
+    command = [sys.executable, str(REPO / "benchmarks" / "quality_minigrid.py"), "--config",
+               str(REPO / "recipes" / "minigrid" / "quality-tiny.yaml"), "--output_dir", str(out), "--seeds", "0", "1",
+               "--jobs", "2", "--arms", "upper", "--sft_steps", "2", "--eval_rows", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 at a time, 1 thread(s) each" in result.stdout
+    report = json.loads((out / "quality.json").read_text())
+    assert [(row["arm"], row["stage"], row["seeds"]) for row in report["table"]] == [("upper", "warmstart", 2)]
+    assert set(report["per_seed"]) == {"0", "1"} and {"seed_0_process", "seed_1_process"} <= set(report["wall_time_s"])
+    for seed in (0, 1):  # each seed's own process wrote its own log and run
+        assert "== seed %d: upper" % seed in (out / f"seed_{seed}.log").read_text()
+        assert (out / f"seed_{seed}" / "upper" / "warmstart" / "metrics.json").exists()
+
+
+def test_quality_study_names_the_failed_seed_and_its_log(tmp_path):
+    out = tmp_path / "quality"
+    command = [sys.executable, str(REPO / "benchmarks" / "quality_minigrid.py"), "--config",
+               str(REPO / "recipes" / "minigrid" / "quality-tiny.yaml"), "--output_dir", str(out), "--seeds", "0", "1",
+               "--jobs", "2", "--env_ids", "MiniGrid-NoSuchRoom-v0"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 2
+    assert f"seed 0 (exit 2, see {out}/seed_0.log), seed 1 (exit 2, see {out}/seed_1.log); rerun" in result.stderr
+    assert "MiniGrid-NoSuchRoom-v0" in (out / "seed_0.log").read_text()

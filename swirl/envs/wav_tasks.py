@@ -289,6 +289,7 @@ def _register() -> None:
         entry = f"{__name__}:{cls.__name__}"
         register(id=f"swirl/WAV-{name}-v0", entry_point=entry)
         register(id=f"swirl/WAV-{name}-Noisy-v0", entry_point=entry, kwargs={"num_noisy_tiles": 6})
+        register(id=f"swirl/WAV-{name}-6x6-v0", entry_point=entry, kwargs={"size": 6})  # the CPU quality study's
     entry = f"{__name__}:RandomPlayEnv"
     for num_objects in (6, 8, 10, 12, 14):
         register(id=f"swirl/WAV-RandomPlay-{num_objects}obj-v0", entry_point=entry, kwargs={"num_objects": num_objects})

@@ -30,6 +30,9 @@ class SwirlLoopFields:
     sft_steps: int = field(default=100, metadata={"help": "SFT optimiser steps per adapter in the warm start."})
     sft_learning_rate: float = field(default=2e-4, metadata={"help": "SFT learning rate."})
     sft_batch_size: int = field(default=8, metadata={"help": "SFT batch size per device."})
+    sft_eval_rows: int | None = field(default=None, metadata={"help": "test rows for each warm-start adapter's "
+                                                                      "eval loss before and after SFT (default: "
+                                                                      "eval_rows; 0 skips it)."})
     # SWIRL
     iterations: int = field(default=2, metadata={"help": "SWIRL iterations (each: phase I then phase II)."})
     phase_steps: int = field(default=20, metadata={"help": "GRPO steps per phase."})

@@ -89,13 +89,20 @@ def load_world_model(config: RunConfig, stage_dir: Path, tokenizer: Any) -> tupl
     return model, sampler
 
 
-def evaluate_stage(config: RunConfig, stage_dir: Path, test: Any, tokenizer: Any) -> dict[str, float]:
-    from eval.world_model import evaluate_world_model
+def evaluate_stage(config: RunConfig, stage_dir: Path, test: Any, tokenizer: Any,
+                   previous: Path | None = None, trained: str | None = None) -> dict[str, Any]:
+    """Every FWM and IDM metric of the stage's adapters on ``test``. A GRPO phase trains one adapter (``trained``);
+    the other is the ``previous`` stage's, so its metrics are carried over from there instead of recomputed."""
+    from eval.world_model import carry_over, evaluate_world_model
 
     model, sampler = load_world_model(config, stage_dir, tokenizer)
-    return evaluate_world_model(model, tokenizer, sampler, test, max_state_tokens=config.max_state_tokens,
-                                max_action_tokens=config.max_action_tokens, domain=config.domain,
-                                view=config.state_view)
+    roles = (trained,) if trained is not None else ("fwm", "idm")
+    evaluation = evaluate_world_model(model, tokenizer, sampler, test, max_state_tokens=config.max_state_tokens,
+                                      max_action_tokens=config.max_action_tokens, domain=config.domain,
+                                      view=config.state_view, roles=roles)
+    if trained is None:
+        return evaluation
+    return carry_over(json.loads((previous / "metrics.json").read_text())["eval"], evaluation)
 
 
 def warm_start(config: RunConfig, data_path: Path, stage_dir: Path, tokenizer: Any) -> dict[str, Any]:
@@ -105,7 +112,8 @@ def warm_start(config: RunConfig, data_path: Path, stage_dir: Path, tokenizer: A
 
     data = load_dataset_dict(data_path)
     test = data["test"].shuffle(seed=config.seed, keep_in_memory=True)
-    test = test.select(range(min(config.eval_rows, test.num_rows)))
+    rows = config.eval_rows if config.sft_eval_rows is None else config.sft_eval_rows
+    test = test.select(range(min(rows, test.num_rows)))
     results = {}
     for role, given in (("fwm", config.fwm_adapter), ("idm", config.idm_adapter)):
         if given:
@@ -156,7 +164,7 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
     """
     from swirl.data import load_dataset_dict
     from swirl.models.loading import load_tokenizer
-    from swirl.training.phases import annotate_latent_actions, phase2_dataset, run_grpo_phase
+    from swirl.training.phases import PHASE_ROLES, annotate_latent_actions, phase2_dataset, run_grpo_phase
 
     if config.push_to_hub:
         from swirl.hub import ensure_hub_reachable
@@ -203,8 +211,8 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
                                      f"none: lower annotation_min_logprob or train the warm start longer)")
                 summary = run_grpo_phase(phase, config, tokenizer, adapters, train, stage)
                 if is_main_process():
-                    write_json_atomic(stage / "metrics.json", {"training": summary | extra,
-                                                               "eval": evaluate_stage(config, stage, test, tokenizer)})
+                    evaluation = evaluate_stage(config, stage, test, tokenizer, previous, PHASE_ROLES[phase][0])
+                    write_json_atomic(stage / "metrics.json", {"training": summary | extra, "eval": evaluation})
                 wait_for_everyone()
             previous = stage
     if is_main_process():
