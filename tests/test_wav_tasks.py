@@ -99,10 +99,12 @@ def test_noisy_tiles_change_colour_every_step_and_are_seeded():
 @pytest.mark.parametrize(
     "env_id",
     ["swirl/WAV-KeyDelivery-v0", "swirl/WAV-BallDelivery-v0", "swirl/WAV-ObjectMatching-v0",
-     "swirl/WAV-KeyDelivery-Noisy-v0"],
+     "swirl/WAV-KeyDelivery-Noisy-v0", "swirl/WAV-KeyDelivery-6x6-v0", "swirl/WAV-BallDelivery-6x6-v0",
+     "swirl/WAV-ObjectMatching-6x6-v0"],
 )
 def test_scripted_expert_solves_the_task(env_id):
     env = make_env(env_id)
+    assert env.unwrapped.width == env.unwrapped.height == (6 if "6x6" in env_id else 8)
     rng = np.random.default_rng(0)
     used = set()
     for seed in range(10):
