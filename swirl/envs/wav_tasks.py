@@ -21,7 +21,8 @@ Tasks (each has a random policy — ``env.action_space.sample()`` — and a scri
   ``swirl/WAV-RandomPlay-4obj-6x6-v0`` is a small one (4 objects in 6x6);
   its "expert" walks to random objects and interacts with them.
 
-Each has a ``-Noisy`` variant with noisy floor tiles; any size, object or tile count can also be passed
+The three tasks also come in 6x6 rooms (``swirl/WAV-KeyDelivery-6x6-v0`` etc.; states of ~50 SmolLM2 tokens instead of
+~100, for CPU studies). Each has a ``-Noisy`` variant with noisy floor tiles; any size, object or tile count can also be passed
 to ``gymnasium.make(id, size=..., num_objects=..., num_noisy_tiles=...)``.
 """
 
@@ -289,7 +290,7 @@ def _register() -> None:
         entry = f"{__name__}:{cls.__name__}"
         register(id=f"swirl/WAV-{name}-v0", entry_point=entry)
         register(id=f"swirl/WAV-{name}-Noisy-v0", entry_point=entry, kwargs={"num_noisy_tiles": 6})
-        register(id=f"swirl/WAV-{name}-6x6-v0", entry_point=entry, kwargs={"size": 6})  # the CPU quality study's
+        register(id=f"swirl/WAV-{name}-6x6-v0", entry_point=entry, kwargs={"size": 6})
     entry = f"{__name__}:RandomPlayEnv"
     for num_objects in (6, 8, 10, 12, 14):
         register(id=f"swirl/WAV-RandomPlay-{num_objects}obj-v0", entry_point=entry, kwargs={"num_objects": num_objects})
