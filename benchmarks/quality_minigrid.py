@@ -34,6 +34,8 @@ from swirl.training.config import SwirlConfig
 
 ARMS = ("sft", "swirl", "wav_swirl", "upper")
 METRICS = ("fwm_changed_accuracy", "fwm_exact_match", "fwm_parse_rate", "idm_accuracy")
+PHASE_SIGNALS = ("reward_std", "frac_reward_zero_std", "kl", "parse_rate", "completions/mean_length", "step_time")
+ANNOTATION_SIGNALS = ("keep_rate", "mean_annotation_logprob")
 
 
 @dataclass
@@ -159,6 +161,47 @@ def relative_gain(per_seed: dict[int, dict[str, list[dict]]], arm: str, metric: 
             "per_seed": [{"baseline": b, "arm": o} for b, o in pairs]}
 
 
+def phase_diagnostics(config: QualityConfig) -> list[dict[str, Any]]:
+    """The evidence for why SWIRL helps or not: per run and GRPO stage, the mean over seeds (and over steps) of
+    what the phase's trainer logged: reward, its std within a group (0: GRPO has nothing to rank), the share of
+    groups with equal rewards, KL to the phase-start policy, the parse rate of sampled states, the completion
+    length (degenerate long actions would show here) and the step time; for phase I also the annotation keep
+    rate and the IDM's mean log-prob of the actions it kept."""
+    import statistics
+
+    def mean(values: list) -> float | None:
+        values = [value for value in values if value is not None]
+        return statistics.fmean(values) if values else None
+
+    rows = []
+    for run in ("swirl", "wav_swirl"):
+        for iteration in range(1, config.iterations + 1):
+            for phase in (1, 2):
+                stage = f"iter_{iteration}/phase{phase}"
+                paths = [Path(config.output_dir) / f"seed_{seed}" / run / stage / "metrics.json" for seed in config.seeds]
+                found = [json.loads(path.read_text())["training"] for path in paths if path.exists()]
+                if not found:
+                    continue
+                steps = [step for training in found for step in training["log"]]
+                row: dict[str, Any] = {"run": run, "stage": stage, "seeds": len(found),
+                                       "reward_first_step": mean([training["log"][0]["reward"] for training in found]),
+                                       "reward_last_step": mean([training["log"][-1]["reward"] for training in found])}
+                row |= {key: mean([step.get(key) for step in steps]) for key in PHASE_SIGNALS}
+                if phase == 1:
+                    row |= {key: mean([training.get(key) for training in found]) for key in ANNOTATION_SIGNALS}
+                rows.append(row)
+    return rows
+
+
+def diagnostics_markdown(rows: list[dict]) -> str:
+    columns = ("keep_rate", "mean_annotation_logprob", "reward_first_step", "reward_last_step", *PHASE_SIGNALS)
+    lines = ["| run | stage | seeds | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 3)]
+    for row in rows:
+        cells = ["—" if row.get(key) is None else f"{row[key]:.3g}" for key in columns]
+        lines.append(f"| {row['run']} | {row['stage']} | {row['seeds']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown(table: list[dict]) -> str:
     header = "| arm | stage | seeds | " + " | ".join(METRICS) + " |"
     lines = [header, "|" + "---|" * (len(METRICS) + 3)]
@@ -174,11 +217,13 @@ def report(config: QualityConfig, per_seed: dict[int, dict[str, list[dict]]], ti
 
     out = Path(config.output_dir)
     table = summarise(per_seed)
+    diagnostics = phase_diagnostics(config)
     result = {"table": table, "gains": {arm: relative_gain(per_seed, arm) for arm in ("swirl", "wav_swirl", "upper")},
               "per_seed": {str(seed): arms for seed, arms in per_seed.items()}, "wall_time_s": timings,
-              "labelled_rows": labels}
+              "labelled_rows": labels, "phase_diagnostics": diagnostics}
     write_text_atomic(out / "quality.json", json.dumps(json_safe(result), indent=2, allow_nan=False) + "\n")
-    write_text_atomic(out / "quality.md", markdown(table) + "\n")
+    write_text_atomic(out / "quality.md", markdown(table) + "\n\nGRPO phases (means over seeds and steps):\n\n"
+                      + diagnostics_markdown(diagnostics) + "\n")
     finals = list({row["arm"]: row for row in table}.values())  # each arm's last stage (table rows are in order)
     plot_arms(finals, METRICS, out / "quality.png", title=f"{out.name}: final stage per arm, mean ± std over seeds")
     return result

@@ -220,6 +220,11 @@ def test_quality_study_runs_every_arm_and_reports_mean_and_std(tmp_path):
     assert labels["seed_0/upper"] == half["labelled"].num_rows + half["state_only"].num_rows
     assert report["gains"]["swirl"]["seeds"] == 1 and (out / "quality.png").stat().st_size > 0
     assert "| sft | warmstart | 1 |" in (out / "quality.md").read_text()
+    diagnostics = report["phase_diagnostics"]  # the GRPO evidence per run and phase, read from the stages' logs
+    assert [(row["run"], row["stage"]) for row in diagnostics] == [
+        (run, f"iter_1/phase{phase}") for run in ("swirl", "wav_swirl") for phase in (1, 2)]
+    assert all(0 <= row["keep_rate"] <= 1 and row["reward_std"] >= 0 for row in diagnostics[::2])
+    assert "| swirl | iter_1/phase1 | 1 |" in (out / "quality.md").read_text()
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)  # resumes: nothing to redo
     assert rerun.returncode == 0 and json.loads((out / "quality.json").read_text())["table"] == report["table"]
 
