@@ -206,7 +206,7 @@ def test_quality_study_runs_every_arm_and_reports_mean_and_std(tmp_path):
     out = tmp_path / "quality"
     command = [sys.executable, str(REPO / "benchmarks" / "quality_minigrid.py"), "--config",
                str(REPO / "recipes" / "minigrid" / "quality-tiny.yaml"), "--output_dir", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1500, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "quality.json").read_text())
     arms = [(row["arm"], row["stage"]) for row in report["table"]]
