@@ -47,9 +47,8 @@ class QualityConfig(SwirlConfig):
     arms: list[str] = field(default_factory=lambda: list(ARMS), metadata={"help": "arms to run: sft, swirl, "
                                                                                       "wav_swirl, upper."})
     jobs: int = field(default=1, metadata={"help": "seeds run at once, each in its own process with cpu_count/jobs "
-                                                   "torch threads (log: <output_dir>/seed_<k>.log). On a small CPU, "
-                                                   "one-thread processes side by side beat one process on every "
-                                                   "core: generation is bound by per-token overhead, not FLOPs."})
+                                                   "torch threads (log: <output_dir>/seed_<k>.log); the results "
+                                                   "are collected once all have finished."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
