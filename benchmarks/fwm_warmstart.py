@@ -27,12 +27,11 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="output folder (default: runs/fwm-warmstart/<lr>-<steps>)")
     args = parser.parse_args()
 
-    from eval.metrics import fwm_metrics
+    from eval.world_model import evaluate_world_model
     from swirl.data import load_dataset_dict
     from swirl.models.adapters import with_adapters
     from swirl.models.loading import load_base_model, load_tokenizer
-    from swirl.models.prompts import fwm_prompt
-    from swirl.sampling import STATE_STOP, make_sampler
+    from swirl.sampling import make_sampler
     from swirl.training.sft import sft_adapter
 
     out = Path(args.out or f"runs/fwm-warmstart/{args.learning_rate:g}-{args.steps}")
@@ -45,15 +44,13 @@ def main() -> None:
                       out / "fwm", steps=args.steps, learning_rate=args.learning_rate, batch_size=args.batch_size)
     sft_s = time.perf_counter() - start
     model = with_adapters(load_base_model(args.model, device="cpu"), {"fwm": out / "fwm"})
-    prompts = [fwm_prompt(tokenizer, state, action) for state, action in zip(test["state"], test["action"])]
-    predicted = [answers[0] for answers in make_sampler("hf", model, tokenizer).generate(
-        prompts, adapter="fwm", temperature=0, max_new_tokens=args.max_state_tokens, stop=STATE_STOP)]
-    metrics = fwm_metrics(test["state"], predicted, test["next_state"])
+    metrics = evaluate_world_model(model, tokenizer, make_sampler("hf", model, tokenizer), test,
+                                   max_state_tokens=args.max_state_tokens, roles=("fwm",))
     result = {"model": args.model, "learning_rate": args.learning_rate, "steps": args.steps, "batch_size": args.batch_size,
               "train_rows": data["labelled"].num_rows, "test_rows": test.num_rows, "sft_s": sft_s,
               "test_loss": [sft["eval_loss_before"], sft["eval_loss_after"]],
-              **{key: metrics[key] for key in ("exact_match", "changed_accuracy", "field_accuracy", "parse_rate",
-                                               "copy_exact_match")}}
+              **{key: metrics[f"fwm_{key}"] for key in ("exact_match", "changed_accuracy", "field_accuracy",
+                                                        "parse_rate", "copy_exact_match")}}
     print(json.dumps(result))
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
 

@@ -77,7 +77,7 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
         pick = lambda values: [values[i] for i in indices]  # noqa: E731
         result: dict[str, float] = {"rows": len(indices)}
         if predicted_states is not None:
-            metrics = fwm_metrics if domain == "minigrid" else vector_fwm_metrics
+            metrics = vector_fwm_metrics if domain == "maniskill" else fwm_metrics
             fwm = metrics(pick(states), pick(predicted_states), pick(next_states))
             result |= {f"fwm_{key}": value for key, value in fwm.items()} | {"fwm_nll": float(nll[indices].mean())}
         if predicted_actions is not None and domain == "maniskill":
@@ -93,11 +93,10 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
         by_env[env_id].append(index)
         by_action[action].append(index)
     everything = list(range(len(states)))
-    if domain == "maniskill":
-        return {**summarise(everything),
-                "per_env": {env_id: summarise(indices) for env_id, indices in sorted(by_env.items())}}
     result = {**summarise(everything),
               "per_env": {env_id: summarise(indices) for env_id, indices in sorted(by_env.items())}}
+    if domain == "maniskill":
+        return result
     if predicted_states is not None:
         result["fwm_per_action"] = {action: {key: value for key, value in summarise(indices).items()
                                              if key.startswith("fwm_") or key == "rows"}
@@ -113,7 +112,7 @@ def carry_over(previous: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     before, whose adapter for that role is the same: nested dicts (``per_env``) merge key by key, ``new`` wins."""
     merged = dict(previous)
     for key, value in new.items():
-        both_dicts = isinstance(value, dict) and isinstance(previous.get(key), dict) and key != "idm_confusion"
+        both_dicts = isinstance(value, dict) and isinstance(previous.get(key), dict)
         merged[key] = carry_over(previous[key], value) if both_dicts else value
     return merged
 

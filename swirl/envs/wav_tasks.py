@@ -21,9 +21,9 @@ Tasks (each has a random policy — ``env.action_space.sample()`` — and a scri
   ``swirl/WAV-RandomPlay-4obj-6x6-v0`` is a small one (4 objects in 6x6);
   its "expert" walks to random objects and interacts with them.
 
-The three tasks also come in 6x6 rooms (``swirl/WAV-KeyDelivery-6x6-v0`` etc.; states of ~50 SmolLM2 tokens instead of
-~100, for CPU studies). Each has a ``-Noisy`` variant with noisy floor tiles; any size, object or tile count can also be passed
-to ``gymnasium.make(id, size=..., num_objects=..., num_noisy_tiles=...)``.
+The three tasks also come in 6x6 rooms (``swirl/WAV-KeyDelivery-6x6-v0`` etc.; states of ~50 SmolLM2 tokens
+instead of ~100, for CPU studies). Each has a ``-Noisy`` variant with noisy floor tiles; any size, object or tile
+count can also be passed to ``gymnasium.make(id, size=..., num_objects=..., num_noisy_tiles=...)``.
 """
 
 from __future__ import annotations
