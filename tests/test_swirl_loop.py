@@ -254,3 +254,23 @@ def test_quality_study_names_the_failed_seed_and_its_log(tmp_path):
     assert result.returncode == 2
     assert f"seed 0 (exit 2, see {out}/seed_0.log), seed 1 (exit 2, see {out}/seed_1.log); rerun" in result.stderr
     assert "MiniGrid-NoSuchRoom-v0" in (out / "seed_0.log").read_text()
+
+
+def test_gpu_quality_preset_changes_only_the_training_budget():
+    """benchmarks/README.md compares the CPU and GPU presets' tables: the data, model and evaluation must match."""
+    import importlib.util
+
+    from swirl.cli import parse_config
+
+    spec = importlib.util.spec_from_file_location("quality_minigrid", REPO / "benchmarks" / "quality_minigrid.py")
+    quality = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = quality  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(quality)
+    cpu, gpu = (parse_config(quality.QualityConfig, ["--config", str(REPO / "recipes" / "minigrid" / name)], "preset")
+                for name in ("quality-smollm2.yaml", "quality-smollm2-gpu.yaml"))
+    shared = ("seeds", "model", "env_ids", "env_episodes", "env_max_steps", "env_policy", "env_epsilon",
+              "env_test_episodes", "eval_rows", "lora_r", "lora_alpha", "beta", "temperature", "top_p", "reward_clip",
+              "annotation_min_logprob", "acquisition_seed_labels")
+    assert {name: getattr(gpu, name) for name in shared} == {name: getattr(cpu, name) for name in shared}
+    assert (cpu.num_generations, gpu.num_generations, gpu.learning_rate) == (8, 16, 5e-5)  # the paper's group and lr
+    assert gpu.sft_steps > cpu.sft_steps and gpu.output_dir != cpu.output_dir
