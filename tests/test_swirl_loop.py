@@ -256,7 +256,7 @@ def test_quality_study_names_the_failed_seed_and_its_log(tmp_path):
     assert "MiniGrid-NoSuchRoom-v0" in (out / "seed_0.log").read_text()
 
 
-def test_gpu_quality_preset_changes_only_the_training_budget():
+def test_gpu_quality_preset_changes_only_the_training_budget(monkeypatch):
     """benchmarks/README.md compares the CPU and GPU presets' tables: the data, model and evaluation must match."""
     import importlib.util
 
@@ -264,7 +264,7 @@ def test_gpu_quality_preset_changes_only_the_training_budget():
 
     spec = importlib.util.spec_from_file_location("quality_minigrid", REPO / "benchmarks" / "quality_minigrid.py")
     quality = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = quality  # dataclasses look their module up while the file runs
+    monkeypatch.setitem(sys.modules, spec.name, quality)  # dataclasses look their module up while the file runs
     spec.loader.exec_module(quality)
     cpu, gpu = (parse_config(quality.QualityConfig, ["--config", str(REPO / "recipes" / "minigrid" / name)], "preset")
                 for name in ("quality-smollm2.yaml", "quality-smollm2-gpu.yaml"))
