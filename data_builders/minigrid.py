@@ -6,7 +6,10 @@ Splits are by episode, so no episode appears in two splits:
 * ``state_only``: the other training episodes, with ``action`` and ``action_id`` set to None (for SWIRL the
   action is the latent variable);
 * ``test``: ``test_episodes`` held-out episodes (their own seeds), balanced over actions as far as the data
-  allows (every action keeps as many rows as the rarest action has).
+  allows (every action keeps as many rows as the rarest action has). With ``test_split="identifiable"`` only
+  the transitions that exactly one action explains and that change the state are kept before balancing, as in
+  the WAV paper's test set (:mod:`swirl.envs.identifiability`): an IDM cannot be right by more than chance
+  on the others (``pick up`` with nothing in front gives the same s' as ``toggle`` of nothing).
 
 Every row can be re-simulated: ``swirl.envs.minigrid.resimulate(env_id, seed, action_prefix)`` rebuilds
 the env in the row's ``state``, and stepping ``action_id`` gives ``next_state``. The build is deterministic
@@ -23,11 +26,14 @@ import numpy as np
 from data_builders.splits import check_build_arguments, collect_splits, record, to_dataset_dict
 from data_builders.splits import transition_features as common_features
 from swirl.envs.experts import expert_action, has_expert
-from swirl.envs.minigrid import MiniGridState, action_to_text, make_env, render_state, state_to_text
+from swirl.envs.identifiability import equivalent_actions_for_rows, is_identifiable, is_noop
+from swirl.envs.minigrid import STATE_TEXTS, MiniGridState, action_to_text, make_env, render_state, state_to_text
 from swirl.errors import SwirlError
 
 POLICIES = ("random", "expert")
 BALANCE_STREAM = 2**32 - 1  # RNG stream of the test balancing (episode streams use the episode index)
+TEST_SPLITS = ("all", "identifiable")  # which test transitions to keep (before balancing)
+IDENTIFIABLE_SAMPLE = 300  # summary_table: rows per split and env re-simulated for the identifiable share
 
 
 def transition_features(images: bool):
@@ -49,11 +55,12 @@ def collect_episode(
     epsilon: float = 0.0,
     images: bool = False,
     tile_size: int = 16,
+    state_text: str = "grid",
 ) -> dict[str, list]:
-    """Play one episode from ``env.reset(seed=seed)``; return its transitions as columns."""
+    """Play one episode from ``env.reset(seed=seed)``; return its transitions as columns (states in ``state_text``)."""
     columns: dict[str, list] = {}
     env.reset(seed=seed)
-    text = state_to_text(env)
+    text = state_to_text(env, state_text)
     image = render_state(env, tile_size) if images else None
     prefix: list[int] = []
     for step in range(max_steps):
@@ -62,7 +69,7 @@ def collect_episode(
         else:
             action = int(rng.integers(env.action_space.n))
         _, _, terminated, truncated, _ = env.step(action)
-        next_text = state_to_text(env)
+        next_text = state_to_text(env, state_text)
         record(columns, state=text, action=action_to_text(action, env), next_state=next_text, env_id=env_id,
                seed=seed, episode=episode, step=step, action_prefix=list(prefix), action_id=action)
         if images:
@@ -92,6 +99,16 @@ def balance_by_action(columns: dict[str, list], rng: np.random.Generator) -> dic
     return {name: [values[i] for i in kept] for name, values in columns.items()}
 
 
+def keep_identifiable(columns: dict[str, list], envs: dict[str, Any] | None = None) -> dict[str, list]:
+    """Only the rows that exactly one action explains and whose step changed the state (``envs``: envs by id
+    to re-simulate with, reused)."""
+    equivalent = equivalent_actions_for_rows(columns, envs)
+    kept = [index for index, (actions, state, next_state) in
+            enumerate(zip(equivalent, columns["state"], columns["next_state"]))
+            if is_identifiable(actions) and not is_noop(state, next_state)]
+    return {name: [values[i] for i in kept] for name, values in columns.items()}
+
+
 def build_minigrid_dataset(
     env_ids: Sequence[str],
     *,
@@ -105,13 +122,23 @@ def build_minigrid_dataset(
     tile_size: int = 16,
     seed: int = 0,
     balance_test: bool = True,
+    test_split: str = "all",
+    state_text: str = "grid",
     progress: bool = True,
 ):
-    """Collect ``episodes`` training and ``test_episodes`` test episodes per env id; see the module doc."""
+    """Collect ``episodes`` training and ``test_episodes`` test episodes per env id; see the module doc.
+
+    ``test_split``: ``all`` test transitions, or only the ``identifiable`` ones (one action explains s', and
+    s' != s), either then balanced over actions with ``balance_test``. ``state_text``: ``grid`` or ``objects``
+    (both lossless; :func:`swirl.data.convert_state_texts` converts a built dataset)."""
     check_build_arguments(env_ids, policy, POLICIES, labelled_fraction=labelled_fraction, epsilon=epsilon,
                           episodes=episodes, max_steps=max_steps, test_episodes=test_episodes, seed=seed)
+    if test_split not in TEST_SPLITS:
+        raise SwirlError(f"unknown test split {test_split!r}; choose one of {', '.join(TEST_SPLITS)}")
     if tile_size < 1:
         raise SwirlError(f"tile_size must be >= 1, got {tile_size}")
+    if state_text not in STATE_TEXTS:
+        raise SwirlError(f"unknown state text {state_text!r}; choose one of {', '.join(STATE_TEXTS)}")
     envs = {env_id: make_env(env_id) for env_id in dict.fromkeys(env_ids)}  # unknown ids fail here, before work
     if policy == "expert":
         missing = [env_id for env_id, env in envs.items() if not has_expert(env)]
@@ -120,14 +147,18 @@ def build_minigrid_dataset(
 
     def collect(env_id: str, env: Any, episode_seed: int, episode: int, rng: np.random.Generator) -> dict[str, list]:
         return collect_episode(env, env_id, episode_seed, episode, max_steps=max_steps, policy=policy, rng=rng,
-                               epsilon=epsilon, images=images, tile_size=tile_size)
+                               epsilon=epsilon, images=images, tile_size=tile_size, state_text=state_text)
 
-    def balance(columns: dict[str, list], env_index: int) -> dict[str, list]:
-        return balance_by_action(columns, np.random.default_rng([seed, env_index, BALANCE_STREAM]))
+    def finish_test(columns: dict[str, list], env_index: int) -> dict[str, list]:
+        if test_split == "identifiable":
+            columns = keep_identifiable(columns, envs)
+        if balance_test:
+            columns = balance_by_action(columns, np.random.default_rng([seed, env_index, BALANCE_STREAM]))
+        return columns
 
     splits = collect_splits(envs, collect, episodes=episodes, test_episodes=test_episodes,
                             labelled_fraction=labelled_fraction, seed=seed, unlabelled_columns=("action", "action_id"),
-                            finish_test=balance if balance_test else None, progress=progress)
+                            finish_test=finish_test if balance_test or test_split != "all" else None, progress=progress)
     for env in envs.values():
         env.close()
     return to_dataset_dict(splits, transition_features(images))
@@ -138,12 +169,26 @@ def _changes_objects(state_text: str, next_text: str) -> bool:
     return (before.cells, before.carrying) != (after.cells, after.carrying)
 
 
+def _identifiable_share(columns: dict[str, list], rows: list[int], envs: dict[str, Any]) -> str:
+    """The share of identifiable rows, on at most ``IDENTIFIABLE_SAMPLE`` evenly spaced rows (``~`` marks a
+    sample), so that the table costs well under a second per split."""
+    sample = rows[:: -(-len(rows) // IDENTIFIABLE_SAMPLE)]
+    equivalent = equivalent_actions_for_rows({name: [columns[name][i] for i in sample] for name in
+                                              ("env_id", "seed", "action_prefix", "next_state")}, envs)
+    share = sum(map(is_identifiable, equivalent)) / len(sample)
+    return ("~" if len(sample) < len(rows) else "") + f"{share:.0%}"
+
+
 def summary_table(dataset_dict) -> str:
-    """A markdown table: per split and env, episodes, transitions, object-changing transitions, text size."""
-    header = "| split | env_id | episodes | transitions | object changes | actions seen | mean state chars |"
-    lines = [header, "|" + "---|" * 7]
+    """A markdown table: per split and env, episodes, transitions, object-changing transitions, text size, and
+    the share of identifiable transitions (exactly one action explains them; :mod:`swirl.envs.identifiability`)."""
+    header = ("| split | env_id | episodes | transitions | object changes | actions seen | mean state chars "
+              "| identifiable |")
+    lines = [header, "|" + "---|" * 8]
+    envs: dict[str, Any] = {}
     for split, dataset in dataset_dict.items():
-        columns = dataset.select_columns(["env_id", "episode", "state", "next_state", "action_id"]).to_dict()
+        columns = dataset.select_columns(["env_id", "episode", "state", "next_state", "action_id", "seed",
+                                          "action_prefix"]).to_dict()
         per_env: dict[str, list[int]] = defaultdict(list)
         for index, env_id in enumerate(columns["env_id"]):
             per_env[env_id].append(index)
@@ -153,8 +198,11 @@ def summary_table(dataset_dict) -> str:
             mean_chars = sum(len(columns["state"][i]) for i in rows) / len(rows)
             lines.append(
                 f"| {split} | {env_id} | {len({columns['episode'][i] for i in rows})} | {len(rows)} | "
-                f"{changes / len(rows):.0%} | {len(actions) or '-'} | {mean_chars:.0f} |"
+                f"{changes / len(rows):.0%} | {len(actions) or '-'} | {mean_chars:.0f} | "
+                f"{_identifiable_share(columns, rows, envs)} |"
             )
         if not per_env:
-            lines.append(f"| {split} | - | 0 | 0 | - | - | - |")
+            lines.append(f"| {split} | - | 0 | 0 | - | - | - | - |")
+    for env in envs.values():
+        env.close()
     return "\n".join(lines)

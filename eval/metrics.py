@@ -12,7 +12,10 @@ FWM (predicted next state vs true next state, given the previous state):
   whitespace tokens, i.e. on cells, as the SWIRL paper reports for text worlds.
 
 IDM: ``accuracy``, per-action accuracy and the confusion matrix (rows: true action, columns: predicted;
-anything outside the known actions is counted in an ``other`` column).
+anything outside the known actions is counted in an ``other`` column); ``equivalent_accuracy``, where any
+action that reproduces s' counts (several do where the true one is not identifiable, e.g. every action that
+does nothing). Split shares: ``identifiable_share`` (exactly one action explains the transition) and
+``noop_share`` (s' == s).
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Sequence
 
-from swirl.envs.minigrid import MiniGridState, text_to_state
-from swirl.errors import StateParseError
+from swirl.envs.minigrid import MiniGridState, action_texts, text_to_action, text_to_state
+from swirl.errors import ActionParseError, StateParseError
 
 OTHER = "other"
 
@@ -125,6 +128,58 @@ def idm_metrics(predictions: Sequence[str], actions: Sequence[str], labels: Sequ
     }
 
 
+def predicted_action_id(text: str | None, env_id: str | None = None) -> int | None:
+    """The action index a predicted action text names, or None when it names none: unparseable, or (given
+    ``env_id``) not in that env's vocabulary (``done`` in a WAV task, ``switch`` in stock MiniGrid)."""
+    if text is None:
+        return None
+    try:
+        action = text_to_action(text)
+    except ActionParseError:
+        return None
+    if env_id is not None and " ".join(text.lower().split()) not in action_texts(env_id):
+        return None
+    return action
+
+
+def equivalent_accuracy(predictions: Sequence[str | None], equivalent: Sequence[Sequence[int]],
+                        env_ids: Sequence[str] | None = None) -> float:
+    """IDM accuracy where an answer counts when it is *one of* the row's equivalent actions, i.e. stepping it
+    from ``s`` reproduces ``s'`` (:func:`swirl.envs.identifiability.equivalent_actions`); unparseable or
+    unknown answers are wrong. Exact accuracy punishes ``drop`` for a ``pick up`` that did nothing; this does
+    not. ``env_ids`` (per row) checks each answer against its env's action texts (``switch`` vs ``done``).
+
+    >>> equivalent_accuracy(["drop", "turn left", "jump"], [[3, 4, 5, 6], [1], [2]])
+    0.3333333333333333
+    """
+    if not predictions:
+        raise ValueError("cannot evaluate an empty set of predictions")
+    if len(predictions) != len(equivalent) or (env_ids is not None and len(env_ids) != len(predictions)):
+        raise ValueError(f"lengths differ: {len(predictions)} predictions, {len(equivalent)} equivalent-action lists")
+    env_ids = env_ids if env_ids is not None else [None] * len(predictions)
+    right = sum(predicted_action_id(text, env_id) in set(actions)
+                for text, actions, env_id in zip(predictions, equivalent, env_ids))
+    return right / len(predictions)
+
+
+def identifiable_share(equivalent: Sequence[Sequence[int]]) -> float:
+    """Share of transitions that exactly one action explains (the only ones an IDM can get right by more
+    than a guess among equivalent actions)."""
+    if not equivalent:
+        raise ValueError("cannot evaluate an empty set of transitions")
+    return sum(len(actions) == 1 for actions in equivalent) / len(equivalent)
+
+
+def noop_share(states: Sequence[str], next_states: Sequence[str]) -> float:
+    """Share of transitions whose next state equals the state (compared parsed, so any lossless state text
+    works): steps that changed nothing, from which no action can be read."""
+    if not states:
+        raise ValueError("cannot evaluate an empty set of transitions")
+    if len(states) != len(next_states):
+        raise ValueError(f"lengths differ: {len(states)} states, {len(next_states)} next states")
+    return sum(text_to_state(s) == text_to_state(n) for s, n in zip(states, next_states)) / len(states)
+
+
 # ------------------------------------------------------------------------ continuous states (ManiSkill)
 def _parse_vector_state(text: str, schema: dict[str, int]) -> dict[str, Any] | None:
     from swirl.envs.maniskill import text_to_state as vector_text_to_state
@@ -210,3 +265,20 @@ def vector_idm_metrics(predictions: Sequence[str], actions: Sequence[str]) -> di
         "zero_action_mse": float(np.mean(zero_errors)),
         "action_exact_match": exact / len(actions),
     }
+
+
+def best_constant_accuracy(actions: Sequence[str]) -> float:
+    """The IDM baseline: the accuracy of always answering the rows' most frequent action (the best any constant
+    answer can do on these rows)."""
+    if not actions:
+        raise ValueError("cannot evaluate an empty set of actions")
+    return Counter(actions).most_common(1)[0][1] / len(actions)
+
+
+def best_constant_equivalent_accuracy(equivalent: Sequence[Sequence[int]]) -> float:
+    """:func:`best_constant_accuracy` counted like :func:`equivalent_accuracy`: the share of rows that the best
+    single action id reproduces."""
+    if not equivalent:
+        raise ValueError("cannot evaluate an empty set of rows")
+    counts = Counter(action for actions in equivalent for action in set(actions))
+    return max(counts.values(), default=0) / len(equivalent)

@@ -21,7 +21,7 @@ def plot_stages(lines: Sequence[dict[str, Any]], keys: Sequence[str], out: str |
     figure, axis = plt.subplots(figsize=(7, 4))
     stages = [line["stage"] for line in lines]
     for key in keys:
-        axis.plot(stages, [float("nan") if line[key] is None else line[key] for line in lines], marker="o", label=key)
+        axis.plot(stages, [float("nan") if line.get(key) is None else line[key] for line in lines], marker="o", label=key)
     axis.set_ylim(-0.02, 1.02)
     axis.set_ylabel("rate")
     axis.set_title(title or "metrics per stage")

@@ -41,7 +41,8 @@ def compare(runs: dict[str, str | Path], out: str | Path, keys: Sequence[str] = 
     figure, axis = plt.subplots(figsize=(8, 4))
     width = 0.8 / max(1, len(rows))
     for index, (name, line) in enumerate(rows.items()):
-        axis.bar([k + index * width for k in range(len(keys))], [line[key] for key in keys], width, label=name)
+        heights = [float("nan") if line.get(key) is None else line[key] for key in keys]  # older runs lack new keys
+        axis.bar([k + index * width for k in range(len(keys))], heights, width, label=name)
     axis.set_xticks([k + 0.4 - width / 2 for k in range(len(keys))], list(keys), rotation=20, fontsize=8)
     axis.set_ylim(0, 1)
     axis.legend(fontsize=8)

@@ -13,8 +13,9 @@ from itertools import combinations
 from typing import Any
 
 from eval.metrics import compare_prediction
-from swirl.envs.minigrid import action_texts, make_env, resimulate, state_to_text
+from swirl.envs.minigrid import action_texts, make_env, resimulate, state_text_kind, state_to_text
 from swirl.models.prompts import fwm_prompt
+from swirl.models.vision import TEXT_VIEW, StateView
 from swirl.sampling import STATE_STOP
 
 
@@ -29,15 +30,26 @@ def known_actions(rows: Any) -> dict[tuple[str, int], list[int]]:
 
 
 def _predict(sampler: Any, tokenizer: Any, states: list[str], actions: list[str], adapter: str,
-             max_state_tokens: int) -> list[str]:
-    prompts = [fwm_prompt(tokenizer, s, a) for s, a in zip(states, actions)]
-    return [answers[0] for answers in sampler.generate(prompts, adapter=adapter, temperature=0,
-                                                       max_new_tokens=max_state_tokens, stop=STATE_STOP)]
+             max_state_tokens: int, view: StateView = TEXT_VIEW) -> list[str]:
+    """Greedy next states, always full texts: with ``state_format: diff`` each predicted diff is applied to its
+    state (one that does not apply is kept as written, so it counts as unparseable)."""
+    prompts = [fwm_prompt(tokenizer, s, a, view) for s, a in zip(states, actions)]
+    answers = [answers[0] for answers in sampler.generate(prompts, adapter=adapter, temperature=0,
+                                                          max_new_tokens=max_state_tokens,
+                                                          stop=None if view.is_diff else STATE_STOP)]
+    return [view.reconstruct(s, answer) or answer for s, answer in zip(states, answers)]
+
+
+def _state_text(env: Any, rows: Any) -> str:
+    """The env's state in the text the rows use (grid or objects)."""
+    return state_to_text(env, state_text_kind(rows["state"][0]))
 
 
 def rollout_accuracy(sampler: Any, tokenizer: Any, rows: Any, horizon: int = 6, max_starts: int = 32,
-                     adapter: str = "fwm", max_state_tokens: int = 256) -> list[dict[str, float]]:
-    """Open-loop FWM rollouts of ``horizon`` steps from up to ``max_starts`` test states; one dict per step."""
+                     adapter: str = "fwm", max_state_tokens: int = 256,
+                     view: StateView = TEXT_VIEW) -> list[dict[str, float]]:
+    """Open-loop FWM rollouts of ``horizon`` steps from up to ``max_starts`` test states; one dict per step.
+    With ``state_format: diff`` the predicted diffs are applied step by step."""
     episodes = known_actions(rows)
     starts = []
     for (env_id, seed), sequence in sorted(episodes.items()):
@@ -50,16 +62,16 @@ def rollout_accuracy(sampler: Any, tokenizer: Any, rows: Any, horizon: int = 6, 
     truths = []  # per start: the true states s_t .. s_t+horizon
     for env_id, seed, prefix, future in starts:
         env = resimulate(env_id, seed, prefix, env=envs.setdefault(env_id, make_env(env_id)))
-        states = [state_to_text(env)]
+        states = [_state_text(env, rows)]
         for action in future:
             env.step(action)
-            states.append(state_to_text(env))
+            states.append(_state_text(env, rows))
         truths.append(states)
     current = [states[0] for states in truths]
     results = []
     for step in range(horizon):
         words = [action_texts(env_id)[future[step]] for env_id, _, _, future in starts]
-        predicted = _predict(sampler, tokenizer, current, words, adapter, max_state_tokens)
+        predicted = _predict(sampler, tokenizer, current, words, adapter, max_state_tokens, view)
         counts = [compare_prediction(truth[step], guess, truth[step + 1]) for truth, guess in zip(truths, predicted)]
         results.append({
             "horizon": step + 1,
@@ -72,7 +84,7 @@ def rollout_accuracy(sampler: Any, tokenizer: Any, rows: Any, horizon: int = 6, 
 
 
 def action_following_score(sampler: Any, tokenizer: Any, rows: Any, max_states: int = 16, adapter: str = "fwm",
-                           max_state_tokens: int = 256) -> dict[str, float]:
+                           max_state_tokens: int = 256, view: StateView = TEXT_VIEW) -> dict[str, float]:
     """Share of action pairs with different true outcomes for which the FWM also predicts different states."""
     envs: dict[str, Any] = {}
     states, words, truths, groups = [], [], [], defaultdict(list)
@@ -82,13 +94,13 @@ def action_following_score(sampler: Any, tokenizer: Any, rows: Any, max_states: 
         vocabulary = action_texts(env_id)
         for action in range(len(vocabulary)):
             resimulate(env_id, seed, prefix, env=env)
-            state = state_to_text(env)
+            state = _state_text(env, rows)
             env.step(action)
             groups[index].append(len(states))
             states.append(state)
             words.append(vocabulary[action])
-            truths.append(state_to_text(env))
-    predicted = _predict(sampler, tokenizer, states, words, adapter, max_state_tokens)
+            truths.append(_state_text(env, rows))
+    predicted = _predict(sampler, tokenizer, states, words, adapter, max_state_tokens, view)
     pairs = followed = 0
     for members in groups.values():
         for i, j in combinations(members, 2):

@@ -10,16 +10,19 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable
 
-from eval.metrics import OTHER, fwm_metrics, idm_metrics, vector_fwm_metrics, vector_idm_metrics
+from eval.metrics import (OTHER, best_constant_accuracy, best_constant_equivalent_accuracy, equivalent_accuracy,
+                          fwm_metrics, identifiable_share, idm_metrics, noop_share, vector_fwm_metrics,
+                          vector_idm_metrics)
 from swirl.data import domain_of
 from swirl.envs.minigrid import ACTION_TEXTS
-from swirl.models.prompts import completion, images_for_row, prompt_for_row
+from swirl.models.prompts import completion, images_for_row, prompt_for_row, target_for_row
 from swirl.models.scoring import log_likelihood
 from swirl.models.vision import STATE_MODALITIES, TEXT_VIEW, StateView, state_view
 from swirl.sampling import STATE_STOP
 
 ACTION_LABELS = ACTION_TEXTS + ("switch",)
-HEADLINE = ("fwm_exact_match", "fwm_changed_accuracy", "fwm_field_accuracy", "fwm_parse_rate", "idm_accuracy")
+HEADLINE = ("fwm_exact_match", "fwm_changed_accuracy", "fwm_field_accuracy", "fwm_parse_rate", "idm_accuracy",
+            "idm_equivalent_accuracy")
 DOMAINS = ("minigrid", "maniskill")  # discrete grid states and actions; continuous states and actions
 HEADLINES = {"minigrid": HEADLINE,
              "maniskill": ("fwm_parse_rate", "fwm_exact_match", "fwm_mse", "fwm_copy_mse", "idm_parse_rate",
@@ -39,7 +42,10 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
 
     Returns the overall metrics as flat ``fwm_*`` / ``idm_*`` keys, plus ``per_env`` (the same per env id). For
     ``domain="minigrid"`` (:func:`eval.metrics.fwm_metrics`, discrete actions) also ``fwm_per_action`` (FWM
-    metrics per true action), ``idm_per_action`` and ``idm_confusion``; for ``"maniskill"`` the metrics are
+    metrics per true action), ``idm_per_action`` and ``idm_confusion``, and where the rows can be re-simulated
+    (``seed``, ``action_prefix`` columns) ``identifiable_share``, ``noop_share`` (of the rows) and
+    ``idm_equivalent_accuracy`` (an answer counts when stepping it reproduces s'; overall, per env and, as
+    ``idm_equivalent_per_action``, per true action); for ``"maniskill"`` the metrics are
     :func:`eval.metrics.vector_fwm_metrics` and :func:`eval.metrics.vector_idm_metrics` (MSEs after parsing).
 
     ``roles`` limits the work to one half, ``("fwm",)`` or ``("idm",)``, and the result to its keys: a SWIRL phase
@@ -61,10 +67,14 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
     predicted_states = predicted_actions = nll = None
     if "fwm" in roles:
         fwm_prompts = [prompt_for_row(tokenizer, "fwm", row, view) for row in listed]
-        predicted_states = [answers[0] for answers in sampler.generate(
-            fwm_prompts, adapter=fwm_adapter, temperature=0, max_new_tokens=max_state_tokens, stop=STATE_STOP,
-            images=images("fwm"))]
-        nll = -log_likelihood(model, tokenizer, fwm_prompts, [completion(tokenizer, n) for n in next_states],
+        answers = [answers[0] for answers in sampler.generate(
+            fwm_prompts, adapter=fwm_adapter, temperature=0, max_new_tokens=max_state_tokens,
+            stop=None if view.is_diff else STATE_STOP, images=images("fwm"))]
+        # metrics compare full states: a diff is applied to s first (one that does not apply stays as written,
+        # so it counts as unparseable)
+        predicted_states = [view.reconstruct(s, answer) or answer for s, answer in zip(states, answers)]
+        nll = -log_likelihood(model, tokenizer, fwm_prompts,
+                              [completion(tokenizer, target_for_row("fwm", row, view)) for row in listed],
                               adapter=fwm_adapter, images=images("fwm")).mean
     if "idm" in roles and inverse_model is not None:
         predicted_actions = [action or OTHER for action in inverse_model(states, next_states)]
@@ -72,6 +82,12 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
         predicted_actions = [answers[0] for answers in sampler.generate(
             [prompt_for_row(tokenizer, "idm", row, view) for row in listed], adapter=idm_adapter, temperature=0,
             max_new_tokens=max_action_tokens, images=images("idm"))]
+
+    equivalent = None  # the actions that reproduce each row's s' (swirl.envs.identifiability), computed once
+    if domain == "minigrid" and {"seed", "action_prefix"} <= set(rows.column_names):
+        from swirl.envs.identifiability import equivalent_actions_for_rows
+
+        equivalent = equivalent_actions_for_rows(rows)
 
     def summarise(indices: list[int]) -> dict[str, float]:
         pick = lambda values: [values[i] for i in indices]  # noqa: E731
@@ -85,6 +101,14 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
             result |= {f"idm_{key}": value for key, value in idm.items()}
         elif predicted_actions is not None:
             result["idm_accuracy"] = idm_metrics(pick(predicted_actions), pick(actions), ACTION_LABELS)["accuracy"]
+            result["idm_constant_accuracy"] = best_constant_accuracy(pick(actions))
+            if equivalent is not None:
+                result["idm_equivalent_accuracy"] = equivalent_accuracy(pick(predicted_actions), pick(equivalent),
+                                                                        pick(env_ids))
+                result["idm_constant_equivalent_accuracy"] = best_constant_equivalent_accuracy(pick(equivalent))
+        if equivalent is not None:
+            result |= {"identifiable_share": identifiable_share(pick(equivalent)),
+                       "noop_share": noop_share(pick(states), pick(next_states))}
         return result
 
     by_env: dict[str, list[int]] = defaultdict(list)
@@ -104,6 +128,11 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
     if predicted_actions is not None:
         idm = idm_metrics(predicted_actions, actions, ACTION_LABELS)
         result |= {"idm_per_action": idm["per_action"], "idm_confusion": idm["confusion"]}
+        if equivalent is not None:
+            result["idm_equivalent_per_action"] = {
+                action: equivalent_accuracy([predicted_actions[i] for i in indices], [equivalent[i] for i in indices],
+                                            [env_ids[i] for i in indices])
+                for action, indices in sorted(by_action.items())}
     return result
 
 
@@ -117,6 +146,16 @@ def carry_over(previous: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def baseline_line(line: dict[str, Any]) -> dict[str, Any]:
+    """The baselines of an evaluation line, as a line of the same table: the FWM copies its input (s' = s: 0% of
+    the changed fields right) and the IDM always gives the rows' most frequent action (the best constant answer)."""
+    return {"stage": "baseline: copy s, best constant action",
+            "fwm_exact_match": line.get("fwm_copy_exact_match"), "fwm_changed_accuracy": 0.0,
+            "fwm_field_accuracy": line.get("fwm_copy_field_accuracy"), "fwm_parse_rate": 1.0,
+            "idm_accuracy": line.get("idm_constant_accuracy"),
+            "idm_equivalent_accuracy": line.get("idm_constant_equivalent_accuracy")}
+
+
 def format_metric(name: str, value: float | None) -> str:
     """Rates and accuracies as percentages; MSEs and NLLs as numbers; None as a dash."""
     if value is None:
@@ -125,10 +164,11 @@ def format_metric(name: str, value: float | None) -> str:
 
 
 def markdown_table(lines: list[dict[str, Any]], columns: tuple[str, ...] = HEADLINE) -> str:
-    """One row per evaluation line (e.g. per stage of a run), the given metric columns."""
+    """One row per evaluation line (e.g. per stage of a run), the given metric columns (a dash where a line lacks
+    one, e.g. a run evaluated before the metric existed)."""
     header = "| stage | " + " | ".join(columns) + " |"
-    rows = ["| " + str(line.get("stage", "")) + " | " + " | ".join(format_metric(c, line[c]) for c in columns) + " |"
-            for line in lines]
+    rows = ["| " + str(line.get("stage", "")) + " | " + " | ".join(format_metric(c, line.get(c)) for c in columns)
+            + " |" for line in lines]
     return "\n".join([header, "|" + "---|" * (len(columns) + 1), *rows])
 
 
@@ -138,11 +178,13 @@ def main(argv: list[str] | None = None) -> None:
     import json
     from pathlib import Path
 
-    from swirl.data import check_state_images, load_dataset_dict
+    from swirl.data import check_state_images, convert_state_texts, load_dataset_dict
+    from swirl.envs.minigrid import STATE_TEXTS
+    from swirl.envs.state_format import STATE_FORMATS
     from swirl.models.adapters import with_adapters
     from swirl.models.vision import require_vlm
     from swirl.models.loading import load_base_model, load_tokenizer
-    from swirl.paths import json_safe, write_text_atomic
+    from swirl.paths import find_run_config, json_safe, write_text_atomic
     from swirl.sampling import make_sampler
 
     parser = argparse.ArgumentParser(prog="python -m eval.world_model", description=__doc__.split("\n\n")[0],
@@ -159,6 +201,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state-modality", choices=STATE_MODALITIES, default="text",
                         help="how prompts show states: the run's state_modality (image needs a VLM and a dataset with "
                         "images; rollouts and the AFS then are skipped)")
+    parser.add_argument("--state-format", choices=STATE_FORMATS, default=None,
+                        help="how the FWM writes next states: full or diff (default: the run's, read from the "
+                        "swirl_config.json at or above --adapters; else full)")
+    parser.add_argument("--state-text", choices=STATE_TEXTS, default=None,
+                        help="MiniGrid state text shown to the adapters: grid or objects (default: the run's; else the "
+                        "dataset's)")
     parser.add_argument("--rollout-horizon", type=int, default=6, help="open-loop rollout length (0: skip rollouts; "
                         "MiniGrid only)")
     parser.add_argument("--rollout-starts", type=int, default=16, help="rollouts from at most this many test states")
@@ -167,21 +215,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="output folder for eval.json, eval.md and the plots")
     args = parser.parse_args(argv)
     adapters = Path(args.adapters)
-    rows = load_dataset_dict(args.dataset)[args.split]
+    run = find_run_config(adapters) or {}
+    state_format = args.state_format or run.get("state_format", "full")
+    state_text = args.state_text or run.get("state_text")
+    splits = load_dataset_dict(args.dataset)
+    if state_text is not None and domain_of(splits[args.split]) == "minigrid":
+        splits = convert_state_texts(splits, state_text)
+    rows = splits[args.split]
     rows = rows.shuffle(seed=0, keep_in_memory=True).select(range(min(args.rows, rows.num_rows)))
     tokenizer = load_tokenizer(args.model)
     model = with_adapters(load_base_model(args.model), {"fwm": adapters / "fwm", "idm": adapters / "idm"})
     sampler = make_sampler(args.sampler, model, tokenizer, base_model=args.model,
                            adapter_dirs={role: str(adapters / role) for role in ("fwm", "idm")})
     domain = domain_of(rows)
-    view = state_view(args.state_modality, domain)
+    view = state_view(args.state_modality, domain, state_format)
     if view.has_images:
         require_vlm(view, tokenizer, args.model)
         check_state_images(load_dataset_dict(args.dataset), args.dataset, (args.split,))
     result = evaluate_world_model(model, tokenizer, sampler, rows, max_state_tokens=args.max_state_tokens,
                                   max_action_tokens=args.max_action_tokens, domain=domain, view=view)
     out = Path(args.out)
-    full_split = load_dataset_dict(args.dataset)[args.split]  # rollouts need whole episodes' actions
+    full_split = splits[args.split]  # rollouts need whole episodes' actions
     if domain != "minigrid" or view.has_images:
         args.rollout_horizon = args.afs_states = 0  # both replay MiniGrid actions in the real env, on text states
     if args.rollout_horizon > 0:
@@ -189,13 +243,14 @@ def main(argv: list[str] | None = None) -> None:
         from eval.rollouts import rollout_accuracy
 
         result["rollouts"] = rollout_accuracy(sampler, tokenizer, full_split, horizon=args.rollout_horizon,
-                                              max_starts=args.rollout_starts, max_state_tokens=args.max_state_tokens)
+                                              max_starts=args.rollout_starts, max_state_tokens=args.max_state_tokens,
+                                              view=view)
         plot_horizon(result["rollouts"], out / "rollout_accuracy.png")
     if args.afs_states > 0:
         from eval.rollouts import action_following_score
 
         result["action_following"] = action_following_score(sampler, tokenizer, rows, max_states=args.afs_states,
-                                                             max_state_tokens=args.max_state_tokens)
+                                                             max_state_tokens=args.max_state_tokens, view=view)
     if "idm_confusion" in result:
         from eval.plots import plot_confusion
 

@@ -62,6 +62,12 @@ def _add_minigrid_data_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epsilon", type=float, default=0.0, help="with --policy expert: chance of a random action instead")
     parser.add_argument("--no-balance-test", dest="balance_test", action="store_false",
                         help="keep every test transition instead of balancing the test split over actions")
+    parser.add_argument("--test-split", choices=("all", "identifiable"), default="all",
+                        help="test transitions to keep before balancing: all, or identifiable (exactly one action "
+                             "reproduces the next state and it differs from the state, as in the WAV paper's test set)")
+    parser.add_argument("--state-text", choices=("grid", "objects"), default="grid",
+                        help="how states are written: grid (one token per cell) or objects (room size, agent x,y and "
+                             "direction, one line per object with its x,y); both lossless")
     parser.add_argument("--images", action="store_true", help="also store RGB renders of the full grid (image, next_image)")
     parser.add_argument("--tile-size", type=int, default=16, help="pixels per grid cell in the renders")
     parser.set_defaults(handler=_run_minigrid_data)
@@ -146,7 +152,8 @@ def _run_minigrid_data(args: argparse.Namespace) -> None:
     for env_id in args.env:
         make_env(env_id).close()  # an unknown id fails here, in one line, before any work
     dataset = build_minigrid_dataset(args.env, **_common_build_kwargs(args), images=args.images,
-                                     tile_size=args.tile_size, balance_test=args.balance_test)
+                                     tile_size=args.tile_size, balance_test=args.balance_test,
+                                     test_split=args.test_split, state_text=args.state_text)
     _save_data(dataset, args, summary_table(dataset))
 
 

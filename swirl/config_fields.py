@@ -23,9 +23,19 @@ class MiniGridDataFields:
     env_policy: str = field(default="expert", metadata={"help": "random or expert (with env_epsilon random actions)."})
     env_epsilon: float = field(default=0.3, metadata={"help": "random-action share of the expert policy."})
     env_test_episodes: int = field(default=10, metadata={"help": "held-out test episodes per env."})
+    env_test_split: str = field(default="all", metadata={"help": "test transitions to keep before balancing them "
+                                                                "over actions: all, or identifiable (exactly one "
+                                                                "action reproduces s' and s' != s, as in the WAV "
+                                                                "paper's test set)."})
 
     env_tile_size: int = field(default=16, metadata={"help": "pixels per grid cell of the state images (image "
                                                             "state_modality)."})
+    state_text: str = field(default="grid", metadata={"help": "how MiniGrid states are written: grid (one token per "
+                                                               "cell, rows of the room) or objects (the room size, "
+                                                               "the agent's x,y and direction, one line per object "
+                                                               "with its x,y: no counting needed). Both are "
+                                                               "lossless; a dataset in the other text is converted "
+                                                               "on load."})
 
     def build_dataset(self, seed: int, images: bool = False):
         """The dataset, with renders of every state when ``images``."""
@@ -33,8 +43,14 @@ class MiniGridDataFields:
 
         return build_minigrid_dataset(self.env_ids, episodes=self.env_episodes, max_steps=self.env_max_steps,
                                       policy=self.env_policy, epsilon=self.env_epsilon,
-                                      test_episodes=self.env_test_episodes, images=images,
-                                      tile_size=self.env_tile_size, seed=seed, progress=False)
+                                      test_episodes=self.env_test_episodes, test_split=self.env_test_split,
+                                      images=images, tile_size=self.env_tile_size, state_text=self.state_text,
+                                      seed=seed, progress=False)
+
+    def check_state_text(self) -> None:
+        from swirl.envs.minigrid import STATE_TEXTS
+
+        reject_invalid(self, [(self.state_text in STATE_TEXTS, "state_text", f"must be one of {', '.join(STATE_TEXTS)}")])
 
 
 @dataclass
@@ -72,6 +88,21 @@ class ManiSkillDataFields:
 
 
 @dataclass
+class StateFormatFields:
+    """How a world model writes a next state (``swirl.envs.state_format``)."""
+
+    state_format: str = field(default="full", metadata={"help": "full (the FWM writes the whole next state) or diff "
+                                                                 "(it writes only what changes; the IDM reads the "
+                                                                 "change). Metrics always compare full states."})
+
+    def check_state_format(self) -> None:
+        from swirl.envs.state_format import STATE_FORMATS
+
+        reject_invalid(self, [(self.state_format in STATE_FORMATS, "state_format",
+                               f"must be one of {', '.join(STATE_FORMATS)}")])
+
+
+@dataclass
 class LoRAModelFields:
     """The base model and the shape of every LoRA adapter trained on it."""
 
@@ -84,6 +115,18 @@ class LoRAModelFields:
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
     lora_vision: bool = field(default=False, metadata={"help": "VLMs: also adapt the vision tower's linear layers "
                                                                "(default: the language model only, vision frozen)."})
+    lora_layers: int | None = field(default=None, metadata={"help": "LoRA on the top K decoder layers only (None: "
+                                                                    "all); the backward pass stops at the lowest "
+                                                                    "adapted layer, so a step is cheaper."})
+
+    def check_lora_layers(self) -> None:
+        """``lora_layers`` is at least 1 and leaves the vision tower alone (its upper bound, the model's number of
+        layers, is checked where the model is loaded: ``swirl.models.adapters.top_layers``)."""
+        reject_invalid(self, [
+            (self.lora_layers is None or self.lora_layers >= 1, "lora_layers", "must be at least 1 (None: every layer)"),
+            (self.lora_layers is None or not self.lora_vision, "lora_layers",
+             "adapts the language model's top layers only; it does not combine with lora_vision"),
+        ])
 
 
 def reject_invalid(config: Any, checks: Sequence[tuple[bool, str, str]]) -> None:

@@ -75,3 +75,19 @@ def check_state_images(dataset_dict: Any, path: str | os.PathLike, splits: Itera
         if absent:
             raise DatasetError(f"{path}: split {split!r} has no state images (no {', '.join(absent)} column); "
                                f"rebuild it with `swirl data ... --images` or use state_modality: text")
+
+
+def convert_state_texts(dataset_dict: Any, state_text: str) -> Any:
+    """MiniGrid splits with their ``state`` / ``next_state`` columns in ``state_text`` (``grid`` or ``objects``,
+    both lossless); splits already in that text, and other domains, are returned as they are."""
+    from swirl.envs.minigrid import convert_state_text, state_text_kind
+
+    def convert(rows: dict) -> dict:
+        return {name: [convert_state_text(text, state_text) for text in rows[name]] for name in ("state", "next_state")}
+
+    converted = {}
+    for split, rows in dataset_dict.items():
+        if rows.num_rows and domain_of(rows) == "minigrid" and state_text_kind(rows[0]["state"]) != state_text:
+            rows = rows.map(convert, batched=True, keep_in_memory=True, desc=f"{split}: {state_text} state texts")
+        converted[split] = rows
+    return type(dataset_dict)(converted)

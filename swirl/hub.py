@@ -56,6 +56,13 @@ def model_card(config: dict, data: dict, eval_lines: list[dict], command: str) -
     auto_class = "AutoModelForImageTextToText" if is_vision_model(config["model"]) else "AutoModelForCausalLM"
     views = {"text": "as text", "image": "as images; the adapters answer in text",
              "image+text": "as an image followed by its text; the adapters answer in text"}
+    state_text = f"`{config['state_text']}` state texts; " if config.get("state_text") else ""
+    if config.get("state_format", "full") == "diff":
+        answer_note = (f"{state_text}`state_format: diff`: the FWM writes only what changes (`swirl.envs.state_format`; "
+                       f"apply it with\n`swirl.envs.{domain}.apply_diff(state, diff)`) and the IDM reads "
+                       f"(s, diff(s, s')). Metrics compare full states.")
+    else:
+        answer_note = f"{state_text}`state_format: full`: the FWM writes the whole next state."
     hyper = ", ".join(f"{key}={config[key]}" for key in (
         "iterations", "phase_steps", "learning_rate", "beta", "num_generations", "temperature", "top_p",
         "reward_clip", "annotation_min_logprob", "sft_steps", "lora_r", "lora_alpha"))
@@ -79,6 +86,7 @@ fwm.load_adapter("<this repo>", subfolder="idm", adapter_name="idm")
 ```
 
 Prompts and the state text format are swirl's (`swirl.models.prompts`, `swirl.envs.{domain}`).
+{answer_note}
 
 ## Data
 
@@ -111,7 +119,7 @@ def prepare_push_folder(output_dir: str, final_stage: str, card: str) -> "Path":
     import shutil
     from pathlib import Path
 
-    from swirl.paths import atomic_dir
+    from swirl.paths import RUN_CONFIG, atomic_dir
 
     target = Path(output_dir) / "hub"
     with atomic_dir(target, replace=True) as staging:
@@ -119,6 +127,8 @@ def prepare_push_folder(output_dir: str, final_stage: str, card: str) -> "Path":
         for role in ("fwm", "idm"):
             shutil.copytree(Path(final_stage) / role, staging / role)
         (staging / "README.md").write_text(card)
+        if (Path(output_dir) / RUN_CONFIG).is_file():  # the prompt and answer formats the adapters expect
+            shutil.copy(Path(output_dir) / RUN_CONFIG, staging / RUN_CONFIG)
     return target
 
 

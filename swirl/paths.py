@@ -76,3 +76,19 @@ def json_safe(value):
     if isinstance(value, (list, tuple)):
         return [json_safe(item) for item in value]
     return value
+
+
+RUN_CONFIG = "swirl_config.json"  # a SWIRL run's whole config, written at its start in its output_dir
+
+
+def find_run_config(folder: str | os.PathLike) -> dict | None:
+    """The config of the run ``folder`` belongs to (a stage folder, an adapter folder or the run itself): the
+    nearest ``swirl_config.json`` in it or above it, or None."""
+    import json
+
+    folder = Path(folder).resolve()
+    for candidate in (folder, *folder.parents):
+        path = candidate / RUN_CONFIG
+        if path.is_file():
+            return json.loads(path.read_text())
+    return None

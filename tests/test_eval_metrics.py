@@ -191,3 +191,17 @@ def test_vector_idm_metrics_known_answer():
     assert metrics["parse_rate"] == 0.5 and metrics["action_exact_match"] == 0.25
     assert metrics["action_mse"] == pytest.approx((0 + 0 + 1 + 4) / 4)
     assert metrics["zero_action_mse"] == pytest.approx((0.25 + 0 + 1 + 1 + 0.01 + 0.01 + 0 + 0) / 8)
+
+
+def test_constant_answer_baselines_are_the_best_single_action():
+    from eval.metrics import best_constant_accuracy, best_constant_equivalent_accuracy
+    from eval.world_model import baseline_line
+
+    assert best_constant_accuracy(["drop", "toggle", "drop", "turn left"]) == 0.5
+    # rows reproduced by {2}, {2, 3}, {3}, {0}: action 2 (or 3) explains two of four
+    assert best_constant_equivalent_accuracy([[2], [2, 3], [3], [0]]) == 0.5
+    assert best_constant_equivalent_accuracy([[]]) == 0.0
+    line = baseline_line({"fwm_copy_exact_match": 0.25, "fwm_copy_field_accuracy": 0.9, "idm_constant_accuracy": 0.2,
+                          "idm_constant_equivalent_accuracy": 0.3})
+    assert (line["fwm_changed_accuracy"], line["fwm_exact_match"], line["idm_accuracy"],
+            line["idm_equivalent_accuracy"]) == (0.0, 0.25, 0.2, 0.3)

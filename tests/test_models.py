@@ -90,7 +90,7 @@ def test_prompts_without_chat_template_fall_back_to_plain_text(tokenizer):
         chat_template = None
 
     prompt = build_prompt(Plain(), "fwm", state="S", action="toggle")
-    assert prompt.endswith("Action: toggle\nWhat is the next state?\nAnswer:\n")
+    assert prompt.endswith("Action: toggle\nNext state?\nAnswer:\n")
     with pytest.raises(ValueError, match="unknown role 'policy'"):
         build_prompt(tokenizer, "policy", state="S")
 

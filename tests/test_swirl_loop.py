@@ -124,16 +124,21 @@ def test_cpu_tiny_recipe_under_accelerate_launch(tmp_path):
     for plot in ("metrics_by_stage.png", "idm_confusion_final.png"):
         assert (out / "plots" / plot).read_bytes().startswith(b"\x89PNG")
     # the folder that --push_to_hub would upload: final adapters + a model card with the eval table and command
-    assert sorted(os.listdir(out / "hub")) == ["README.md", "fwm", "idm"]
+    assert sorted(os.listdir(out / "hub")) == ["README.md", "fwm", "idm", "swirl_config.json"]
+    # the preset's objects text and diff completions, recorded for `swirl eval` and Hub users
+    run_config = json.loads((out / "hub" / "swirl_config.json").read_text())
+    assert (run_config["state_text"], run_config["state_format"]) == ("objects", "diff")
+    assert all(0.0 <= line["fwm_parse_rate"] <= 1.0 for line in lines)
     assert tensors(out / "hub" / "idm").keys() == tensors(out / "iter_1" / "phase2" / "idm").keys()
     card = (out / "hub" / "README.md").read_text()
     assert "base_model: tiny-qwen2" in card and "| iter_1/phase2 |" in card
     assert "accelerate launch recipes/swirl_minigrid.py --config" in card and "swirl/WAV-KeyDelivery-v0" in card
+    assert "`state_format: diff`" in card
 
 
 def test_killed_run_resumes_without_repeating_completed_stages(tmp_path):
     out = tmp_path / "run"
-    extra = ("--phase_steps", "4")
+    extra = ("--phase_steps", "4", "--state_text", "grid", "--state_format", "full")  # the full-state path end to end
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     process = subprocess.Popen([*RECIPE, "--output_dir", str(out), *extra], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env=env, cwd=REPO, start_new_session=True)
@@ -268,9 +273,9 @@ def test_gpu_quality_preset_changes_only_the_training_budget(monkeypatch):
     spec.loader.exec_module(quality)
     cpu, gpu = (parse_config(quality.QualityConfig, ["--config", str(REPO / "recipes" / "minigrid" / name)], "preset")
                 for name in ("quality-smollm2.yaml", "quality-smollm2-gpu.yaml"))
-    shared = ("seeds", "model", "env_ids", "env_episodes", "env_max_steps", "env_policy", "env_epsilon",
-              "env_test_episodes", "eval_rows", "lora_r", "lora_alpha", "beta", "temperature", "top_p", "reward_clip",
-              "annotation_min_logprob", "acquisition_seed_labels")
+    shared = ("seeds", "model", "state_text", "state_format", "env_ids", "env_episodes", "env_max_steps",
+              "env_policy", "env_epsilon", "env_test_episodes", "eval_rows", "lora_r", "lora_alpha", "beta",
+              "temperature", "top_p", "reward_clip", "annotation_min_logprob", "acquisition_seed_labels")
     assert {name: getattr(gpu, name) for name in shared} == {name: getattr(cpu, name) for name in shared}
     assert (cpu.num_generations, gpu.num_generations, gpu.learning_rate) == (8, 16, 5e-5)  # the paper's group and lr
     assert gpu.sft_steps > cpu.sft_steps and gpu.output_dir != cpu.output_dir

@@ -114,10 +114,10 @@ def test_lora_vision_also_adapts_the_vision_tower():
 def test_image_prompts_put_one_image_part_per_state_in_template_order(processor):
     parts = user_content("idm", IMAGE, state="S", next_state="N")
     assert parts == [{"type": "text", "text": "State:\n"}, {"type": "image"}, {"type": "text", "text": "\nNext state:\n"},
-                     {"type": "image"}, {"type": "text", "text": "\nWhich action leads from the state to the next state?"}]
+                     {"type": "image"}, {"type": "text", "text": "\nAction?"}]
     both = user_content("fwm", BOTH, state="S", action="toggle")
     assert both == [{"type": "text", "text": "State:\n"}, {"type": "image"},
-                    {"type": "text", "text": "\nS\nAction: toggle\nWhat is the next state?"}]
+                    {"type": "text", "text": "\nS\nAction: toggle\nNext state?"}]
     # a ManiSkill next state cannot be drawn from its text: it stays text
     maniskill = user_content("idm", state_view("image", "maniskill"), state="S", next_state="N")
     assert [part["type"] for part in maniskill] == ["text", "image", "text"] and "Next state:\nN" in maniskill[2]["text"]
@@ -242,6 +242,21 @@ def test_phase1_reward_shows_the_idm_the_drawn_sample_and_floors_undrawable_ones
                               images=[[rows[i]["image"], rows[i]["next_image"]] for i in (0, 1)]).mean
     assert rewards[:2] == pytest.approx(expected.clamp(min=-10).tolist(), abs=1e-5)
     assert rewards[2] == -10.0 and logged == {"parse_rate": pytest.approx(2 / 3)}
+
+
+def test_phase1_reward_with_diffs_draws_the_reconstructed_state(processor, vlm_world_model, image_dataset):
+    from swirl.envs.minigrid import state_diff
+
+    view = state_view("image+text", "minigrid", "diff")  # the IDM sees s^ drawn and the sampled diff as text
+    rows = load_dataset_dict(image_dataset)["state_only"].select(range(2))
+    diffs = [state_diff(rows[0]["state"], rows[0]["next_state"]), "agent 99,1 facing up"]
+    rewards = IDMActionReward(vlm_world_model, processor, view=view)(
+        prompts=["p", "p"], completions=diffs, state=rows["state"], latent_action=["toggle", "drop"],
+        images=[[row["image"]] for row in rows])
+    expected = log_likelihood(vlm_world_model, processor, [idm_prompt(processor, rows[0]["state"], diffs[0], view)],
+                              [completion(processor, "toggle")], adapter="idm",
+                              images=[[rows[0]["image"], rows[0]["next_image"]]]).mean
+    assert rewards == pytest.approx([float(expected.clamp(min=-10)[0]), -10.0], abs=1e-5)
 
 
 def test_phase1_reward_reads_an_undrawable_domain_s_next_state_as_text(processor, vlm_world_model, image_dataset):

@@ -25,7 +25,7 @@ from swirl.wav.sparse_idm import SparseIDM, train_sparse_idm, try_predict
 
 ROOT = Path(__file__).resolve().parents[1]
 FWM_PROMPT = re.compile(r"State:\n(.*?\nend)\nAction: (.*?)\n", re.S)
-SUBGOAL_PROMPT = re.compile(r"State:\n(.*?\nend)\nWhat could", re.S)
+SUBGOAL_PROMPT = re.compile(r"State:\n(.*?\nend)\nNext state\?", re.S)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -18,13 +19,65 @@ from swirl.errors import SwirlError
 from swirl.paths import atomic_dir
 
 
+@dataclass(frozen=True)
+class DecoderLayers:
+    """The decoder layers a LoRA adapter is restricted to (``lora_layers``): their indices, the name of the
+    model's layer list (peft's ``layers_pattern``, e.g. ``layers``) and the names of the linear layers inside one
+    (what ``"all-linear"`` adapts there)."""
+
+    indices: tuple[int, ...]
+    pattern: str
+    linear: tuple[str, ...]
+
+
+def top_layers(model: Any, k: int) -> DecoderLayers:
+    """The top ``k`` decoder layers (indices ``n-k .. n-1``) of the base ``model``; a VLM's are its language model's.
+
+    LoRA on these only makes a training step cheaper: nothing below them needs a gradient, so the backward pass
+    stops at the lowest adapted layer (unless gradient checkpointing makes TRL/peft require grads on the inputs).
+    """
+    import torch
+    from transformers.pytorch_utils import Conv1D
+
+    n = model.config.get_text_config().num_hidden_layers
+    if not 1 <= k <= n:
+        raise ValueError(f"lora_layers must be between 1 and {n}, the model's number of decoder layers (got {k!r})")
+    found = [(name, module) for name, module in model.named_modules() if isinstance(module, torch.nn.ModuleList)
+             and len(module) == n and "visual" not in name and "vision" not in name]
+    if not found:
+        raise SwirlError(f"cannot find the {n} decoder layers of {type(model).__name__} to put lora_layers on; "
+                         f"leave lora_layers unset to adapt every layer")
+    name, layers = found[0]
+    linear = sorted({path.rsplit(".", 1)[-1] for path, module in layers.named_modules()
+                     if isinstance(module, (torch.nn.Linear, Conv1D))})
+    return DecoderLayers(tuple(range(n - k, n)), name.rsplit(".", 1)[-1], tuple(linear))
+
+
 def lora_config(
-    r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules: str | list[str] = "all-linear"
+    r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules: str | list[str] = "all-linear",
+    layers: DecoderLayers | None = None,
 ) -> Any:
-    """A causal-LM ``peft.LoraConfig`` (``target_modules="all-linear"``: every linear layer but the LM head)."""
+    """A causal-LM ``peft.LoraConfig`` (``target_modules="all-linear"``: every linear layer but the LM head).
+
+    ``layers`` (from :func:`top_layers`) restricts the adapter to those decoder layers: peft's
+    ``layers_to_transform`` with the model's ``layers_pattern``. peft takes these with a list of module names
+    only, so ``"all-linear"`` becomes the names of a decoder layer's linear layers; a regex target (a VLM's
+    language model, :data:`~swirl.models.vision.LANGUAGE_MODEL_LINEAR`) gets the layer indices written into it.
+    Both are saved in ``adapter_config.json``, so an adapter loaded from its folder keeps its layers.
+    """
     from peft import LoraConfig
 
-    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM")
+    options: dict[str, Any] = {}
+    if layers is not None:
+        if target_modules in ("all-linear", ["all-linear"]):
+            target_modules = list(layers.linear)
+        if isinstance(target_modules, str):  # peft full-matches a regex: keep the keys inside the chosen layers
+            indices = "|".join(str(index) for index in layers.indices)
+            target_modules = rf"(?=.*\b{layers.pattern}\.({indices})\.)(?:{target_modules})"
+        else:
+            options = {"layers_to_transform": list(layers.indices), "layers_pattern": layers.pattern}
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
+                      task_type="CAUSAL_LM", **options)
 
 
 def is_adapter_dir(path: str | os.PathLike) -> bool:

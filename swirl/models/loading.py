@@ -64,8 +64,8 @@ def _build_tiny_vlm(out_dir: Path) -> Path:
 # name -> (folder under $SWIRL_HOME/models, how to make it). Bump a folder's version when its builder changes.
 BUILTIN_MODELS: dict[str, tuple[str, Callable[[Path], Path]]] = {
     "smollm2-135m": ("smollm2-135m", prepare_smollm2),
-    "tiny-qwen2": ("tiny-qwen2-v2", _build_tiny),
-    "tiny-qwen2-vl": ("tiny-qwen2-vl-v1", _build_tiny_vlm),
+    "tiny-qwen2": ("tiny-qwen2-v3", _build_tiny),
+    "tiny-qwen2-vl": ("tiny-qwen2-vl-v2", _build_tiny_vlm),
 }
 
 

@@ -20,18 +20,31 @@ from typing import Any
 from swirl.models.vision import TEXT_VIEW, StateView, is_processor, text_tokenizer
 
 ROLES = ("fwm", "idm", "subgoal")
-SYSTEM_PROMPT = "You are a world model of an environment."
+# Short on purpose: every prompt token is paid G times per GRPO step and once per scored sample.
+SYSTEM_PROMPT = "You are a world model."
 PROMPT_TEMPLATES = {
     # forward world model P(s' | s, a)
-    "fwm": "State:\n{state}\nAction: {action}\nWhat is the next state?",
+    "fwm": "State:\n{state}\nAction: {action}\nNext state?",
     # inverse dynamics model Q(a | s, s')
-    "idm": "State:\n{state}\nNext state:\n{next_state}\nWhich action leads from the state to the next state?",
+    "idm": "State:\n{state}\nNext state:\n{next_state}\nAction?",
     # subgoal generator g(s' | s) (WAV)
-    "subgoal": "State:\n{state}\nWhat could the next state be?",
+    "subgoal": "State:\n{state}\nNext state?",
+}
+# With state_format: diff the next state is written (and read) as its change from the state.
+DIFF_PROMPT_TEMPLATES = {
+    "fwm": "State:\n{state}\nAction: {action}\nChange?",
+    "idm": "State:\n{state}\nChange:\n{next_state}\nAction?",
+    "subgoal": "State:\n{state}\nChange?",
 }
 TARGET_COLUMN = {"fwm": "next_state", "idm": "action", "subgoal": "next_state"}
 PROMPT_FIELDS = {role: tuple(name for _, name, _, _ in string.Formatter().parse(template) if name)
                  for role, template in PROMPT_TEMPLATES.items()}  # e.g. idm: ("state", "next_state")
+
+
+def template(role: str, view: StateView = TEXT_VIEW) -> str:
+    """``role``'s question template for the view's state format."""
+    _check_role(role)
+    return (DIFF_PROMPT_TEMPLATES if view.is_diff else PROMPT_TEMPLATES)[role]
 
 
 def _check_role(role: str) -> None:
@@ -41,10 +54,9 @@ def _check_role(role: str) -> None:
 
 def user_content(role: str, view: StateView = TEXT_VIEW, **fields: str) -> str | list[dict[str, Any]]:
     """``role``'s question: a string for text states; with images, a list of text and image parts."""
-    _check_role(role)
-    template = PROMPT_TEMPLATES[role]
+    question = template(role, view)
     if not view.has_images:
-        return template.format(**fields)
+        return question.format(**fields)
     parts: list[dict[str, Any]] = []
 
     def add_text(text: str) -> None:
@@ -53,7 +65,7 @@ def user_content(role: str, view: StateView = TEXT_VIEW, **fields: str) -> str |
         elif text:
             parts.append({"type": "text", "text": text})
 
-    for literal, name, _, _ in string.Formatter().parse(template):
+    for literal, name, _, _ in string.Formatter().parse(question):
         add_text(literal)
         if name is None:
             continue
@@ -116,16 +128,38 @@ def strip_completion(tokenizer: Any, text: str) -> str:
     return text.split(end_of_answer(tokenizer), 1)[0].strip()
 
 
+def row_fields(role: str, row: dict, view: StateView = TEXT_VIEW) -> dict[str, str]:
+    """The texts a dataset row (columns ``state``, ``action``, ``next_state``) fills ``role``'s question with;
+    with ``state_format: diff`` the ``next_state`` field shows ``diff(state, next_state)``."""
+    _check_role(role)
+    fields = {name: row[name] for name in PROMPT_FIELDS[role]}
+    if "next_state" in fields and view.is_diff:
+        fields["next_state"] = view.answer(row["state"], row["next_state"])
+    return fields
+
+
+def target_for_row(role: str, row: dict, view: StateView = TEXT_VIEW) -> str:
+    """What ``role`` answers for a row: the action (idm), or the next state in the view's format."""
+    _check_role(role)
+    if TARGET_COLUMN[role] == "action":
+        return row["action"]
+    return view.answer(row["state"], row["next_state"])
+
+
 def prompt_for_row(tokenizer: Any, role: str, row: dict, view: StateView = TEXT_VIEW) -> str:
     """The prompt of a dataset row (columns ``state``, ``action``, ``next_state``) for ``role``."""
-    _check_role(role)
-    return build_prompt(tokenizer, role, view, **{name: row[name] for name in PROMPT_FIELDS[role]})
+    return build_prompt(tokenizer, role, view, **row_fields(role, row, view))
 
 
 def images_for_row(role: str, row: dict, view: StateView = TEXT_VIEW) -> list[Any]:
     """The images of a row's ``role`` prompt, in placeholder order (none for text states)."""
     _check_role(role)
     return view.images(PROMPT_FIELDS[role], row)
+
+
+def trl_prompt_for_row(tokenizer: Any, role: str, row: dict, view: StateView = TEXT_VIEW) -> str | list[dict[str, Any]]:
+    """:func:`trl_prompt` of a dataset row (its fields as :func:`row_fields` gives them)."""
+    return trl_prompt(tokenizer, role, view, **row_fields(role, row, view))
 
 
 def trl_prompt(tokenizer: Any, role: str, view: StateView = TEXT_VIEW, **fields: str) -> str | list[dict[str, Any]]:
@@ -139,10 +173,23 @@ def prompt_completion_dataset(dataset: Any, role: str, tokenizer: Any, view: Sta
     """A transitions ``Dataset`` as TRL's prompt-completion format for ``role`` (other columns kept), plus an
     ``images`` column with image states. Prompts stay rendered strings, so TRL's SFT (its vision collator
     too) trains on exactly the tokens swirl scores: the completion ends at EOS, with nothing after it."""
-    target = TARGET_COLUMN[role]
-
     def to_example(row: dict) -> dict:
-        example = {"prompt": prompt_for_row(tokenizer, role, row, view), "completion": completion(tokenizer, row[target])}
+        example = {"prompt": prompt_for_row(tokenizer, role, row, view),
+                   "completion": completion(tokenizer, target_for_row(role, row, view))}
         return example | ({"images": images_for_row(role, row, view)} if view.has_images else {})
 
     return dataset.map(to_example, desc=f"{role} prompts", keep_in_memory=True)  # no cache files in the data folder
+
+
+def encode_prompts(tokenizer: Any, prompts: list[str]) -> list[list[int]]:
+    """Token ids of rendered text prompts exactly as TRL's trainers encode them, for the samplers and the scorer.
+
+    TRL tokenises a string prompt with the tokenizer's own call, special tokens included: ``GRPOTrainer``
+    (``_tokenize_prompts``: ``processing_class(text=prompts)``) and ``SFTTrainer`` for prompt-completion text
+    (``data_utils._tokenize``: ``processing_class(text=prompt)``). So a tokenizer that adds a BOS (Llama,
+    Mistral, Gemma) gets it here as in training; a ChatML one (Qwen, SmolLM2, tiny-qwen2) adds nothing. A chat
+    template that writes the BOS into the text gives two BOS, in TRL and here alike: parity first (what is
+    sampled and scored is what was trained). Image prompts go through the processor with no special tokens
+    instead, as TRL's vision collator does (:func:`~swirl.models.vision.encode_with_images`).
+    """
+    return text_tokenizer(tokenizer)(text=list(prompts))["input_ids"]

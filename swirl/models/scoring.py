@@ -7,7 +7,11 @@ base model with the other role's adapter switched on (and frozen) for the call.
 How it stays exact and fast:
 
 * prompt and completion are tokenised separately and concatenated, so the scored tokens are exactly the
-  completion's tokens whatever the tokenizer does at the boundary;
+  completion's tokens whatever the tokenizer does at the boundary. The prompt is encoded as TRL's trainers
+  and swirl's samplers encode it (:func:`~swirl.models.prompts.encode_prompts`: with the tokenizer's special
+  tokens, e.g. a Llama BOS), the completion with none, so for swirl's prompts (which end on a token boundary)
+  prompt + completion are the very ids TRL's SFT trains on, and the completion is scored after the same
+  prompt ids GRPO samples it from;
 * rows are left-padded with explicit position ids, so every completion ends at the last position and only
   the last ``max completion length + 1`` positions need logits (``logits_to_keep``): no vocabulary-sized
   logits for prompt tokens;
@@ -27,6 +31,7 @@ from typing import Any, NamedTuple, Sequence
 import torch
 
 from swirl.models.adapters import use_adapter
+from swirl.models.prompts import encode_prompts
 from swirl.models.vision import encode_with_images, is_processor, is_vision_config, text_tokenizer, vision_inputs
 
 
@@ -88,7 +93,7 @@ def log_likelihood(
         prompt_ids = [row["input_ids"] for row in encoded]
     tokenizer = text_tokenizer(tokenizer)
     if encoded is None:
-        prompt_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        prompt_ids = encode_prompts(tokenizer, list(prompts))  # as TRL encodes string prompts
     completion_ids = tokenizer(list(completions), add_special_tokens=False)["input_ids"]
     for index, (prompt, ids) in enumerate(zip(prompt_ids, completion_ids)):
         if not ids:

@@ -27,10 +27,11 @@ def _training_texts() -> list[str]:
     Lines of fixed-precision numbers stand in for ManiSkill's states and actions (no ManiSkill needed)."""
     import numpy as np
 
-    from swirl.envs.minigrid import ACTION_TEXTS, WAV_ACTION_TEXTS, make_env, state_to_text
-    from swirl.models.prompts import PROMPT_TEMPLATES, SYSTEM_PROMPT
+    from swirl.envs.minigrid import ACTION_TEXTS, WAV_ACTION_TEXTS, make_env, state_diff, state_to_text
+    from swirl.models.prompts import DIFF_PROMPT_TEMPLATES, PROMPT_TEMPLATES, SYSTEM_PROMPT
 
     texts = list(ACTION_TEXTS) + list(WAV_ACTION_TEXTS) + list(PROMPT_TEMPLATES.values())
+    texts += list(DIFF_PROMPT_TEMPLATES.values())
     texts += [SYSTEM_PROMPT, "system\nuser\nassistant\n"] * 20
     rng = np.random.default_rng(0)
     for env_id in ("swirl/WAV-KeyDelivery-Noisy-v0", "swirl/WAV-RandomPlay-14obj-v0", "MiniGrid-DoorKey-8x8-v0",
@@ -38,9 +39,11 @@ def _training_texts() -> list[str]:
         env = make_env(env_id)
         for seed in range(3):
             env.reset(seed=seed)
-            for _ in range(20):
-                texts.append(state_to_text(env))
+            for _ in range(20):  # both state texts and their diffs
+                before = [state_to_text(env, text) for text in ("grid", "objects")]
                 env.step(int(rng.integers(7)))
+                after = [state_to_text(env, text) for text in ("grid", "objects")]
+                texts += before + [state_diff(s, n) for s, n in zip(before, after)]
     names = ("qpos", "qvel", "is_grasped", "tcp_pose", "obj_pose", "goal_pos", "tcp_to_obj_pos", "obj_to_goal_pos")
     for _ in range(100):
         texts.append("\n".join(f"{name} " + " ".join(f"{x:.3f}" for x in rng.uniform(-2, 2, 7)) for name in names))

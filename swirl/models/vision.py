@@ -26,18 +26,48 @@ LANGUAGE_MODEL_LINEAR = r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_p
 
 @dataclass(frozen=True)
 class StateView:
-    """How states appear in prompts: as text, as images, or as an image followed by its text.
+    """How states appear in prompts and answers: as text, as images, or as an image followed by its text; and
+    whether a next state is written in ``full`` or as its ``diff`` from the state (``state_format``).
 
     ``image_fields`` are the prompt fields (``state``, ``next_state``) that have an image; the others stay
-    text whatever the modality. Images fill a prompt's image placeholders in the template's order.
+    text whatever the modality. Images fill a prompt's image placeholders in the template's order. With
+    ``state_format: diff`` the text of the ``next_state`` field (in a prompt or as an answer) is
+    ``diff(state, next_state)`` (:mod:`swirl.envs.state_format`); its image, if shown, is still s'.
     """
 
     modality: str = "text"
     image_fields: tuple[str, ...] = IMAGE_FIELDS["minigrid"]
+    state_format: str = "full"
+    domain: str = "minigrid"
 
     def __post_init__(self) -> None:
+        from swirl.envs.state_format import check_state_format
+
         if self.modality not in STATE_MODALITIES:
             raise ValueError(f"state_modality must be one of {', '.join(STATE_MODALITIES)}, got {self.modality!r}")
+        check_state_format(self.state_format)
+
+    @property
+    def is_diff(self) -> bool:
+        return self.state_format == "diff"
+
+    def answer(self, state: str, next_state: str) -> str:
+        """The text standing for ``next_state`` after ``state``: itself, or the diff."""
+        from swirl.envs.state_format import next_state_answer
+
+        return next_state_answer(state, next_state, self.state_format, self.domain)
+
+    def next_state(self, state: str, answer: str) -> str:
+        """The full next state an answer stands for (``StateParseError`` when it is not a valid one)."""
+        from swirl.envs.state_format import next_state_from_answer
+
+        return next_state_from_answer(state, answer, self.state_format, self.domain)
+
+    def reconstruct(self, state: str, answer: str) -> str | None:
+        """:meth:`next_state`, or None for an answer that is not a valid next state."""
+        from swirl.envs.state_format import reconstruct
+
+        return reconstruct(state, answer, self.state_format, self.domain)
 
     @property
     def has_images(self) -> bool:
@@ -54,8 +84,8 @@ class StateView:
         return [row[IMAGE_COLUMN[name]] for name in fields if self.shows_image(name)]
 
 
-def state_view(modality: str, domain: str) -> StateView:
-    return StateView(modality, IMAGE_FIELDS[domain])
+def state_view(modality: str, domain: str, state_format: str = "full") -> StateView:
+    return StateView(modality, IMAGE_FIELDS[domain], state_format, domain)
 
 
 TEXT_VIEW = StateView()

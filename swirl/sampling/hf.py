@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import torch
 
 from swirl.models.adapters import use_adapter
+from swirl.models.prompts import encode_prompts
 from swirl.models.scoring import model_device
 from swirl.models.vision import is_processor, is_vision_config, text_tokenizer, vision_token_ids
 
@@ -77,9 +78,9 @@ class HFSampler:
                 torch.manual_seed(seed)
                 for start in range(0, len(prompts), self.batch_size):
                     batch = list(prompts[start : start + self.batch_size])
-                    if images is None:
-                        encoded = tokenizer(batch, add_special_tokens=False, padding=True, padding_side="left",
-                                            return_tensors="pt").to(device)
+                    if images is None:  # the prompt ids TRL's GRPO samples from (a BOS where the tokenizer adds one)
+                        encoded = tokenizer.pad({"input_ids": encode_prompts(tokenizer, batch)}, padding=True,
+                                                padding_side="left", return_tensors="pt").to(device)
                     else:  # the processor expands each image placeholder and adds the pixels
                         batch_images = [list(row) for row in images[start : start + self.batch_size]]
                         encoded = processor(text=batch, images=batch_images if any(batch_images) else None,

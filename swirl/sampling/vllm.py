@@ -103,13 +103,15 @@ class VLLMSampler:
             **sampling_kwargs(n, temperature, top_p, max_new_tokens, stop, self.seed + self.calls)
         )
         self.calls += 1
-        # Token ids, tokenised without special tokens as everywhere else in swirl (the chat template already
-        # holds them); text prompts would make vLLM add a BOS for tokenizers that define one.
+        # Token ids, encoded as TRL's trainers and the hf sampler encode prompts (encode_prompts: a BOS where the
+        # tokenizer adds one), so vLLM samples from exactly the ids the adapters were trained on.
         if images is not None:  # a VLM: vLLM's own processor expands each image placeholder of the text prompt
             requests = [{"prompt": prompt, "multi_modal_data": {"image": list(row)}} if row else {"prompt": prompt}
                         for prompt, row in zip(prompts, images, strict=True)]
         else:
-            token_ids = self.llm.get_tokenizer()(list(prompts), add_special_tokens=False)["input_ids"]
+            from swirl.models.prompts import encode_prompts
+
+            token_ids = encode_prompts(self.llm.get_tokenizer(), list(prompts))
             requests = [{"prompt_token_ids": ids} for ids in token_ids]
         outputs = self.llm.generate(requests, params, lora_request=request, use_tqdm=False)
         return [[choice.text.strip() for choice in output.outputs] for output in outputs]

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from swirl.config_fields import LoRAModelFields, ManiSkillDataFields, MiniGridDataFields, reject_invalid
+from swirl.config_fields import (LoRAModelFields, ManiSkillDataFields, MiniGridDataFields, StateFormatFields,
+                                 reject_invalid)
 from swirl.models.vision import STATE_MODALITIES, StateView, state_view
 from swirl.sampling import SAMPLERS
 from swirl.wav.config import METHODS, SCORE_LOSSES
 
 
 @dataclass
-class SwirlLoopFields:
+class SwirlLoopFields(StateFormatFields):
     """The loop: warm start, then ``iterations`` x (phase I, phase II), evaluation and the Hub."""
 
     output_dir: str = field(default="runs/swirl", metadata={"help": "where adapters, metrics and checkpoints go."})
@@ -72,11 +73,16 @@ class SwirlLoopFields:
             (not self.push_to_hub or bool(self.hub_model_id), "hub_model_id", "is required with push_to_hub"),
         ]
         reject_invalid(self, checks)
+        self.check_state_format()
+        self.check_lora_layers()
+        if self.domain == "minigrid":
+            self.check_state_text()
 
     @property
     def state_view(self) -> StateView:
-        """How this run's prompts show states (its domain decides which states can be images)."""
-        return state_view(self.state_modality, self.domain)
+        """How this run's prompts show states (its domain decides which states can be images) and write next
+        states (``state_format``)."""
+        return state_view(self.state_modality, self.domain, self.state_format)
 
 
 @dataclass

@@ -7,6 +7,7 @@ Layout under ``output_dir``::
     iter_1/phase1/{fwm,idm}/, iter_1/phase1/metrics.json, iter_1/phase1/trainer/checkpoint-N/
     iter_1/phase2/...
     metrics.jsonl           one line per evaluation, rebuilt from the stages' metrics.json
+    swirl_config.json       the run's config (``swirl eval`` reads state_text / state_format / state_modality)
 
 A stage is complete when its ``metrics.json`` exists (written last, atomically). Rerunning the same
 command skips complete stages and resumes an interrupted phase from its last checkpoint, so a crash or
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from swirl.config_fields import ManiSkillDataFields, MiniGridDataFields
-from swirl.paths import json_safe, write_text_atomic
+from swirl.paths import RUN_CONFIG, json_safe, write_text_atomic
 from swirl.training.config import RunConfig
 
 
@@ -76,6 +77,14 @@ def prepare_dataset(config: MiniGridDataFields | ManiSkillDataFields, seed: int)
     return path
 
 
+def load_run_data(config: RunConfig, data_path: Path) -> Any:
+    """The run's dataset, its MiniGrid states in the run's ``state_text`` (converted on load when needed)."""
+    from swirl.data import convert_state_texts, load_dataset_dict
+
+    data = load_dataset_dict(data_path)
+    return convert_state_texts(data, config.state_text) if config.domain == "minigrid" else data
+
+
 def load_world_model(config: RunConfig, stage_dir: Path, tokenizer: Any) -> tuple[Any, Any]:
     """The base with the stage's ``fwm`` and ``idm`` adapters, and a sampler over it."""
     from swirl.models.adapters import with_adapters
@@ -107,10 +116,9 @@ def evaluate_stage(config: RunConfig, stage_dir: Path, test: Any, tokenizer: Any
 
 def warm_start(config: RunConfig, data_path: Path, stage_dir: Path, tokenizer: Any) -> dict[str, Any]:
     """SFT of the fwm and idm adapters on the labelled split (or copies of the adapters given)."""
-    from swirl.data import load_dataset_dict
     from swirl.training.sft import sft_adapter
 
-    data = load_dataset_dict(data_path)
+    data = load_run_data(config, data_path)
     test = data["test"].shuffle(seed=config.seed, keep_in_memory=True)
     rows = config.eval_rows if config.sft_eval_rows is None else config.sft_eval_rows
     test = test.select(range(min(rows, test.num_rows)))
@@ -126,7 +134,7 @@ def warm_start(config: RunConfig, data_path: Path, stage_dir: Path, tokenizer: A
                                     steps=config.sft_steps, learning_rate=config.sft_learning_rate,
                                     batch_size=config.sft_batch_size, seed=config.seed,
                                     trainer_dir=stage_dir / "trainer" / role, view=config.state_view,
-                                    lora_vision=config.lora_vision)
+                                    lora_vision=config.lora_vision, lora_layers=config.lora_layers)
         wait_for_everyone()
     return results
 
@@ -162,7 +170,6 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
     Writes ``<output_dir>/hub/`` (the final adapters and their model card) at the end, and pushes it when
     ``push_to_hub`` is set; the Hub is checked before any work so an offline machine fails at once.
     """
-    from swirl.data import load_dataset_dict
     from swirl.models.loading import load_tokenizer
     from swirl.training.phases import PHASE_ROLES, annotate_latent_actions, phase2_dataset, run_grpo_phase
 
@@ -172,12 +179,16 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
         ensure_hub_reachable()
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    if is_main_process():  # `swirl eval` reads the run's prompt and answer formats from here
+        from dataclasses import asdict
+
+        write_json_atomic(output_dir / RUN_CONFIG, asdict(config))
     data_path = prepare_dataset(config, config.seed)
     if getattr(config, "acquisition", "none") != "none":  # WAV acquisition: MiniGrid only
         from swirl.wav.acquisition import acquire_for_swirl
 
         data_path = acquire_for_swirl(config, data_path)
-    data = load_dataset_dict(data_path)
+    data = load_run_data(config, data_path)
     test = data["test"].shuffle(seed=config.seed, keep_in_memory=True).select(range(min(config.eval_rows, data["test"].num_rows)))
     tokenizer = load_tokenizer(config.model)
     if config.state_view.has_images:
@@ -253,7 +264,7 @@ def recipe_main(config_class: type, argv: list[str], script: str, description: s
 
     import datasets
 
-    from eval.world_model import HEADLINES, markdown_table
+    from eval.world_model import HEADLINES, baseline_line, markdown_table
     from swirl.cli import parse_config
 
     config = parse_config(config_class, argv, description=description)
@@ -261,5 +272,6 @@ def recipe_main(config_class: type, argv: list[str], script: str, description: s
     datasets.disable_progress_bars()  # dozens of tiny .map calls; the trainers log their own progress
     lines = run_swirl(config, command)
     if is_main_process():
-        print(markdown_table(lines, HEADLINES[config.domain]))
+        baselines = [baseline_line(lines[0])] if config.domain == "minigrid" else []
+        print(markdown_table(baselines + lines, HEADLINES[config.domain]))
         print(f"metrics: {config.output_dir}/metrics.jsonl")

@@ -99,10 +99,10 @@ def annotate_latent_actions(model: Any, tokenizer: Any, sampler: Any, pairs: Any
 
 
 def phase2_dataset(tokenizer: Any, pairs: Any, view: StateView = TEXT_VIEW) -> Any:
-    from swirl.models.prompts import images_for_row, trl_prompt
+    from swirl.models.prompts import images_for_row, trl_prompt_for_row
 
     def idm_example(row: dict) -> dict:
-        example = {"prompt": trl_prompt(tokenizer, "idm", view, state=row["state"], next_state=row["next_state"])}
+        example = {"prompt": trl_prompt_for_row(tokenizer, "idm", row, view)}  # with diff: (s, diff(s, s'))
         return example | ({"images": images_for_row("idm", row, view)} if view.has_images else {})
 
     return pairs.map(idm_example, keep_in_memory=True)
@@ -121,8 +121,7 @@ def run_grpo_phase(phase: int, config: RunConfig, tokenizer: Any, adapters: dict
     base = load_base_model(config.model, dtype=config.dtype, device="cpu")
     model = with_adapters(base, {"default": adapters[policy], scorer: adapters[scorer]})
     reward_class = IDMActionReward if phase == 1 else FWMStateReward
-    reward = reward_class(model, tokenizer, adapter=scorer, clip=config.reward_clip, domain=config.domain,
-                          view=config.state_view)
+    reward = reward_class(model, tokenizer, adapter=scorer, clip=config.reward_clip, view=config.state_view)
     max_length = config.max_state_tokens if phase == 1 else config.max_action_tokens
     trainer_dir = phase_dir / "trainer"
     columns = ["prompt", "state", "next_state"] + (["latent_action"] if phase == 1 else [])

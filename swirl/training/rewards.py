@@ -8,9 +8,11 @@ Both score a sampled completion with the *other* role's adapter of the same base
 * phase II, ELBO maximisation (IDM is the policy, prompt (s, s'), sample z^):
   ``r(z^) = clamp(mean_t log P_fwm(s'_t | s, z^, s'_<t), min=clip)``.
 
-Ground truth travels as dataset columns (``state``, ``latent_action``, ``next_state``). With text states,
-unparseable generated states are scored like any other text (the IDM sees them) and counted in
-``parse_rate``.
+Ground truth travels as dataset columns (``state``, ``latent_action``, ``next_state``). With text states
+written in full, unparseable generated states are scored like any other text (the IDM sees them) and
+counted in ``parse_rate``. With ``state_format: diff`` (``view.is_diff``) the FWM samples a diff, the IDM
+reads that diff, and a sampled diff that does not parse or does not apply to s gets the ``clip`` reward
+(counted against ``parse_rate``); phase II scores the TRUE diff(s, s') given the sampled action.
 
 Image states (a VLM, ``state_view`` with images): the prompt's first image is the state s (TRL passes the
 prompt's images as ``images``). Phase I shows the IDM the sampled next state as an image where the domain
@@ -29,22 +31,11 @@ from swirl.models.scoring import log_likelihood
 from swirl.models.vision import TEXT_VIEW, StateView
 
 
-def parses(text: str, domain: str = "minigrid") -> bool:
-    """Whether ``text`` is a valid state of ``domain`` (``minigrid`` or ``maniskill``)."""
-    if domain == "maniskill":
-        from swirl.envs.maniskill import text_to_state as parse
-    else:
-        parse = text_to_state
-    try:
-        parse(text)
-    except StateParseError:
-        return False
-    return True
-
-
-def draw_minigrid_state(text: str, like: Any) -> Any | None:
-    """A generated MiniGrid state as an image at the scale of ``like`` (the image of the prompt's state),
-    or None when the text does not parse."""
+def draw_minigrid_state(text: str | None, like: Any) -> Any | None:
+    """A (reconstructed) MiniGrid state as an image at the scale of ``like`` (the image of the prompt's state),
+    or None when there is no valid state to draw."""
+    if text is None:
+        return None
     try:
         state = text_to_state(text)
     except StateParseError:
@@ -63,11 +54,10 @@ class LogLikelihoodReward:
     default_adapter = ""
 
     def __init__(self, model: Any, tokenizer: Any, adapter: str | None = None, clip: float = -10.0,
-                 token_budget: int = 16384, domain: str = "minigrid", view: StateView = TEXT_VIEW):
+                 token_budget: int = 16384, view: StateView = TEXT_VIEW):
         self.model, self.tokenizer, self.clip, self.token_budget = model, tokenizer, clip, token_budget
         self.adapter = adapter or self.default_adapter
-        self.domain = domain  # what a parseable state is (logged as parse_rate)
-        self.view = view  # how the scorer's prompts show states
+        self.view = view  # how the scorer's prompts show states; its domain says what a valid state is
 
     def first_images(self, images: Sequence[Sequence[Any]] | None) -> list[list[Any]]:
         """The image of s for each prompt (its first image)."""
@@ -78,6 +68,8 @@ class LogLikelihoodReward:
 
     def clamped_mean_loglik(self, prompts: list[str], answers: Sequence[str],
                             images: list[list[Any]] | None = None) -> list[float]:
+        if not prompts:
+            return []
         scored = log_likelihood(self.model, self.tokenizer, prompts, [completion(self.tokenizer, a) for a in answers],
                                 adapter=self.adapter, token_budget=self.token_budget, images=images)
         return scored.mean.clamp(min=self.clip).tolist()
@@ -93,21 +85,24 @@ class IDMActionReward(LogLikelihoodReward):
                  latent_action: Sequence[str], log_metric: Callable[[str, float], None] | None = None,
                  images: Sequence[Sequence[Any]] | None = None, **_: Any) -> list[float]:
         sampled = [strip_completion(self.tokenizer, completion_text(text)) for text in completions]
+        full = [self.view.reconstruct(s, s_hat) for s, s_hat in zip(state, sampled)]  # None: not a valid state
         if log_metric is not None:
-            log_metric("parse_rate", sum(parses(text, self.domain) for text in sampled) / max(1, len(sampled)))
+            log_metric("parse_rate", sum(text is not None for text in full) / max(1, len(sampled)))
         prompts_for_idm = [idm_prompt(self.tokenizer, s, s_hat, self.view) for s, s_hat in zip(state, sampled)]
-        if not self.view.has_images:
-            return self.clamped_mean_loglik(prompts_for_idm, latent_action)
-        state_images = self.first_images(images)
-        if not self.view.shows_image("next_state"):  # the IDM reads the sampled next state as text
-            return self.clamped_mean_loglik(prompts_for_idm, latent_action, state_images)
-        drawn = [draw_minigrid_state(text, row[0]) for text, row in zip(sampled, state_images)]
-        drawable = [i for i, image in enumerate(drawn) if image is not None]
-        rewards = [self.clip] * len(sampled)  # an undrawable (unparseable) state gets the floor
-        scored = self.clamped_mean_loglik([prompts_for_idm[i] for i in drawable],
-                                          [latent_action[i] for i in drawable],
-                                          [state_images[i] + [drawn[i]] for i in drawable])
-        for i, reward in zip(drawable, scored):
+        state_images = self.first_images(images) if self.view.has_images else None
+        drawn: list[Any] = []
+        if self.view.shows_image("next_state"):  # the IDM sees s^ drawn: only a valid state can be drawn
+            drawn = [draw_minigrid_state(text, row[0]) for text, row in zip(full, state_images)]
+            scorable = [i for i, image in enumerate(drawn) if image is not None]
+        else:  # a full-text sample is read as it is, valid or not; a diff must apply to s
+            scorable = [i for i, text in enumerate(full) if text is not None or not self.view.is_diff]
+        rewards = [self.clip] * len(sampled)  # an invalid diff or an undrawable state gets the floor
+        images_for_idm = None
+        if state_images is not None:
+            images_for_idm = [state_images[i] + ([drawn[i]] if drawn else []) for i in scorable]
+        scored = self.clamped_mean_loglik([prompts_for_idm[i] for i in scorable], [latent_action[i] for i in scorable],
+                                          images_for_idm)
+        for i, reward in zip(scorable, scored):
             rewards[i] = reward
         return rewards
 
@@ -122,5 +117,6 @@ class FWMStateReward(LogLikelihoodReward):
                  next_state: Sequence[str], images: Sequence[Sequence[Any]] | None = None, **_: Any) -> list[float]:
         actions = [strip_completion(self.tokenizer, completion_text(text)) for text in completions]
         state_images = self.first_images(images) if self.view.has_images else None
+        answers = [self.view.answer(s, s_next) for s, s_next in zip(state, next_state)]  # s', or diff(s, s')
         return self.clamped_mean_loglik([fwm_prompt(self.tokenizer, s, z_hat, self.view)
-                                         for s, z_hat in zip(state, actions)], next_state, state_images)
+                                         for s, z_hat in zip(state, actions)], answers, state_images)

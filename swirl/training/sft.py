@@ -60,9 +60,18 @@ class SwirlSFTConfig(SFTConfig):
                           "language model only, unless lora_vision)."},
     )
     lora_vision: bool = field(default=False, metadata={"help": "VLMs: also adapt the vision tower with 'all-linear'."})
+    lora_layers: int | None = field(default=None, metadata={"help": "LoRA on the top K decoder layers only (None: "
+                                                                    "all); the backward pass stops at the lowest "
+                                                                    "adapted layer, so a step is cheaper. A fresh "
+                                                                    "LoRA's; init_adapter keeps its own."})
     state_modality: str = field(default="text", metadata={"help": "how prompts show states: text, image or "
                                                                    "image+text (image needs a VLM and a dataset "
                                                                    "built with --images)."})
+    state_format: str = field(default="full", metadata={"help": "full (the fwm/subgoal adapter writes the whole next "
+                                                                 "state) or diff (only what changes; the idm reads the "
+                                                                 "change)."})
+    state_text: str | None = field(default=None, metadata={"help": "MiniGrid: grid or objects (default: the "
+                                                                    "dataset's own text)."})
     max_train_samples: int | None = field(default=None, metadata={"help": "use at most this many training rows."})
     max_eval_samples: int | None = field(default=256, metadata={"help": "evaluate on at most this many test rows."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (GPU runs)."})
@@ -77,10 +86,17 @@ class SwirlSFTConfig(SFTConfig):
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
         if self.dataset is None:
             raise ValueError("dataset is required: the folder written by `swirl data minigrid` or `swirl data maniskill`")
+        if self.lora_layers is not None and self.lora_layers < 1:
+            raise ValueError(f"lora_layers must be at least 1 (None: every layer) (got {self.lora_layers!r})")
+        if self.lora_layers is not None and self.lora_vision:
+            raise ValueError("lora_layers adapts the language model's top layers only; it does not combine with lora_vision")
         from swirl.models.vision import STATE_MODALITIES
 
         if self.state_modality not in STATE_MODALITIES:
             raise ValueError(f"state_modality must be one of {', '.join(STATE_MODALITIES)}, got {self.state_modality!r}")
+        from swirl.envs.state_format import check_state_format
+
+        check_state_format(self.state_format)
         if not torch.cuda.is_available():
             self.use_cpu = True
             self.bf16 = False
@@ -92,12 +108,14 @@ class SwirlSFTConfig(SFTConfig):
 
 def sft_datasets(config: SwirlSFTConfig, tokenizer: Any) -> tuple[Any, Any]:
     """Train (``labelled``; ``state_only`` for subgoal) and eval (``test``) sets in prompt-completion form."""
-    from swirl.data import check_state_images, domain_of, load_dataset_dict
+    from swirl.data import check_state_images, convert_state_texts, domain_of, load_dataset_dict
     from swirl.models.vision import require_vlm, state_view
 
     data = load_dataset_dict(config.dataset)
+    if config.state_text is not None and domain_of(data["test"]) == "minigrid":
+        data = convert_state_texts(data, config.state_text)
     train, test = data[SPLIT_FOR_ROLE[config.role]], data["test"]
-    view = state_view(config.state_modality, domain_of(train))
+    view = state_view(config.state_modality, domain_of(train), config.state_format)
     if view.has_images:
         require_vlm(view, tokenizer, config.model)
         check_state_images(data, config.dataset, (SPLIT_FOR_ROLE[config.role], "test"))
@@ -133,7 +151,9 @@ def run_sft(model: Any, tokenizer: Any, train: Any, test: Any, config: SwirlSFTC
     # Under DeepSpeed, evaluating before training starts ZeRO inference, which only stage 3 supports.
     can_evaluate_first = test.num_rows and not trainer.is_deepspeed_enabled
     before = trainer.evaluate()["eval_loss"] if can_evaluate_first else float("nan")
+    train_start = time.perf_counter()
     trainer.train()
+    train_time = time.perf_counter() - train_start
     after = trainer.evaluate()["eval_loss"] if test.num_rows else float("nan")
     return {
         "role": config.role,
@@ -143,6 +163,7 @@ def run_sft(model: Any, tokenizer: Any, train: Any, test: Any, config: SwirlSFTC
         "eval_loss_before": before,
         "eval_loss_after": after,
         "wall_time_s": time.perf_counter() - start,
+        "train_time_s": train_time,  # the optimiser steps alone (no evaluation)
         "is_main_process": trainer.accelerator.is_main_process,
     }
 
@@ -150,7 +171,7 @@ def run_sft(model: Any, tokenizer: Any, train: Any, test: Any, config: SwirlSFTC
 def train_and_save(config: SwirlSFTConfig, tokenizer: Any, train: Any, test: Any, adapter_dir: str | Path) -> dict[str, Any]:
     """SFT ``config.init_adapter`` (or a fresh LoRA of the config's shape) as TRL's ``default`` adapter on the base,
     then save it at ``adapter_dir`` on the main process; the metrics of :func:`run_sft`."""
-    from swirl.models.adapters import lora_config, save_adapter, with_adapters
+    from swirl.models.adapters import lora_config, save_adapter, top_layers, with_adapters
     from swirl.models.loading import load_base_model
     from swirl.models.vision import lora_target_modules
 
@@ -158,7 +179,8 @@ def train_and_save(config: SwirlSFTConfig, tokenizer: Any, train: Any, test: Any
     target = config.lora_target_modules
     if target == ["all-linear"]:
         target = lora_target_modules(base, config.lora_vision)
-    adapter = config.init_adapter or lora_config(config.lora_r, config.lora_alpha, config.lora_dropout, target)
+    layers = top_layers(base, config.lora_layers) if config.lora_layers is not None else None  # checks K <= n
+    adapter = config.init_adapter or lora_config(config.lora_r, config.lora_alpha, config.lora_dropout, target, layers)
     model = with_adapters(base, {"default": adapter})  # TRL trains the adapter named "default"
     if config.state_modality != "text":
         config.max_length = None  # cutting a prompt's image tokens would break its forward pass
@@ -172,12 +194,13 @@ def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eva
                 *, init_adapter: str | Path | None = None, lora: tuple[int, int, float] = (16, 32, 0.05),
                 dtype: str = "auto", steps: int = 100, learning_rate: float = 2e-4, batch_size: int = 8,
                 seed: int = 0, trainer_dir: str | Path | None = None, view: StateView = TEXT_VIEW,
-                lora_vision: bool = False) -> dict[str, Any]:
+                lora_vision: bool = False, lora_layers: int | None = None) -> dict[str, Any]:
     """SFT one role's adapter on transition rows held in memory and save it at ``adapter_dir`` (main process).
 
     The in-process entry point for loops that train the same role again and again (SWIRL's warm start,
     every WAV acquisition round): ``init_adapter`` continues from a saved adapter, else a fresh LoRA
-    ``(r, alpha, dropout)`` is trained. Every process of a distributed run must call it.
+    ``(r, alpha, dropout)`` is trained (on the top ``lora_layers`` decoder layers only, if set). Every process of
+    a distributed run must call it.
     """
     if train_rows.num_rows == 0:
         from swirl.errors import SwirlError
@@ -190,7 +213,8 @@ def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eva
                             lora_r=r, lora_alpha=alpha, lora_dropout=dropout, max_steps=steps,
                             learning_rate=learning_rate, per_device_train_batch_size=batch_size,
                             logging_steps=max(1, steps // 5), seed=seed, disable_tqdm=True,
-                            state_modality=view.modality, lora_vision=lora_vision)
+                            state_modality=view.modality, state_format=view.state_format, lora_vision=lora_vision,
+                            lora_layers=lora_layers)
     metrics = train_and_save(config, tokenizer, sft_examples(train_rows, role, tokenizer, view),
                              sft_examples(eval_rows, role, tokenizer, view), adapter_dir)
     metrics.pop("is_main_process")

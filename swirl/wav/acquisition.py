@@ -163,7 +163,8 @@ def train_adapter(config: WAVConfig, tokenizer: Any, role: str, rows: Any, test:
     metrics = sft_adapter(config.model, tokenizer, role, rows, test, stage / role, init_adapter=init,
                           lora=(config.lora_r, config.lora_alpha, config.lora_dropout), dtype=config.dtype,
                           steps=steps, learning_rate=config.sft_learning_rate, batch_size=config.sft_batch_size,
-                          seed=seed, trainer_dir=stage / "trainer" / role)
+                          seed=seed, trainer_dir=stage / "trainer" / role, view=config.state_view,
+                          lora_layers=config.lora_layers)
     wait_for_everyone()
     return metrics
 
@@ -189,10 +190,25 @@ def load_round_models(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path
     else:
         from swirl.models.prompts import idm_prompt
 
+        from swirl.errors import StateParseError
+
+        view = config.state_view
+
+        def show(state: str, next_state: str) -> str | None:  # with diff the IDM reads diff(s, s'), if s' parses
+            try:
+                return view.answer(state, next_state)
+            except StateParseError:
+                return None
+
         def inverse(states, next_states):
-            answers = sampler.generate([idm_prompt(tokenizer, s, n) for s, n in zip(states, next_states)],
+            shown = [show(s, n) for s, n in zip(states, next_states)]
+            valid = [i for i, text in enumerate(shown) if text is not None]
+            answers = sampler.generate([idm_prompt(tokenizer, states[i], shown[i], view) for i in valid],
                                        adapter="idm", temperature=0, max_new_tokens=config.max_action_tokens)
-            return [a[0] for a in answers]
+            actions: list[str | None] = [None] * len(states)
+            for i, answer in zip(valid, answers):
+                actions[i] = answer[0]
+            return actions
     return model, sampler, inverse
 
 
@@ -201,14 +217,14 @@ def evaluate_round(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, t
 
     model, sampler, inverse = load_round_models(config, tokenizer, warm, stage, None, seed)
     result = evaluate_world_model(model, tokenizer, sampler, test, max_state_tokens=config.max_state_tokens,
-                                  inverse_model=inverse)
+                                  inverse_model=inverse, view=config.state_view)
     return {key: value for key, value in result.items() if not isinstance(value, dict)}
 
 
 # ---------------------------------------------------------------------------------------- one seed
 def warm_start(config: WAVConfig, tokenizer: Any, parts: dict[str, Any], warm: Path, seed: int) -> None:
     """fwm (and the inverse model) on the seed labels, the subgoal generator on state-only pairs."""
-    from swirl.models.adapters import lora_config, save_adapter, with_adapters
+    from swirl.models.adapters import lora_config, save_adapter, top_layers, with_adapters
     from swirl.models.loading import load_base_model
     from swirl.models.vision import lora_target_modules
 
@@ -223,8 +239,9 @@ def warm_start(config: WAVConfig, tokenizer: Any, parts: dict[str, Any], warm: P
     }
     if is_main_process():
         base = load_base_model(config.model, dtype=config.dtype)
+        layers = top_layers(base, config.lora_layers) if config.lora_layers is not None else None
         initial = with_adapters(base, {"default": lora_config(config.lora_r, config.lora_alpha, config.lora_dropout,
-                                                              lora_target_modules(base))})
+                                                              lora_target_modules(base), layers)})
         save_adapter(initial, "default", warm / "fwm_initial")  # B = 0: exactly the base model
         metrics = evaluate_round(config, tokenizer, warm, warm, parts["test"], seed)
         write_json_atomic(warm / "metrics.json", {"round": 0, "labels": parts["seed_labels"].num_rows,
@@ -239,7 +256,7 @@ def select_candidates(config: WAVConfig, method: str, tokenizer: Any, warm: Path
     scorer = PoolScorer(candidates, model, tokenizer, sampler, inverse, score_loss=config.score_loss,
                         subgoals=config.subgoals, uncertainty_samples=config.uncertainty_samples,
                         temperature=config.temperature, top_p=config.top_p, max_state_tokens=config.max_state_tokens,
-                        seed=seed, simulate=simulate)
+                        seed=seed, simulate=simulate, view=config.state_view)
     scores = scorer.score(method)
     oracle = scorer.oracle()
     chosen = top_b(scores, config.budget, seed)
@@ -327,14 +344,14 @@ def run_acquisition(config: WAVConfig, execute: Callable[[Candidate], dict[str, 
     ``<output_dir>/results.jsonl``. ``execute`` defaults to the real env (tests wrap it to count calls)."""
     from tqdm.auto import tqdm
 
-    from swirl.data import load_dataset_dict
+    from swirl.data import convert_state_texts, load_dataset_dict
     from swirl.models.loading import load_tokenizer
 
     distributed_state()
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     check_fingerprint(config, output_dir / FINGERPRINT)
-    data = load_dataset_dict(prepare_dataset(config, 0))
+    data = convert_state_texts(load_dataset_dict(prepare_dataset(config, 0)), config.state_text)
     tokenizer = load_tokenizer(config.model)
     runs = [(seed, method) for seed in config.seeds for method in config.methods]
     for seed, method in tqdm(runs, desc="WAV runs", disable=not is_main_process()):
@@ -395,10 +412,11 @@ def acquire_for_swirl(config: Any, data_path: Path) -> Path:
                     subgoal_steps=config.sft_steps, round_steps=max(1, config.sft_steps // 4),
                     sft_learning_rate=config.sft_learning_rate, sft_batch_size=config.sft_batch_size,
                     temperature=config.temperature, top_p=config.top_p, max_state_tokens=config.max_state_tokens,
-                    max_action_tokens=config.max_action_tokens, sampler=config.sampler)
+                    max_action_tokens=config.max_action_tokens, sampler=config.sampler,
+                    state_format=config.state_format, state_text=config.state_text)
     run_acquisition(wav)  # finished rounds are skipped; other settings than the first run's are refused
     if is_main_process() and not out.exists():
-        data = load_dataset_dict(data_path)
+        data = convert_state_texts(load_dataset_dict(data_path), config.state_text)
         run_dir = Path(wav.output_dir) / f"seed_{config.seed}" / config.acquisition
         if wav.rounds:
             labelled = load_from_disk(str(run_dir / f"round_{wav.rounds}" / "labelled"))["labelled"]

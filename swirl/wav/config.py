@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from swirl.config_fields import LoRAModelFields, MiniGridDataFields, reject_invalid
+from swirl.config_fields import LoRAModelFields, MiniGridDataFields, StateFormatFields, reject_invalid
+from swirl.models.vision import StateView, state_view
 from swirl.sampling import SAMPLERS
 
 METHODS = ("wav", "random", "uncertainty", "progress", "oracle")
@@ -13,7 +14,7 @@ INVERSE_MODELS = ("sparse", "llm")
 
 
 @dataclass
-class WAVConfig(MiniGridDataFields, LoRAModelFields):
+class WAVConfig(StateFormatFields, MiniGridDataFields, LoRAModelFields):
     """Pool-based active collection of action labels (WAV's Algorithm 1) and its four baselines."""
 
     output_dir: str = field(default="runs/wav", metadata={"help": "where rounds, labels, adapters and metrics go."})
@@ -73,3 +74,11 @@ class WAVConfig(MiniGridDataFields, LoRAModelFields):
             (self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}"),
         ]
         reject_invalid(self, checks)
+        self.check_state_format()
+        self.check_state_text()
+        self.check_lora_layers()
+
+    @property
+    def state_view(self) -> StateView:
+        """Text states; next states written in full or as diffs (``state_format``)."""
+        return state_view("text", "minigrid", self.state_format)

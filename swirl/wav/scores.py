@@ -30,10 +30,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from eval.metrics import field_mismatch
-from swirl.envs.minigrid import action_texts, make_env, resimulate, state_to_text
+from swirl.envs.minigrid import action_texts, make_env, resimulate, state_text_kind, state_to_text
 from swirl.errors import SwirlError
 from swirl.models.prompts import completion, fwm_prompt, subgoal_prompt
 from swirl.models.scoring import log_likelihood
+from swirl.models.vision import TEXT_VIEW, StateView
 from swirl.sampling import STATE_STOP
 
 InverseModel = Callable[[Sequence[str], Sequence[str]], list[str | None]]
@@ -88,11 +89,12 @@ class Simulator:
         if env is None:
             env = self.envs[candidate.env_id] = make_env(candidate.env_id)
         resimulate(candidate.env_id, candidate.seed, candidate.action_prefix, env=env)
-        if state_to_text(env) != candidate.state:
+        text = state_text_kind(candidate.state)  # the pool's state text (grid or objects)
+        if state_to_text(env, text) != candidate.state:
             raise SwirlError(f"{candidate.env_id} seed {candidate.seed} step {candidate.step}: re-simulation does not "
                              f"reproduce the pool state (dataset built with another minigrid version?)")
         env.step(candidate.action_id)
-        return {"state": candidate.state, "action": candidate.action, "next_state": state_to_text(env),
+        return {"state": candidate.state, "action": candidate.action, "next_state": state_to_text(env, text),
                 "env_id": candidate.env_id, "seed": candidate.seed, "episode": candidate.episode,
                 "step": candidate.step, "action_prefix": list(candidate.action_prefix),
                 "action_id": candidate.action_id}
@@ -107,38 +109,49 @@ class PoolScorer:
     """The scores of one round's pool under one round's models; see the module docstring.
 
     ``model`` holds the adapters ``fwm`` (current), ``fwm_before`` (the previous round's, for ``progress``)
-    and ``subgoal``; ``inverse`` maps (states, subgoals) to action texts (``None`` where it cannot).
+    and ``subgoal``; ``inverse`` maps (states, subgoals) to action texts (``None`` where it cannot). With
+    ``view.state_format == "diff"`` the FWM and the subgoal generator write diffs: both are applied to their
+    state before any comparison, so every score compares full states (an invalid diff mismatches fully).
     """
 
     def __init__(self, candidates: Sequence[Candidate], model: Any, tokenizer: Any, sampler: Any,
                  inverse: InverseModel | None, *, score_loss: str = "fields", subgoals: int = 4,
                  uncertainty_samples: int = 4, temperature: float = 0.7, top_p: float = 0.96,
-                 max_state_tokens: int = 256, seed: int = 0, simulate: Callable[[Candidate], dict] | None = None):
+                 max_state_tokens: int = 256, seed: int = 0, simulate: Callable[[Candidate], dict] | None = None,
+                 view: StateView = TEXT_VIEW):
         self.candidates = list(candidates)
         self.model, self.tokenizer, self.sampler, self.inverse = model, tokenizer, sampler, inverse
         self.score_loss, self.num_subgoals, self.uncertainty_samples = score_loss, subgoals, uncertainty_samples
         self.temperature, self.top_p, self.max_state_tokens, self.seed = temperature, top_p, max_state_tokens, seed
         self.simulate = simulate or Simulator()
+        self.view = view
+        self.stop = None if view.is_diff else STATE_STOP
         self.details: dict[str, Any] = {}
 
     # ----- shared pieces
     def fwm_prompts(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
-        return [fwm_prompt(self.tokenizer, state, action) for state, action in pairs]
+        return [fwm_prompt(self.tokenizer, state, action, self.view) for state, action in pairs]
+
+    def full_states(self, states: Sequence[str], answers: Sequence[str]) -> list[str]:
+        """Generated answers as full next states (a diff applied to its state; one that does not apply stays as
+        written, so it does not parse)."""
+        return [self.view.reconstruct(s, answer) or answer for s, answer in zip(states, answers)]
 
     @cached_property
     def predictions(self) -> list[str]:
         """Greedy FWM next state for every candidate."""
         prompts = self.fwm_prompts([(c.state, c.action) for c in self.candidates])
-        return [answers[0] for answers in self.sampler.generate(
-            prompts, adapter="fwm", temperature=0, max_new_tokens=self.max_state_tokens, stop=STATE_STOP)]
+        answers = [answers[0] for answers in self.sampler.generate(
+            prompts, adapter="fwm", temperature=0, max_new_tokens=self.max_state_tokens, stop=self.stop)]
+        return self.full_states([c.state for c in self.candidates], answers)
 
     @cached_property
     def true_next_states(self) -> list[str]:
         return [self.simulate(candidate)["next_state"] for candidate in self.candidates]
 
     def fwm_nll(self, pairs: Sequence[tuple[str, str]], next_states: Sequence[str], adapter: str = "fwm") -> np.ndarray:
-        """Mean per-token NLL of ``next_states`` under the FWM given (state, action)."""
-        targets = [completion(self.tokenizer, text) for text in next_states]
+        """Mean per-token NLL of ``next_states`` (valid full states) under the FWM given (state, action)."""
+        targets = [completion(self.tokenizer, self.view.answer(state, text)) for (state, _), text in zip(pairs, next_states)]
         return -log_likelihood(self.model, self.tokenizer, self.fwm_prompts(pairs), targets, adapter=adapter).mean.float().cpu().numpy()
 
     # ----- the five scores
@@ -158,8 +171,9 @@ class PoolScorer:
         prompts = self.fwm_prompts([(c.state, c.action) for c in self.candidates])
         samples = self.sampler.generate(prompts, adapter="fwm", n=self.uncertainty_samples,
                                         temperature=self.temperature, top_p=self.top_p,
-                                        max_new_tokens=self.max_state_tokens, stop=STATE_STOP)
-        return [mean_pairwise_mismatch(answers) for answers in samples]
+                                        max_new_tokens=self.max_state_tokens, stop=self.stop)
+        return [mean_pairwise_mismatch(self.full_states([c.state] * len(answers), answers))
+                for c, answers in zip(self.candidates, samples)]
 
     def progress(self) -> list[float]:
         pairs = [(c.state, c.action) for c in self.candidates]
@@ -169,10 +183,11 @@ class PoolScorer:
 
     def wav(self) -> list[float]:
         states = list(dict.fromkeys(c.state for c in self.candidates))
-        drawn = self.sampler.generate([subgoal_prompt(self.tokenizer, s) for s in states], adapter="subgoal",
+        drawn = self.sampler.generate([subgoal_prompt(self.tokenizer, s, self.view) for s in states], adapter="subgoal",
                                       n=self.num_subgoals, temperature=self.temperature, top_p=self.top_p,
-                                      max_new_tokens=self.max_state_tokens, stop=STATE_STOP)
-        pairs = [(state, subgoal) for state, subgoals in zip(states, drawn) for subgoal in subgoals]
+                                      max_new_tokens=self.max_state_tokens, stop=self.stop)
+        pairs = [(state, subgoal) for state, subgoals in zip(states, drawn)
+                 for subgoal in self.full_states([state] * len(subgoals), subgoals)]
         inferred = self.inverse([s for s, _ in pairs], [g for _, g in pairs])
         index = {(c.state, c.action): i for i, c in enumerate(self.candidates)}
         usable = [(pair, index[(pair[0], action)]) for pair, action in zip(pairs, inferred)
