@@ -61,8 +61,8 @@ class Arm:
 
 # The sweep, cheapest questions first: the representation at a short budget, then the step's cost (K), then the
 # best combination at a longer budget (a CPU warm start of at most 30 minutes).
-DEFAULT_ARMS = ["objects-diff-k8-60", "grid-diff-k8-60", "objects-full-k8-60", "grid-full-k8-60",
-                "objects-diff-all-60", "objects-diff-k4-60", "objects-diff-k8-200", "grid-full-all-20"]
+DEFAULT_ARMS = ["objects-diff-k8-60", "objects-diff-k8-400", "grid-diff-k8-60", "objects-full-k8-60", "grid-full-k8-60",
+                "objects-diff-all-60", "objects-diff-k4-60", "grid-full-all-20"]
 # grid-full-all is today's step (full states, every layer): 20 steps measure its cost, not what it learns
 
 
@@ -100,6 +100,7 @@ def reward_spread(model: Any, tokenizer: Any, sampler: Any, pairs: Any, view: An
                                        max_new_tokens=6)
     phase2 = FWMStateReward(model, tokenizer, adapter="fwm", view=view)
     stds = {1: [], 2: []}
+    valid_stds = []  # phase I over the samples above the floor (an invalid diff gets the clip value, -10)
     means = {1: [], 2: []}
     parse = []
     for index, row in enumerate(rows):
@@ -110,11 +111,15 @@ def reward_spread(model: Any, tokenizer: Any, sampler: Any, pairs: Any, view: An
         actions = sampled_actions[index]
         r2 = phase2(idm_prompts[index:index + 1] * len(actions), actions, state=[row["state"]] * len(actions),
                     next_state=[row["next_state"]] * len(actions))
+        valid = [reward for reward in r1 if reward > phase1.clip]
+        if len(valid) >= 2:
+            valid_stds.append(statistics.stdev(valid))
         for phase, rewards in ((1, r1), (2, r2)):
-            stds[phase].append(statistics.pstdev(rewards))
+            stds[phase].append(statistics.stdev(rewards))  # as TRL's reward_std (torch.std: n - 1)
             means[phase].append(statistics.fmean(rewards))
     return {"phase1_reward_std": statistics.fmean(stds[1]), "phase1_reward": statistics.fmean(means[1]),
-            "phase1_parse_rate": statistics.fmean(parse), "phase2_reward_std": statistics.fmean(stds[2]),
+            "phase1_parse_rate": statistics.fmean(parse),
+            "phase1_valid_reward_std": statistics.fmean(valid_stds) if valid_stds else None, "phase2_reward_std": statistics.fmean(stds[2]),
             "phase2_reward": statistics.fmean(means[2])}
 
 
@@ -153,7 +158,9 @@ def run_arm(arm: Arm, data_path: Path, out: Path, args: argparse.Namespace) -> d
         result[f"{role}_sft_s"] = sft["train_time_s"]
         result[f"{role}_s_per_step"] = sft["train_time_s"] / arm.steps
         result[f"{role}_eval_loss"] = [sft["eval_loss_before"], sft["eval_loss_after"]]
-        result[f"{role}_tokens_per_example"] = tokens_per_example(tokenizer, data["labelled"].select(range(64)), role, view)
+        sample = data["labelled"].shuffle(seed=args.seed, keep_in_memory=True)  # the split is ordered by env
+        result[f"{role}_tokens_per_example"] = tokens_per_example(tokenizer, sample.select(range(min(64, sample.num_rows))),
+                                                                  role, view)
     model = with_adapters(load_base_model(args.model, device="cpu"), {"fwm": folder / "fwm", "idm": folder / "idm"})
     sampler = make_sampler("hf", model, tokenizer, seed=args.seed)
     start = time.perf_counter()
@@ -184,7 +191,7 @@ def constant_answer_accuracy(data_path: Path, test_rows: int, seed: int) -> dict
 COLUMNS = [("arm", "arm"), ("fwm_changed_accuracy", "FWM changed"), ("fwm_exact_match", "FWM exact"),
            ("fwm_parse_rate", "FWM parse"), ("idm_accuracy", "IDM acc"), ("idm_equivalent_accuracy", "IDM equiv"),
            ("idm_distinct_answers", "IDM answers"), ("phase1_reward_std", "phase I std"),
-           ("phase2_reward_std", "phase II std"), ("fwm_s_per_step", "FWM s/step"), ("idm_s_per_step", "IDM s/step"),
+           ("phase1_valid_reward_std", "phase I std (valid)"), ("phase1_parse_rate", "phase I parse"), ("phase2_reward_std", "phase II std"), ("fwm_s_per_step", "FWM s/step"), ("idm_s_per_step", "IDM s/step"),
            ("fwm_tokens_per_example", "FWM tokens"), ("idm_tokens_per_example", "IDM tokens")]
 
 

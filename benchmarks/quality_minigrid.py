@@ -73,7 +73,8 @@ def seed_datasets(config: QualityConfig, seed: int) -> tuple[Path, Path]:
     def build(fraction: float):
         return build_minigrid_dataset(config.env_ids, episodes=config.env_episodes, max_steps=config.env_max_steps,
                                       policy=config.env_policy, epsilon=config.env_epsilon, labelled_fraction=fraction,
-                                      test_episodes=config.env_test_episodes, seed=seed, progress=False)
+                                      test_episodes=config.env_test_episodes, test_split=config.env_test_split,
+                                      state_text=config.state_text, seed=seed, progress=False)
 
     if not data.exists():
         save_dataset_dict(build(0.5), data)

@@ -32,12 +32,12 @@ def known_actions(rows: Any) -> dict[tuple[str, int], list[int]]:
 def _predict(sampler: Any, tokenizer: Any, states: list[str], actions: list[str], adapter: str,
              max_state_tokens: int, view: StateView = TEXT_VIEW) -> list[str]:
     """Greedy next states, always full texts: with ``state_format: diff`` each predicted diff is applied to its
-    state (one that does not apply is kept as written, so it counts as unparseable)."""
+    state (one that does not apply becomes an empty text, which never parses)."""
     prompts = [fwm_prompt(tokenizer, s, a, view) for s, a in zip(states, actions)]
     answers = [answers[0] for answers in sampler.generate(prompts, adapter=adapter, temperature=0,
                                                           max_new_tokens=max_state_tokens,
                                                           stop=None if view.is_diff else STATE_STOP)]
-    return [view.reconstruct(s, answer) or answer for s, answer in zip(states, answers)]
+    return [view.prediction(s, answer) for s, answer in zip(states, answers)]
 
 
 def _state_text(env: Any, rows: Any) -> str:

@@ -70,9 +70,8 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
         answers = [answers[0] for answers in sampler.generate(
             fwm_prompts, adapter=fwm_adapter, temperature=0, max_new_tokens=max_state_tokens,
             stop=None if view.is_diff else STATE_STOP, images=images("fwm"))]
-        # metrics compare full states: a diff is applied to s first (one that does not apply stays as written,
-        # so it counts as unparseable)
-        predicted_states = [view.reconstruct(s, answer) or answer for s, answer in zip(states, answers)]
+        # metrics compare full states: a diff is applied to s first (one that does not apply counts as unparseable)
+        predicted_states = [view.prediction(s, answer) for s, answer in zip(states, answers)]
         nll = -log_likelihood(model, tokenizer, fwm_prompts,
                               [completion(tokenizer, target_for_row("fwm", row, view)) for row in listed],
                               adapter=fwm_adapter, images=images("fwm")).mean
@@ -198,9 +197,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sampler", default="auto", help="auto, hf or vllm")
     parser.add_argument("--max-state-tokens", type=int, default=256, help="max new tokens of a predicted state")
     parser.add_argument("--max-action-tokens", type=int, default=8, help="max new tokens of a predicted action")
-    parser.add_argument("--state-modality", choices=STATE_MODALITIES, default="text",
-                        help="how prompts show states: the run's state_modality (image needs a VLM and a dataset with "
-                        "images; rollouts and the AFS then are skipped)")
+    parser.add_argument("--state-modality", choices=STATE_MODALITIES, default=None,
+                        help="how prompts show states (default: the run's state_modality, else text; image needs a VLM "
+                        "and a dataset with images; rollouts and the AFS then are skipped)")
     parser.add_argument("--state-format", choices=STATE_FORMATS, default=None,
                         help="how the FWM writes next states: full or diff (default: the run's, read from the "
                         "swirl_config.json at or above --adapters; else full)")
@@ -218,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     run = find_run_config(adapters) or {}
     state_format = args.state_format or run.get("state_format", "full")
     state_text = args.state_text or run.get("state_text")
+    args.state_modality = args.state_modality or run.get("state_modality", "text")
     splits = load_dataset_dict(args.dataset)
     if state_text is not None and domain_of(splits[args.split]) == "minigrid":
         splits = convert_state_texts(splits, state_text)

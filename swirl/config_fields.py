@@ -48,9 +48,14 @@ class MiniGridDataFields:
                                       seed=seed, progress=False)
 
     def check_state_text(self) -> None:
+        """``state_text`` and ``env_test_split`` name known choices."""
+        from data_builders.minigrid import TEST_SPLITS
         from swirl.envs.minigrid import STATE_TEXTS
 
-        reject_invalid(self, [(self.state_text in STATE_TEXTS, "state_text", f"must be one of {', '.join(STATE_TEXTS)}")])
+        reject_invalid(self, [
+            (self.state_text in STATE_TEXTS, "state_text", f"must be one of {', '.join(STATE_TEXTS)}"),
+            (self.env_test_split in TEST_SPLITS, "env_test_split", f"must be one of {', '.join(TEST_SPLITS)}"),
+        ])
 
 
 @dataclass

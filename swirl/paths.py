@@ -79,16 +79,17 @@ def json_safe(value):
 
 
 RUN_CONFIG = "swirl_config.json"  # a SWIRL run's whole config, written at its start in its output_dir
+RUN_CONFIG_NAMES = (RUN_CONFIG, "wav_config.json")  # SWIRL's, WAV's (swirl.wav.acquisition.FINGERPRINT)
 
 
 def find_run_config(folder: str | os.PathLike) -> dict | None:
     """The config of the run ``folder`` belongs to (a stage folder, an adapter folder or the run itself): the
-    nearest ``swirl_config.json`` in it or above it, or None."""
+    nearest ``swirl_config.json`` (or a WAV run's ``wav_config.json``) in it or above it, or None."""
     import json
 
     folder = Path(folder).resolve()
     for candidate in (folder, *folder.parents):
-        path = candidate / RUN_CONFIG
-        if path.is_file():
-            return json.loads(path.read_text())
+        for name in RUN_CONFIG_NAMES:
+            if (candidate / name).is_file():
+                return json.loads((candidate / name).read_text())
     return None

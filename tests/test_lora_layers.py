@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from swirl.config_fields import LoRAModelFields
+from swirl.errors import SwirlError
 from swirl.models.adapters import lora_config, save_adapter, top_layers, with_adapters
 from swirl.models.loading import load_base_model
 from swirl.models.vision import lora_target_modules
@@ -58,7 +59,7 @@ def test_a_vlm_adapts_its_language_model_s_top_layers_only():
 
 @pytest.mark.parametrize("k", [0, 3])
 def test_top_layers_rejects_k_outside_the_model(base, k):
-    with pytest.raises(ValueError, match=r"^lora_layers must be between 1 and 2, the model's number of decoder "):
+    with pytest.raises(SwirlError, match=r"^lora_layers must be between 1 and 2, the model's number of decoder "):
         top_layers(base, k)
 
 

@@ -133,3 +133,28 @@ def test_configs_reject_unknown_state_formats_and_texts_in_one_line():
         WAVConfig(state_format="delta")
     assert SwirlManiSkillConfig(state_format="diff").state_view.is_diff
     assert SwirlConfig(state_format="diff").state_view.domain == "minigrid"
+
+
+def test_a_run_folder_is_not_resumed_with_another_state_format(tmp_path):
+    import json
+    from dataclasses import asdict
+
+    from swirl.errors import SwirlError
+    from swirl.training.config import SwirlConfig
+    from swirl.training.loop import check_resumable
+
+    path = tmp_path / "swirl_config.json"
+    check_resumable(SwirlConfig(), path)  # a new folder: nothing to compare
+    path.write_text(json.dumps(asdict(SwirlConfig(state_format="full", state_text="grid"))))
+    check_resumable(SwirlConfig(state_format="full", state_text="grid", phase_steps=7), path)  # budgets may change
+    with pytest.raises(SwirlError, match=r"was trained with other settings \(state_format: 'full'\)"):
+        check_resumable(SwirlConfig(state_format="diff", state_text="grid"), path)
+
+
+def test_swirl_eval_finds_the_run_config_above_a_stage(tmp_path):
+    from swirl.paths import find_run_config
+
+    (tmp_path / "run" / "iter_1" / "phase2" / "fwm").mkdir(parents=True)
+    (tmp_path / "run" / "swirl_config.json").write_text('{"state_format": "diff", "state_text": "objects"}')
+    assert find_run_config(tmp_path / "run" / "iter_1" / "phase2")["state_format"] == "diff"
+    assert find_run_config(tmp_path) is None

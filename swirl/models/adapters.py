@@ -41,7 +41,7 @@ def top_layers(model: Any, k: int) -> DecoderLayers:
 
     n = model.config.get_text_config().num_hidden_layers
     if not 1 <= k <= n:
-        raise ValueError(f"lora_layers must be between 1 and {n}, the model's number of decoder layers (got {k!r})")
+        raise SwirlError(f"lora_layers must be between 1 and {n}, the model's number of decoder layers (got {k!r})")
     found = [(name, module) for name, module in model.named_modules() if isinstance(module, torch.nn.ModuleList)
              and len(module) == n and "visual" not in name and "vision" not in name]
     if not found:

@@ -15,6 +15,7 @@ images travel beside the prompt, in the template's order. The default view is te
 from __future__ import annotations
 
 import string
+from dataclasses import replace
 from typing import Any
 
 from swirl.models.vision import TEXT_VIEW, StateView, is_processor, text_tokenizer
@@ -95,7 +96,7 @@ def build_prompt(tokenizer: Any, role: str, view: StateView = TEXT_VIEW, **field
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(prompt_messages(role, view, **fields), tokenize=False,
                                              add_generation_prompt=True)
-    return f"{SYSTEM_PROMPT}\n\n{user_content(role, TEXT_VIEW, **fields)}\nAnswer:\n"
+    return f"{SYSTEM_PROMPT}\n\n{user_content(role, replace(view, modality='text'), **fields)}\nAnswer:\n"
 
 
 def fwm_prompt(tokenizer: Any, state: str, action: str, view: StateView = TEXT_VIEW) -> str:

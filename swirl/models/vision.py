@@ -69,6 +69,14 @@ class StateView:
 
         return reconstruct(state, answer, self.state_format, self.domain)
 
+    def prediction(self, state: str, answer: str) -> str:
+        """A generated answer as the full next state metrics compare: with ``diff``, the diff applied to ``state``,
+        or an empty text (which never parses) when it does not apply -- a full state written instead of a diff
+        is not a diff; with ``full``, the answer as written (parsed or not by the metrics)."""
+        if not self.is_diff:
+            return answer
+        return self.reconstruct(state, answer) or ""
+
     @property
     def has_images(self) -> bool:
         return self.modality != "text"

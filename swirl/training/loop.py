@@ -164,6 +164,25 @@ def rebuild_metrics_log(output_dir: Path, stages: list[Path]) -> None:
     write_text_atomic(output_dir / "metrics.jsonl", "".join(line + "\n" for line in lines))
 
 
+# What the saved adapters were trained to read and write: a rerun must not resume them with other settings.
+SAME_ON_RESUME = ("model", "state_text", "state_format", "state_modality", "lora_layers", "lora_r")
+
+
+def check_resumable(config: RunConfig, path: Path) -> None:
+    """Refuse to resume a run folder whose stages were trained with another model, state text or format."""
+    from dataclasses import asdict
+
+    from swirl.errors import SwirlError
+
+    if not path.is_file():
+        return
+    recorded, current = json.loads(path.read_text()), asdict(config)
+    changed = [key for key in SAME_ON_RESUME if key in current and recorded.get(key, current[key]) != current[key]]
+    if changed:
+        raise SwirlError(f"{path.parent} was trained with other settings ({', '.join(f'{key}: {recorded[key]!r}' for key in changed)}); "
+                         f"use another output_dir or the original settings")
+
+
 def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
     """Run (or resume) the whole loop; return the per-stage evaluation lines.
 
@@ -179,6 +198,7 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
         ensure_hub_reachable()
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    check_resumable(config, output_dir / RUN_CONFIG)
     if is_main_process():  # `swirl eval` reads the run's prompt and answer formats from here
         from dataclasses import asdict
 

@@ -88,7 +88,10 @@ class IDMActionReward(LogLikelihoodReward):
         full = [self.view.reconstruct(s, s_hat) for s, s_hat in zip(state, sampled)]  # None: not a valid state
         if log_metric is not None:
             log_metric("parse_rate", sum(text is not None for text in full) / max(1, len(sampled)))
-        prompts_for_idm = [idm_prompt(self.tokenizer, s, s_hat, self.view) for s, s_hat in zip(state, sampled)]
+        # the IDM reads a valid sample's canonical diff (a diff restating an unchanged pose is a no-op, not a move);
+        # a full-state sample that does not parse is read as written
+        shown = [self.view.answer(s, text) if text is not None else s_hat for s, s_hat, text in zip(state, sampled, full)]
+        prompts_for_idm = [idm_prompt(self.tokenizer, s, s_hat, self.view) for s, s_hat in zip(state, shown)]
         state_images = self.first_images(images) if self.view.has_images else None
         drawn: list[Any] = []
         if self.view.shows_image("next_state"):  # the IDM sees s^ drawn: only a valid state can be drawn

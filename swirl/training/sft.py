@@ -94,9 +94,12 @@ class SwirlSFTConfig(SFTConfig):
 
         if self.state_modality not in STATE_MODALITIES:
             raise ValueError(f"state_modality must be one of {', '.join(STATE_MODALITIES)}, got {self.state_modality!r}")
+        from swirl.envs.minigrid import STATE_TEXTS
         from swirl.envs.state_format import check_state_format
 
         check_state_format(self.state_format)
+        if self.state_text is not None and self.state_text not in STATE_TEXTS:
+            raise ValueError(f"state_text must be one of {', '.join(STATE_TEXTS)} (got {self.state_text!r})")
         if not torch.cuda.is_available():
             self.use_cpu = True
             self.bf16 = False

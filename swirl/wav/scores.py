@@ -133,25 +133,30 @@ class PoolScorer:
         return [fwm_prompt(self.tokenizer, state, action, self.view) for state, action in pairs]
 
     def full_states(self, states: Sequence[str], answers: Sequence[str]) -> list[str]:
-        """Generated answers as full next states (a diff applied to its state; one that does not apply stays as
-        written, so it does not parse)."""
-        return [self.view.reconstruct(s, answer) or answer for s, answer in zip(states, answers)]
+        """Generated answers as full next states (a diff applied to its state; one that does not apply becomes a
+        text that never parses)."""
+        return [self.view.prediction(s, answer) for s, answer in zip(states, answers)]
+
+    @cached_property
+    def answers(self) -> list[str]:
+        """The FWM's greedy answer for every candidate, as written (a full state or a diff)."""
+        prompts = self.fwm_prompts([(c.state, c.action) for c in self.candidates])
+        return [answers[0] for answers in self.sampler.generate(
+            prompts, adapter="fwm", temperature=0, max_new_tokens=self.max_state_tokens, stop=self.stop)]
 
     @cached_property
     def predictions(self) -> list[str]:
-        """Greedy FWM next state for every candidate."""
-        prompts = self.fwm_prompts([(c.state, c.action) for c in self.candidates])
-        answers = [answers[0] for answers in self.sampler.generate(
-            prompts, adapter="fwm", temperature=0, max_new_tokens=self.max_state_tokens, stop=self.stop)]
-        return self.full_states([c.state for c in self.candidates], answers)
+        """Greedy FWM next state for every candidate (full texts)."""
+        return self.full_states([c.state for c in self.candidates], self.answers)
 
     @cached_property
     def true_next_states(self) -> list[str]:
         return [self.simulate(candidate)["next_state"] for candidate in self.candidates]
 
-    def fwm_nll(self, pairs: Sequence[tuple[str, str]], next_states: Sequence[str], adapter: str = "fwm") -> np.ndarray:
-        """Mean per-token NLL of ``next_states`` (valid full states) under the FWM given (state, action)."""
-        targets = [completion(self.tokenizer, self.view.answer(state, text)) for (state, _), text in zip(pairs, next_states)]
+    def fwm_nll(self, pairs: Sequence[tuple[str, str]], answers: Sequence[str], adapter: str = "fwm") -> np.ndarray:
+        """Mean per-token NLL of ``answers`` (texts as the FWM writes them: full states or diffs) under the FWM
+        given (state, action)."""
+        targets = [completion(self.tokenizer, text) for text in answers]
         return -log_likelihood(self.model, self.tokenizer, self.fwm_prompts(pairs), targets, adapter=adapter).mean.float().cpu().numpy()
 
     # ----- the five scores
@@ -162,7 +167,8 @@ class PoolScorer:
         truths = self.true_next_states
         if self.score_loss == "fields":
             return [field_mismatch(p, t) for p, t in zip(self.predictions, truths)]
-        return self.fwm_nll([(c.state, c.action) for c in self.candidates], truths).tolist()
+        return self.fwm_nll([(c.state, c.action) for c in self.candidates],
+                            [self.view.answer(c.state, truth) for c, truth in zip(self.candidates, truths)]).tolist()
 
     def random(self) -> list[float]:
         return np.random.default_rng(self.seed).random(len(self.candidates)).tolist()
@@ -177,8 +183,8 @@ class PoolScorer:
 
     def progress(self) -> list[float]:
         pairs = [(c.state, c.action) for c in self.candidates]
-        now = self.fwm_nll(pairs, self.predictions, adapter="fwm")
-        before = self.fwm_nll(pairs, self.predictions, adapter="fwm_before")
+        now = self.fwm_nll(pairs, self.answers, adapter="fwm")  # the answers as written: valid or not
+        before = self.fwm_nll(pairs, self.answers, adapter="fwm_before")
         return (before - now).tolist()
 
     def wav(self) -> list[float]:
@@ -191,12 +197,12 @@ class PoolScorer:
         inferred = self.inverse([s for s, _ in pairs], [g for _, g in pairs])
         index = {(c.state, c.action): i for i, c in enumerate(self.candidates)}
         usable = [(pair, index[(pair[0], action)]) for pair, action in zip(pairs, inferred)
-                  if action is not None and (pair[0], action) in index]
+                  if action is not None and (pair[0], action) in index and (pair[1] or not self.view.is_diff)]
         if self.score_loss == "fields":
             losses = [field_mismatch(subgoal, self.predictions[i]) for (_, subgoal), i in usable]
         elif usable:
             losses = self.fwm_nll([(self.candidates[i].state, self.candidates[i].action) for _, i in usable],
-                                  [subgoal for (_, subgoal), _ in usable]).tolist()
+                                  [self.view.answer(state, subgoal) for (state, subgoal), _ in usable]).tolist()
         else:
             losses = []
         scores = [-math.inf] * len(self.candidates)
