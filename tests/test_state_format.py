@@ -158,3 +158,27 @@ def test_swirl_eval_finds_the_run_config_above_a_stage(tmp_path):
     (tmp_path / "run" / "swirl_config.json").write_text('{"state_format": "diff", "state_text": "objects"}')
     assert find_run_config(tmp_path / "run" / "iter_1" / "phase2")["state_format"] == "diff"
     assert find_run_config(tmp_path) is None
+
+
+class Garbage:
+    """A sampler whose every answer is a diff that does not apply."""
+
+    def generate(self, prompts, adapter=None, n=1, temperature=1.0, top_p=1.0, max_new_tokens=256, stop=None,
+                 images=None):
+        return [["agent 99,99 facing up"] * n for _ in prompts]
+
+
+def test_wav_scores_survive_diffs_that_do_not_apply(world_model, tokenizer, objects_data):
+    import math
+
+    from conftest import random_lora
+    from swirl.wav.scores import PoolScorer, pool_candidates
+
+    world_model.add_adapter("fwm_before", random_lora())
+    candidates = pool_candidates(objects_data["state_only"].select(range(2)))  # objects texts: re-simulated as such
+    scorer = PoolScorer(candidates, world_model, tokenizer, Garbage(), lambda states, goals: [None] * len(states),
+                        view=DIFF)
+    assert scorer.predictions == [""] * len(candidates)  # never parses: not mistaken for a prediction
+    assert scorer.oracle() == [1.0] * len(candidates)  # fields: a full mismatch
+    assert all(math.isfinite(score) for score in scorer.progress())  # scored as written, no crash
+    assert scorer.wav() == [-math.inf] * len(candidates) and scorer.details["subgoals_with_action"] == 0

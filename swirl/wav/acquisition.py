@@ -400,7 +400,7 @@ def acquire_for_swirl(config: Any, data_path: Path) -> Path:
     from datasets import DatasetDict, load_from_disk
 
     from swirl.config_fields import LoRAModelFields
-    from swirl.data import load_dataset_dict, save_dataset_dict
+    from swirl.data import convert_state_texts, load_dataset_dict, save_dataset_dict
 
     out = Path(config.output_dir) / "data_acquired"
     wav = WAVConfig(output_dir=str(Path(config.output_dir) / "acquisition"), method=config.acquisition,
