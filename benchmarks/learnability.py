@@ -62,7 +62,7 @@ class Arm:
 # The sweep, cheapest questions first: the representation at a short budget, then the step's cost (K), then the
 # best combination at a longer budget (a CPU warm start of at most 30 minutes).
 DEFAULT_ARMS = ["objects-diff-k8-60", "objects-diff-k8-400", "grid-diff-k8-60", "objects-full-k8-60", "grid-full-k8-60",
-                "objects-diff-all-60", "objects-diff-k4-60", "grid-full-all-20"]
+                "objects-diff-all-60", "objects-diff-k4-60", "grid-full-all-20", "objects-diff-all-300"]
 # grid-full-all is today's step (full states, every layer): 20 steps measure its cost, not what it learns
 
 
