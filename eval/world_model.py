@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     state_text = args.state_text or run.get("state_text")
     args.state_modality = args.state_modality or run.get("state_modality", "text")
     splits = load_dataset_dict(args.dataset)
-    if state_text is not None and domain_of(splits[args.split]) == "minigrid":
+    if state_text is not None:  # MiniGrid splits only; others are left as they are
         splits = convert_state_texts(splits, state_text)
     rows = splits[args.split]
     rows = rows.shuffle(seed=0, keep_in_memory=True).select(range(min(args.rows, rows.num_rows)))

@@ -82,12 +82,14 @@ def convert_state_texts(dataset_dict: Any, state_text: str) -> Any:
     both lossless); splits already in that text, and other domains, are returned as they are."""
     from swirl.envs.minigrid import convert_state_text, state_text_kind
 
-    def convert(rows: dict) -> dict:
-        return {name: [convert_state_text(text, state_text) for text in rows[name]] for name in ("state", "next_state")}
+    def convert(states: list[str], next_states: list[str]) -> dict:
+        return {"state": [convert_state_text(text, state_text) for text in states],
+                "next_state": [convert_state_text(text, state_text) for text in next_states]}
 
     converted = {}
     for split, rows in dataset_dict.items():
         if rows.num_rows and domain_of(rows) == "minigrid" and state_text_kind(rows[0]["state"]) != state_text:
-            rows = rows.map(convert, batched=True, keep_in_memory=True, desc=f"{split}: {state_text} state texts")
+            rows = rows.map(convert, batched=True, input_columns=["state", "next_state"], keep_in_memory=True,
+                            desc=f"{split}: {state_text} state texts")  # only the texts are read (no image decoding)
         converted[split] = rows
     return type(dataset_dict)(converted)

@@ -79,7 +79,8 @@ def json_safe(value):
 
 
 RUN_CONFIG = "swirl_config.json"  # a SWIRL run's whole config, written at its start in its output_dir
-RUN_CONFIG_NAMES = (RUN_CONFIG, "wav_config.json")  # SWIRL's, WAV's (swirl.wav.acquisition.FINGERPRINT)
+WAV_RUN_CONFIG = "wav_config.json"  # a WAV run's settings (swirl.wav.acquisition's fingerprint)
+RUN_CONFIG_NAMES = (RUN_CONFIG, WAV_RUN_CONFIG)
 
 
 def find_run_config(folder: str | os.PathLike) -> dict | None:

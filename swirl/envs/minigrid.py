@@ -154,13 +154,9 @@ class Obj:
         if obj.type == "door":
             state = "open" if obj.is_open else ("locked" if obj.is_locked else "closed")
         contains = cls.from_world_obj(obj.contains) if obj.type == "box" else None
-        key = (obj.type, obj.color, state, contains)
-        interned = _INTERNED.get(key)
-        if interned is None:
-            if obj.type not in TYPE_TO_CODE or obj.color not in COLOR_TO_CODE:
-                raise ValueError(f"cannot serialise MiniGrid object type={obj.type!r} color={obj.color!r}")
-            interned = _INTERNED.setdefault(key, cls(*key))
-        return interned
+        if obj.type not in TYPE_TO_CODE or obj.color not in COLOR_TO_CODE:
+            raise ValueError(f"cannot serialise MiniGrid object type={obj.type!r} color={obj.color!r}")
+        return _intern(obj.type, obj.color, state, contains)
 
     def to_world_obj(self) -> Any:
         """Build the equivalent ``WorldObj`` (used for rendering and for rebuilding grids)."""
@@ -258,6 +254,9 @@ class MiniGridState:
             return self
         if lines == [""]:
             raise StateParseError(f"empty diff (write {NO_CHANGE!r} when nothing changes)")
+        for line_no, line in enumerate(lines, 1):
+            if line.strip() == NO_CHANGE:
+                raise StateParseError(f"diff line {line_no}: {NO_CHANGE!r} must be the whole diff")
         return _apply_grid_diff(self, lines) if text == "grid" else _apply_objects_diff(self, lines)
 
     def cell(self, x: int, y: int) -> Obj | None:
@@ -326,9 +325,13 @@ def _grid_text(state: MiniGridState) -> str:
     tokens = _grid_tokens(state)
     lines = [f"grid {width}x{state.height}"]
     lines.extend(" ".join(tokens[row * width : (row + 1) * width]) for row in range(state.height))
-    lines.append("carrying " + ("none" if state.carrying is None else state.carrying.code))
+    lines.append(_grid_carrying_line(state))
     lines.append("end")
     return "\n".join(lines)
+
+
+def _grid_carrying_line(state: MiniGridState) -> str:
+    return "carrying " + ("none" if state.carrying is None else state.carrying.code)
 
 
 def _objects_text(state: MiniGridState) -> str:
@@ -732,14 +735,12 @@ def _grid_diff(state: MiniGridState, other: MiniGridState) -> str:
         if old != new
     ]
     if state.carrying != other.carrying:
-        lines.append("carrying " + ("none" if other.carrying is None else other.carrying.code))
+        lines.append(_grid_carrying_line(other))
     return "\n".join(lines)
 
 
-def _check_diff_line(line: str, key: Any, seen: set, where: str) -> None:
-    """Each key (agent, carrying, one cell) at most once, and ``no change`` only as the whole diff."""
-    if line.strip() == NO_CHANGE:
-        raise StateParseError(f"{where}: {NO_CHANGE!r} must be the whole diff")
+def _check_diff_line(key: Any, seen: set, where: str) -> None:
+    """Each key (agent, carrying, one cell) at most once."""
     if key in seen:
         what = f"cell {key[0]},{key[1]} is changed twice" if isinstance(key, tuple) else f"a second {key!r} line"
         raise StateParseError(f"{where}: {what}")
@@ -759,11 +760,11 @@ def _apply_objects_diff(state: MiniGridState, lines: list[str]) -> MiniGridState
             pos, direction = _parse_agent_words(words, where, width, height)
         elif key == "carrying":
             carrying = _parse_carrying_words(words, where)
-        elif line.strip() != NO_CHANGE:
+        else:
             index, obj = _parse_cell_words(words, where, width, height)
             cells[index] = obj
             key = (index % width, index // width)
-        _check_diff_line(line, key, seen, where)
+        _check_diff_line(key, seen, where)
     return MiniGridState(width, height, tuple(cells), pos, direction, carrying)
 
 
@@ -779,7 +780,7 @@ def _apply_grid_diff(state: MiniGridState, lines: list[str]) -> MiniGridState:
         key: Any = "carrying"
         if len(words) == 2 and words[0] == "carrying":
             carrying = None if words[1] == "none" else _parse_single_obj(words[1], f"{where} (carrying)")
-        elif len(words) == 2 and line.strip() != NO_CHANGE:
+        elif len(words) == 2:
             key = _parse_position(words[0], where, width, height)
             obj, arrow = _parse_cell_code(words[1], f"{where}, cell {key[0]},{key[1]}")
             cells[key[1] * width + key[0]] = obj
@@ -787,9 +788,9 @@ def _apply_grid_diff(state: MiniGridState, lines: list[str]) -> MiniGridState:
                 arrows.pop(key, None)
             else:
                 arrows[key] = arrow
-        elif line.strip() != NO_CHANGE:
+        else:
             raise StateParseError(f"{where}: expected 'X,Y CODE' or 'carrying CODE', got {line.strip()[:40]!r}")
-        _check_diff_line(line, key, seen, where)
+        _check_diff_line(key, seen, where)
     if len(arrows) != 1:
         if not arrows:
             raise StateParseError("no agent in the grid after the diff (expected one of > v < ^)")

@@ -120,6 +120,8 @@ class FWMStateReward(LogLikelihoodReward):
                  next_state: Sequence[str], images: Sequence[Sequence[Any]] | None = None, **_: Any) -> list[float]:
         actions = [strip_completion(self.tokenizer, completion_text(text)) for text in completions]
         state_images = self.first_images(images) if self.view.has_images else None
-        answers = [self.view.answer(s, s_next) for s, s_next in zip(state, next_state)]  # s', or diff(s, s')
+        # s', or diff(s, s'): once per prompt, not once per sample of its group
+        shown = {pair: self.view.answer(*pair) for pair in set(zip(state, next_state))}
+        answers = [shown[pair] for pair in zip(state, next_state)]
         return self.clamped_mean_loglik([fwm_prompt(self.tokenizer, s, z_hat, self.view)
                                          for s, z_hat in zip(state, actions)], answers, state_images)

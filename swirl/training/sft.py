@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 from trl import SFTConfig
 
+from swirl.config_fields import LoRAModelFields
 from swirl.models.prompts import ROLES
 from swirl.models.vision import TEXT_VIEW, StateView
 
@@ -86,10 +87,7 @@ class SwirlSFTConfig(SFTConfig):
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
         if self.dataset is None:
             raise ValueError("dataset is required: the folder written by `swirl data minigrid` or `swirl data maniskill`")
-        if self.lora_layers is not None and self.lora_layers < 1:
-            raise ValueError(f"lora_layers must be at least 1 (None: every layer) (got {self.lora_layers!r})")
-        if self.lora_layers is not None and self.lora_vision:
-            raise ValueError("lora_layers adapts the language model's top layers only; it does not combine with lora_vision")
+        LoRAModelFields.check_lora_layers(self)  # the same fields, the same checks
         from swirl.models.vision import STATE_MODALITIES
 
         if self.state_modality not in STATE_MODALITIES:
@@ -115,7 +113,7 @@ def sft_datasets(config: SwirlSFTConfig, tokenizer: Any) -> tuple[Any, Any]:
     from swirl.models.vision import require_vlm, state_view
 
     data = load_dataset_dict(config.dataset)
-    if config.state_text is not None and domain_of(data["test"]) == "minigrid":
+    if config.state_text is not None:  # MiniGrid splits only; others are left as they are
         data = convert_state_texts(data, config.state_text)
     train, test = data[SPLIT_FOR_ROLE[config.role]], data["test"]
     view = state_view(config.state_modality, domain_of(train), config.state_format)

@@ -29,7 +29,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from swirl.paths import json_safe, write_text_atomic
+from swirl.paths import WAV_RUN_CONFIG, json_safe, write_text_atomic
 from swirl.training.loop import (distributed_state, is_main_process, prepare_dataset, stage_done, wait_for_everyone,
                                  write_json_atomic)
 from swirl.wav.config import METHODS, WAVConfig
@@ -38,7 +38,7 @@ from swirl.wav.scores import Candidate, PoolScorer, Simulator, pool_candidates, 
 JOURNAL = "labels.jsonl"
 
 
-FINGERPRINT = "wav_config.json"
+FINGERPRINT = WAV_RUN_CONFIG
 RESUMABLE_FIELDS = ("output_dir", "method", "methods", "seeds", "rounds", "sampler")  # may change between runs
 
 
