@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_builders.minigrid import build_minigrid_dataset
+from swirl.builders.minigrid import build_minigrid_dataset
 from swirl.envs.minigrid import make_env
 
 ENVS = [

@@ -62,7 +62,7 @@ def sample_transitions(env_id: str, seeds: int = 3, steps: int = 30) -> list[tup
 def example_tokens(tokenizer, transitions, state_text: str, state_format: str, old: bool = False) -> dict[str, float]:
     """Mean tokens of an FWM and an IDM training example (chat-templated prompt + completion + EOS)."""
     from swirl.models.prompts import completion, prompt_for_row, target_for_row
-    from swirl.models.vision import state_view
+    from swirl.models.state_view import state_view
 
     view = state_view("text", "minigrid", state_format)
     counts: dict[str, list[int]] = {"fwm": [], "idm": []}

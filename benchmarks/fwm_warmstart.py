@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="output folder (default: runs/fwm-warmstart/<lr>-<steps>)")
     args = parser.parse_args()
 
-    from eval.world_model import evaluate_world_model
+    from swirl.evaluation.world_model import evaluate_world_model
     from swirl.data import load_dataset_dict
     from swirl.models.adapters import with_adapters
     from swirl.models.loading import load_base_model, load_tokenizer

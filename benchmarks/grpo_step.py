@@ -43,7 +43,7 @@ GRPOTrainer.training_step = timed("step", GRPOTrainer.training_step)
 
 def measure(model_name: str, steps: int, work: Path, state_modality: str = "text") -> list[dict]:
     """Time ``steps`` GRPO steps of each phase; with ``state_modality`` image, the prompts show MiniGrid renders."""
-    from data_builders.minigrid import build_minigrid_dataset
+    from swirl.builders.minigrid import build_minigrid_dataset
     from swirl.models.adapters import lora_config, save_adapter, with_adapters
     from swirl.models.loading import load_base_model, load_tokenizer
     from swirl.models.prompts import images_for_row, trl_prompt

@@ -68,6 +68,7 @@ DEFAULT_ARMS = ["objects-diff-k8-60", "objects-diff-k8-400", "grid-diff-k8-60", 
 
 def build_data(out: Path, seed: int) -> Path:
     """The quality study's environments with more test episodes, the test split identifiable and balanced."""
+    from swirl.builders.prepare import build_dataset
     from swirl.config_fields import MiniGridDataFields
     from swirl.data import save_dataset_dict
 
@@ -76,7 +77,7 @@ def build_data(out: Path, seed: int) -> Path:
         fields = MiniGridDataFields(env_ids=ENV_IDS, env_episodes=8, env_max_steps=10, env_policy="expert",
                                     env_epsilon=0.3, env_test_episodes=24)
         fields.env_test_split = "identifiable"
-        save_dataset_dict(fields.build_dataset(seed), path)
+        save_dataset_dict(build_dataset(fields, seed), path)
     return path
 
 
@@ -134,11 +135,11 @@ def tokens_per_example(tokenizer: Any, rows: Any, role: str, view: Any) -> float
 def run_arm(arm: Arm, data_path: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from eval.world_model import evaluate_world_model
+    from swirl.evaluation.world_model import evaluate_world_model
     from swirl.data import convert_state_texts, load_dataset_dict
     from swirl.models.adapters import with_adapters
     from swirl.models.loading import load_base_model, load_tokenizer
-    from swirl.models.vision import state_view
+    from swirl.models.state_view import state_view
     from swirl.sampling import make_sampler
     from swirl.training.sft import sft_adapter
 

@@ -64,7 +64,7 @@ def seed_datasets(config: QualityConfig, seed: int) -> tuple[Path, Path]:
     ``state_only`` and ``test`` as in ``data``) of one seed."""
     from datasets import DatasetDict
 
-    from data_builders.minigrid import build_minigrid_dataset
+    from swirl.builders.minigrid import build_minigrid_dataset
     from swirl.data import load_dataset_dict, save_dataset_dict
 
     root = Path(config.output_dir) / f"seed_{seed}"
@@ -212,7 +212,7 @@ def markdown(table: list[dict]) -> str:
 
 
 def report(config: QualityConfig, per_seed: dict[int, dict[str, list[dict]]], timings: dict, labels: dict) -> dict:
-    from eval.report import plot_arms
+    from swirl.evaluation.report import plot_arms
     from swirl.paths import json_safe, write_text_atomic
 
     out = Path(config.output_dir)
@@ -263,7 +263,7 @@ def run_seeds_in_processes(config: QualityConfig, argv: list[str]) -> dict[str, 
 def main(argv: list[str] | None = None) -> None:
     import datasets
 
-    from swirl.cli import parse_config
+    from swirl.config_fields import parse_config
     from swirl.training.loop import run_swirl
 
     config = parse_config(QualityConfig, argv, description=__doc__.split("\n\n")[0], prog="quality_minigrid.py")
@@ -295,6 +295,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from swirl.cli import run_or_exit
+    from swirl.errors import run_or_exit
 
     sys.exit(run_or_exit(main, sys.argv[1:]))

@@ -26,10 +26,11 @@ SETTINGS = [("tiny-qwen2", "text"), ("tiny-qwen2-vl", "text"), ("tiny-qwen2-vl",
 def sft_step_and_prompt_tokens(model_name: str, modality: str, steps: int, work: Path) -> dict:
     """Seconds per SFT step of the fwm adapter (batch 8), and the mean fwm prompt length in tokens (images
     expanded)."""
-    from data_builders.minigrid import build_minigrid_dataset
+    from swirl.builders.minigrid import build_minigrid_dataset
     from swirl.models.loading import load_tokenizer
     from swirl.models.prompts import images_for_row, prompt_for_row
-    from swirl.models.vision import encode_with_images, state_view, text_tokenizer
+    from swirl.models.vision import encode_with_images, text_tokenizer
+    from swirl.models.state_view import state_view
     from swirl.training.sft import sft_adapter
 
     view = state_view(modality, "minigrid")

@@ -1,1 +1,1 @@
-"""Environment -> Hugging Face dataset builders (``swirl data <env>``)."""
+"""Dataset-building entry points kept from the repository's layout; the code they run is :mod:`swirl.builders`."""

@@ -1,1 +1,1 @@
-"""Evaluation scripts on benchmark tasks (world-model and inverse-model metrics)."""
+"""Evaluation entry points kept from the repository's layout; the code they run is :mod:`swirl.evaluation`."""

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import sys
 
-from swirl.cli import run_or_exit
+from swirl.errors import run_or_exit
+from swirl.recipes import swirl_recipe
 from swirl.training.config import SwirlManiSkillConfig
-from swirl.training.loop import recipe_main
 
 if __name__ == "__main__":
-    sys.exit(run_or_exit(recipe_main, SwirlManiSkillConfig, sys.argv[1:], "recipes/swirl_maniskill.py",
+    sys.exit(run_or_exit(swirl_recipe, SwirlManiSkillConfig, sys.argv[1:], "recipes/swirl_maniskill.py",
                          __doc__.split("\n\n")[0]))

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sys
 
-from swirl.cli import run_or_exit
+from swirl.errors import run_or_exit
+from swirl.recipes import swirl_recipe
 from swirl.training.config import SwirlConfig
-from swirl.training.loop import recipe_main
 
 if __name__ == "__main__":
-    sys.exit(run_or_exit(recipe_main, SwirlConfig, sys.argv[1:], "recipes/swirl_minigrid.py", __doc__.split("\n\n")[0]))
+    sys.exit(run_or_exit(swirl_recipe, SwirlConfig, sys.argv[1:], "recipes/swirl_minigrid.py", __doc__.split("\n\n")[0]))

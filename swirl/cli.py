@@ -2,6 +2,12 @@
 
     swirl data minigrid --env swirl/WAV-KeyDelivery-v0 --episodes 100 --out data/keydelivery
     swirl data maniskill --env PickCube-v1 --episodes 20 --images sensor --out data/pickcube
+    swirl sft --role fwm --dataset data/keydelivery --output_dir runs/sft
+    swirl eval --adapters runs/quick/iter_1/phase2 --dataset runs/quick/data --out runs/quick/eval
+    swirl report --run sft=runs/a --run swirl=runs/b --out reports/compare
+    swirl wav-report runs/wav-tiny
+
+This is the top of the import graph: nothing in the package imports it.
 
 Every sub-command explains its flags with ``--help``. Errors that swirl raises on purpose print one line
 (``swirl: error: ...``) and exit with status 2.
@@ -13,20 +19,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from swirl.errors import SwirlError
-
-
-def parse_config(config_class: type, argv: Sequence[str] | None, description: str, prog: str | None = None):
-    """A TRL-style config (YAML via ``--config`` + flag overrides) parsed by ``trl.TrlParser``; a value its
-    ``__post_init__`` rejects becomes one ``SwirlError`` line instead of a traceback."""
-    from trl import TrlParser
-
-    parser = TrlParser((config_class,), prog=prog, description=description)
-    try:
-        (config,) = parser.parse_args_and_config(args=list(argv) if argv is not None else None)
-    except ValueError as error:
-        raise SwirlError(str(error).strip().splitlines()[0]) from None
-    return config
+from swirl.errors import SwirlError, run_or_exit
 
 
 def _add_common_data_flags(parser: argparse.ArgumentParser, episodes: int, max_steps: int, test_episodes: int) -> None:
@@ -144,7 +137,7 @@ def _save_data(dataset, args: argparse.Namespace, summary: str) -> None:
 
 
 def _run_minigrid_data(args: argparse.Namespace) -> None:
-    from data_builders.minigrid import build_minigrid_dataset, summary_table
+    from swirl.builders.minigrid import build_minigrid_dataset, summary_table
     from swirl.envs.minigrid import make_env, minigrid_env_ids
 
     if not _check_data_args(args, minigrid_env_ids):
@@ -158,7 +151,7 @@ def _run_minigrid_data(args: argparse.Namespace) -> None:
 
 
 def _run_maniskill_data(args: argparse.Namespace) -> None:
-    from data_builders.maniskill import build_maniskill_dataset, summary_table
+    from swirl.builders.maniskill import build_maniskill_dataset, summary_table
     from swirl.envs.maniskill import maniskill_env_ids
 
     if not _check_data_args(args, maniskill_env_ids):
@@ -188,6 +181,90 @@ def _run_models_prepare(args: argparse.Namespace) -> None:
     print(f"{args.name} is ready at {resolve_model(args.name)}")
 
 
+def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
+    from swirl.envs.state_format import STATE_FORMATS
+    from swirl.models.state_view import STATE_MODALITIES
+
+    parser = commands.add_parser(
+        "eval", help="evaluate a stage's fwm/idm adapters on a dataset split",
+        description="Evaluate the fwm/ and idm/ adapters of a stage (e.g. RUN/iter_1/phase2) on a dataset split: every "
+        "FWM and IDM metric overall and per env, open-loop rollouts and the Action Following Score; writes eval.json, "
+        "eval.md and plots under --out.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m", help="base model (Hub id, folder or built-in name)")
+    parser.add_argument("--adapters", required=True, help="folder holding the fwm/ and idm/ adapters (a stage of a run)")
+    parser.add_argument("--dataset", required=True, help="dataset folder from `swirl data minigrid` or "
+                        "`swirl data maniskill` (the metrics follow the dataset's kind)")
+    parser.add_argument("--split", default="test", help="split to evaluate (needs actions: labelled or test)")
+    parser.add_argument("--rows", type=int, default=256, help="evaluate at most this many rows (seeded sample)")
+    parser.add_argument("--sampler", default="auto", help="auto, hf or vllm")
+    parser.add_argument("--max-state-tokens", type=int, default=256, help="max new tokens of a predicted state")
+    parser.add_argument("--max-action-tokens", type=int, default=8, help="max new tokens of a predicted action")
+    parser.add_argument("--state-modality", choices=STATE_MODALITIES, default=None,
+                        help="how prompts show states (default: the run's state_modality, else text; image needs a VLM "
+                        "and a dataset with images; rollouts and the AFS then are skipped)")
+    parser.add_argument("--state-format", choices=STATE_FORMATS, default=None,
+                        help="how the FWM writes next states: full or diff (default: the run's, read from the "
+                        "swirl_config.json at or above --adapters; else full)")
+    parser.add_argument("--state-text", choices=("grid", "objects"), default=None,
+                        help="MiniGrid state text shown to the adapters: grid or objects (default: the run's; else the "
+                        "dataset's)")
+    parser.add_argument("--rollout-horizon", type=int, default=6, help="open-loop rollout length (0: skip rollouts; "
+                        "MiniGrid only)")
+    parser.add_argument("--rollout-starts", type=int, default=16, help="rollouts from at most this many test states")
+    parser.add_argument("--afs-states", type=int, default=8, help="states for the Action Following Score (0: skip; "
+                        "MiniGrid only)")
+    parser.add_argument("--out", required=True, help="output folder for eval.json, eval.md and the plots")
+    parser.set_defaults(handler=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> None:
+    from swirl.evaluation.world_model import evaluate_saved_stage
+
+    _, table = evaluate_saved_stage(
+        args.adapters, args.dataset, args.out, model=args.model, split=args.split, rows=args.rows, sampler=args.sampler,
+        max_state_tokens=args.max_state_tokens, max_action_tokens=args.max_action_tokens,
+        state_modality=args.state_modality, state_format=args.state_format, state_text=args.state_text,
+        rollout_horizon=args.rollout_horizon, rollout_starts=args.rollout_starts, afs_states=args.afs_states)
+    print(table)
+
+
+def _add_report_parsers(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report", help="compare the final evaluation of SWIRL runs",
+        description="The final evaluation of each run side by side (e.g. SFT-only vs SWIRL vs WAV + SWIRL): reads each "
+        "run's metrics.jsonl, writes report.json, report.md and report.png under --out.")
+    report.add_argument("--run", action="append", required=True, metavar="NAME=DIR",
+                        help="a run to compare, as name=output_dir; repeat")
+    report.add_argument("--out", required=True, help="folder for report.json, report.md and report.png")
+    report.set_defaults(handler=_run_report)
+    wav = commands.add_parser(
+        "wav-report", help="summarise WAV acquisition runs",
+        description="Per method and round, the mean +- std over seeds of the test metrics against the number of "
+        "labels, the rank correlation with the oracle, and the labels WAV needs to match random's final error.")
+    wav.add_argument("run_dirs", nargs="+", help="WAV output folders (each with results.jsonl); lines are merged")
+    wav.add_argument("--out", help="where to write summary.md/json and the plot (default: the first run folder)")
+    wav.set_defaults(handler=_run_wav_report)
+
+
+def _run_report(args: argparse.Namespace) -> None:
+    from swirl.evaluation.report import compare
+
+    runs = {}
+    for item in args.run:
+        name, _, run_dir = item.partition("=")
+        if not run_dir:
+            raise SwirlError(f"--run {item!r}: expected NAME=DIR")
+        runs[name] = run_dir
+    compare(runs, args.out)
+
+
+def _run_wav_report(args: argparse.Namespace) -> None:
+    from swirl.evaluation.acquisition import summarise_runs
+
+    _, table = summarise_runs(args.run_dirs, args.out)
+    print(table)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="swirl", description="SWIRL world models and WAV data acquisition.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -198,22 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_parser(commands)
     commands.add_parser("sft", help="warm-start SFT of one adapter (fwm, idm, subgoal); see `swirl sft --help`",
                         add_help=False)
-    commands.add_parser("eval", help="evaluate a stage's fwm/idm adapters on a split; see `swirl eval --help`",
-                        add_help=False)
+    _add_eval_parser(commands)
+    _add_report_parsers(commands)
     return parser
-
-
-def run_or_exit(function, *args) -> int:
-    """Run ``function(*args)``; a :class:`SwirlError` becomes one line on stderr and exit status 2."""
-    try:
-        function(*args)
-    except SwirlError as error:
-        print(f"swirl: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("swirl: interrupted", file=sys.stderr)
-        return 130
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -222,10 +286,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from swirl.training.sft import main as sft_main
 
         return run_or_exit(sft_main, argv[1:])
-    if argv[:1] == ["eval"]:
-        from eval.world_model import main as eval_main
-
-        return run_or_exit(eval_main, argv[1:])
     args = build_parser().parse_args(argv)
     return run_or_exit(args.handler, args)
 

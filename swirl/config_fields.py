@@ -1,16 +1,18 @@
 """Fields shared by the run configs (``SwirlConfig``, ``SwirlManiSkillConfig``, ``WAVConfig``): where the data comes
 from (MiniGrid or ManiSkill) and which base model + LoRA shape the adapters use, with one help text each; and
-the one way a config rejects bad values."""
+the one way a config rejects bad values or is parsed from YAML + flags (:func:`parse_config`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
+from swirl.errors import SwirlError
+
 
 @dataclass
 class MiniGridDataFields:
-    """The dataset folder, or how to build it (``swirl.training.loop.prepare_dataset``)."""
+    """The dataset folder, or how to build it (``swirl.builders.prepare.build_dataset``)."""
 
     domain: ClassVar[str] = "minigrid"
 
@@ -37,19 +39,9 @@ class MiniGridDataFields:
                                                                "lossless; a dataset in the other text is converted "
                                                                "on load."})
 
-    def build_dataset(self, seed: int, images: bool = False):
-        """The dataset, with renders of every state when ``images``."""
-        from data_builders.minigrid import build_minigrid_dataset
-
-        return build_minigrid_dataset(self.env_ids, episodes=self.env_episodes, max_steps=self.env_max_steps,
-                                      policy=self.env_policy, epsilon=self.env_epsilon,
-                                      test_episodes=self.env_test_episodes, test_split=self.env_test_split,
-                                      images=images, tile_size=self.env_tile_size, state_text=self.state_text,
-                                      seed=seed, progress=False)
-
     def check_state_text(self) -> None:
         """``state_text`` and ``env_test_split`` name known choices."""
-        from data_builders.minigrid import TEST_SPLITS
+        from swirl.builders.minigrid import TEST_SPLITS
         from swirl.envs.minigrid import STATE_TEXTS
 
         reject_invalid(self, [
@@ -60,7 +52,7 @@ class MiniGridDataFields:
 
 @dataclass
 class ManiSkillDataFields:
-    """The dataset folder, or how to build it from ManiSkill3 tasks (``swirl.training.loop.prepare_dataset``)."""
+    """The dataset folder, or how to build it from ManiSkill3 tasks (``swirl.builders.prepare.build_dataset``)."""
 
     domain: ClassVar[str] = "maniskill"
     dataset: str | None = field(default=None, metadata={"help": "dataset folder from `swirl data maniskill`; built "
@@ -79,17 +71,6 @@ class ManiSkillDataFields:
     env_action_precision: int = field(default=2, metadata={"help": "decimals of every action value in the text."})
     env_control_mode: str = field(default="pd_ee_delta_pos", metadata={"help": "ManiSkill controller (the action "
                                                                              "space); the experts need pd_ee_delta_pos."})
-
-    def build_dataset(self, seed: int, images: bool = False):
-        """The dataset, with the task camera's image of every state when ``images``."""
-        from data_builders.maniskill import build_maniskill_dataset
-
-        return build_maniskill_dataset(self.env_ids, episodes=self.env_episodes, max_steps=self.env_max_steps,
-                                       policy=self.env_policy, epsilon=self.env_epsilon,
-                                       test_episodes=self.env_test_episodes, fields=self.env_fields,
-                                       images="sensor" if images else "none",
-                                       precision=self.env_precision, action_precision=self.env_action_precision,
-                                       control_mode=self.env_control_mode, seed=seed, progress=False)
 
 
 @dataclass
@@ -139,3 +120,16 @@ def reject_invalid(config: Any, checks: Sequence[tuple[bool, str, str]]) -> None
     for ok, name, why in checks:
         if not ok:
             raise ValueError(f"{name} {why} (got {getattr(config, name)!r})")
+
+
+def parse_config(config_class: type, argv: Sequence[str] | None, description: str, prog: str | None = None) -> Any:
+    """A TRL-style config (YAML via ``--config`` + flag overrides) parsed by ``trl.TrlParser``; a value its
+    ``__post_init__`` rejects becomes one ``SwirlError`` line instead of a traceback."""
+    from trl import TrlParser
+
+    parser = TrlParser((config_class,), prog=prog, description=description)
+    try:
+        (config,) = parser.parse_args_and_config(args=list(argv) if argv is not None else None)
+    except ValueError as error:
+        raise SwirlError(str(error).strip().splitlines()[0]) from None
+    return config

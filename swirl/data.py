@@ -1,6 +1,6 @@
 """Saving and loading the transition datasets: atomic writes, and one-line errors for bad folders.
 
-Every builder (``data_builders/``) produces a ``datasets.DatasetDict`` with the splits ``labelled``
+Every builder (``swirl/builders/``) produces a ``datasets.DatasetDict`` with the splits ``labelled``
 (transitions with their action), ``state_only`` (the action is the latent variable, ``None``) and ``test``.
 """
 

@@ -40,7 +40,7 @@ def ensure_hub_reachable(timeout: float = 5.0, need_token: bool = True) -> None:
 def model_card(config: dict, data: dict, eval_lines: list[dict], command: str) -> str:
     """The README.md pushed with a SWIRL run's adapters: what they are, how they were made, how they score.
     ``data`` holds the run's ``domain`` (minigrid or maniskill), ``env_ids`` and split sizes."""
-    from eval.world_model import HEADLINES, markdown_table
+    from swirl.evaluation.tables import HEADLINES, markdown_table
 
     domain = data.get("domain", "minigrid")
     if domain == "minigrid":

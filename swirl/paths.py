@@ -1,4 +1,5 @@
-"""Where swirl keeps what it prepares once (converted models, tokenizers), and how it writes folders safely."""
+"""Where swirl keeps what it prepares once (converted models, tokenizers), how it writes files and folders safely
+(atomically), and the files a run leaves in its folder (its config, each stage's ``metrics.json``)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,25 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     except BaseException:
         Path(staging).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: str | os.PathLike, payload) -> None:
+    """Strict JSON (NaN and infinities become null), written atomically."""
+    import json
+
+    write_text_atomic(path, json.dumps(json_safe(payload), indent=2, allow_nan=False) + "\n")
+
+
+def stage_done(stage_dir: str | os.PathLike) -> bool:
+    """A stage of a run (SWIRL's warm start or phase, a WAV round) is complete when its ``metrics.json`` exists and
+    is readable: it is written last, atomically."""
+    import json
+
+    try:
+        json.loads((Path(stage_dir) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def json_safe(value):

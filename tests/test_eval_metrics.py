@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from eval.metrics import OTHER, compare_prediction, fwm_metrics, idm_metrics
+from swirl.evaluation.metrics import OTHER, compare_prediction, fwm_metrics, idm_metrics
 from swirl.envs.minigrid import ACTION_TEXTS, make_env, state_to_text
 
 # MiniGrid-Empty-5x5, seed 0: the agent at (1, 1) facing right; "move forward" takes it to (2, 1).
@@ -85,7 +85,7 @@ def test_end_to_end_evaluation_of_tiny_adapters(world_model, tokenizer, small_da
     import subprocess
     import sys
 
-    from eval.world_model import evaluate_world_model
+    from swirl.evaluation.world_model import evaluate_world_model
     from swirl.data import load_dataset_dict
     from swirl.models.adapters import save_adapter
     from swirl.sampling import HFSampler
@@ -122,7 +122,7 @@ def test_end_to_end_evaluation_of_tiny_adapters(world_model, tokenizer, small_da
 def test_one_role_evaluation_carries_the_other_over(world_model, tokenizer, small_dataset):
     import json
 
-    from eval.world_model import carry_over, evaluate_world_model
+    from swirl.evaluation.world_model import carry_over, evaluate_world_model
     from swirl.data import load_dataset_dict
     from swirl.sampling import HFSampler
 
@@ -146,7 +146,7 @@ def test_one_role_evaluation_carries_the_other_over(world_model, tokenizer, smal
 def test_report_compares_runs(tmp_path):
     import json
 
-    from eval.report import compare
+    from swirl.evaluation.report import compare
     from swirl.errors import SwirlError
 
     keys = ("fwm_exact_match", "fwm_changed_accuracy", "fwm_field_accuracy", "fwm_parse_rate", "idm_accuracy")
@@ -166,7 +166,7 @@ def test_report_compares_runs(tmp_path):
 
 # ------------------------------------------------------------------------ continuous states (ManiSkill)
 def test_vector_fwm_metrics_known_answer():
-    from eval.metrics import vector_fwm_metrics
+    from swirl.evaluation.metrics import vector_fwm_metrics
 
     state = "tcp 0.0 0.0\nobj 1.0\nend"
     truth = "tcp 0.1 0.0\nobj 1.0\nend"
@@ -185,7 +185,7 @@ def test_vector_fwm_metrics_known_answer():
 
 
 def test_vector_idm_metrics_known_answer():
-    from eval.metrics import vector_idm_metrics
+    from swirl.evaluation.metrics import vector_idm_metrics
 
     metrics = vector_idm_metrics(["0.50 0.00", "0.00 1.00", "0.5", "left"], ["0.50 0.00", "1.00 -1.00", "0.1 0.1", "0 0"])
     assert metrics["parse_rate"] == 0.5 and metrics["action_exact_match"] == 0.25
@@ -194,8 +194,8 @@ def test_vector_idm_metrics_known_answer():
 
 
 def test_constant_answer_baselines_are_the_best_single_action():
-    from eval.metrics import best_constant_accuracy, best_constant_equivalent_accuracy
-    from eval.world_model import baseline_line
+    from swirl.evaluation.metrics import best_constant_accuracy, best_constant_equivalent_accuracy
+    from swirl.evaluation.tables import baseline_line
 
     assert best_constant_accuracy(["drop", "toggle", "drop", "turn left"]) == 0.5
     # rows reproduced by {2}, {2, 3}, {3}, {0}: action 2 (or 3) explains two of four

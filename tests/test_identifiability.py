@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from data_builders.minigrid import build_minigrid_dataset
-from eval.metrics import equivalent_accuracy, identifiable_share, noop_share
+from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.evaluation.metrics import equivalent_accuracy, identifiable_share, noop_share
 from swirl.envs.experts import has_expert
 from swirl.envs.identifiability import equivalent_actions, equivalent_actions_for_rows, is_identifiable, is_noop
 from swirl.envs.minigrid import MiniGridState, make_env, resimulate, state_to_text, text_to_state
@@ -111,6 +111,7 @@ def test_identifiable_test_split_is_identifiable_changing_and_balanced(wav_rows)
 
 
 def test_test_split_option_in_config_and_cli():
+    from swirl.builders.prepare import build_dataset
     from swirl.cli import build_parser
     from swirl.config_fields import MiniGridDataFields
     from swirl.errors import SwirlError
@@ -119,7 +120,7 @@ def test_test_split_option_in_config_and_cli():
     assert args.test_split == "identifiable"
     assert build_parser().parse_args(["data", "minigrid", "--env", WAV]).test_split == "all"
     fields = MiniGridDataFields(env_episodes=1, env_max_steps=15, env_test_episodes=2, env_test_split="identifiable")
-    test = fields.build_dataset(seed=1)["test"]
+    test = build_dataset(fields, seed=1)["test"]
     assert identifiable_share(equivalent_actions_for_rows(test)) == 1.0
     with pytest.raises(SwirlError, match="unknown test split 'easy'; choose one of all, identifiable"):
         build_minigrid_dataset([WAV], test_split="easy", progress=False)
@@ -128,7 +129,7 @@ def test_test_split_option_in_config_and_cli():
 def test_summary_table_reports_the_identifiable_share(wav_rows):
     from datasets import DatasetDict
 
-    from data_builders.minigrid import summary_table
+    from swirl.builders.minigrid import summary_table
 
     table = summary_table(DatasetDict({"test": wav_rows}))
     share = identifiable_share(equivalent_actions_for_rows(wav_rows))
@@ -137,7 +138,8 @@ def test_summary_table_reports_the_identifiable_share(wav_rows):
 
 
 def test_evaluation_reports_equivalent_accuracy_and_shares(world_model, tokenizer, small_dataset):
-    from eval.world_model import HEADLINE, evaluate_world_model
+    from swirl.evaluation.tables import HEADLINE
+    from swirl.evaluation.world_model import evaluate_world_model
     from swirl.data import load_dataset_dict
     from swirl.sampling import HFSampler
 

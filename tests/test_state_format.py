@@ -7,16 +7,16 @@ import re
 
 import pytest
 
-from data_builders.minigrid import build_minigrid_dataset
-from eval.rollouts import rollout_accuracy
-from eval.world_model import evaluate_world_model
+from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.evaluation.rollouts import rollout_accuracy
+from swirl.evaluation.world_model import evaluate_world_model
 from swirl.data import convert_state_texts, load_dataset_dict
 from swirl.envs.minigrid import NO_CHANGE, apply_diff, state_diff, state_text_kind
 from swirl.envs.state_format import next_state_answer, reconstruct
 from swirl.errors import StateParseError
 from swirl.models.prompts import completion, fwm_prompt, idm_prompt, prompt_completion_dataset, prompt_for_row
 from swirl.models.scoring import log_likelihood
-from swirl.models.vision import state_view
+from swirl.models.state_view import state_view
 from swirl.training.rewards import FWMStateReward, IDMActionReward
 
 DIFF = state_view("text", "minigrid", "diff")
@@ -172,7 +172,8 @@ def test_wav_scores_survive_diffs_that_do_not_apply(world_model, tokenizer, obje
     import math
 
     from conftest import random_lora
-    from swirl.wav.scores import PoolScorer, pool_candidates
+    from swirl.wav.scores import PoolScorer
+    from swirl.wav.candidates import pool_candidates
 
     world_model.add_adapter("fwm_before", random_lora())
     candidates = pool_candidates(objects_data["state_only"].select(range(2)))  # objects texts: re-simulated as such

@@ -265,7 +265,7 @@ def test_gpu_quality_preset_changes_only_the_training_budget(monkeypatch):
     """benchmarks/README.md compares the CPU and GPU presets' tables: the data, model and evaluation must match."""
     import importlib.util
 
-    from swirl.cli import parse_config
+    from swirl.config_fields import parse_config
 
     spec = importlib.util.spec_from_file_location("quality_minigrid", REPO / "benchmarks" / "quality_minigrid.py")
     quality = importlib.util.module_from_spec(spec)

@@ -23,7 +23,8 @@ from swirl.models.adapters import lora_config, with_adapters
 from swirl.models.prompts import (completion, fwm_prompt, idm_prompt, images_for_row, prompt_for_row,
                                   prompt_messages, user_content)
 from swirl.models.scoring import log_likelihood
-from swirl.models.vision import LANGUAGE_MODEL_LINEAR, StateView, lora_target_modules, state_view, text_tokenizer
+from swirl.models.vision import LANGUAGE_MODEL_LINEAR, lora_target_modules, text_tokenizer
+from swirl.models.state_view import StateView, state_view
 from swirl.sampling.hf import HFSampler
 from swirl.training.config import SwirlConfig
 from swirl.training.rewards import FWMStateReward, IDMActionReward
@@ -58,7 +59,7 @@ def vlm_world_model(vlm):
 @pytest.fixture(scope="session")
 def image_dataset(tmp_path_factory):
     """MiniGrid transitions with renders of both states (16-pixel tiles: 128x128 for the 8x8 task)."""
-    from data_builders.minigrid import build_minigrid_dataset
+    from swirl.builders.minigrid import build_minigrid_dataset
     from swirl.data import save_dataset_dict
 
     dataset = build_minigrid_dataset(["swirl/WAV-KeyDelivery-v0"], episodes=4, max_steps=8, policy="expert",

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from data_builders.minigrid import build_minigrid_dataset
-from eval.metrics import field_mismatch
+from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.evaluation.metrics import field_mismatch
 from swirl.envs.minigrid import WAV_ACTION_TEXTS, action_texts
 from swirl.errors import SwirlError
-from swirl.wav.acquisition import JOURNAL, execute_selected, read_journal
+from swirl.wav.journal import JOURNAL, execute_selected, read_journal
 from swirl.wav.config import WAVConfig
-from swirl.wav.scores import PoolScorer, Simulator, pool_candidates, rank_correlations, top_b
+from swirl.wav.scores import PoolScorer, rank_correlations, top_b
+from swirl.wav.candidates import Simulator, pool_candidates
 from swirl.wav.sparse_idm import SparseIDM, train_sparse_idm, try_predict
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,8 @@ import string
 from dataclasses import replace
 from typing import Any
 
-from swirl.models.vision import TEXT_VIEW, StateView, is_processor, text_tokenizer
+from swirl.models.state_view import TEXT_VIEW, StateView
+from swirl.models.vision import is_processor, text_tokenizer
 
 ROLES = ("fwm", "idm", "subgoal")
 # Short on purpose: every prompt token is paid G times per GRPO step and once per scored sample.

@@ -70,3 +70,19 @@ def make_sampler(
     if is_processor(tokenizer):  # an IDM prompt shows two states
         vllm_kwargs.setdefault("limit_mm_per_prompt", {"image": 2})
     return VLLMSampler(base_model, adapter_dirs or {}, seed=seed, **vllm_kwargs)
+
+
+def load_world_model(base_model: str, tokenizer: Any, adapter_dirs: Mapping[str, Any], *, sampler: str = "auto",
+                     dtype: str = "auto", seed: int = 0) -> tuple[Any, Sampler]:
+    """The base model with the saved adapters ``{name: folder}`` loaded under their names, and a sampler over them.
+
+    The one place that assembles a world model for inference: the loop (each stage's evaluation and phase I's
+    annotation), WAV's rounds and ``swirl eval`` all load through here, so the hf and vllm backends see the
+    same adapters under the same names.
+    """
+    from swirl.models.adapters import with_adapters
+    from swirl.models.loading import load_base_model
+
+    model = with_adapters(load_base_model(base_model, dtype=dtype), dict(adapter_dirs))
+    return model, make_sampler(sampler, model, tokenizer, base_model=base_model,
+                               adapter_dirs={name: str(path) for name, path in adapter_dirs.items()}, seed=seed)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from swirl.config_fields import (LoRAModelFields, ManiSkillDataFields, MiniGridDataFields, StateFormatFields,
                                  reject_invalid)
-from swirl.models.vision import STATE_MODALITIES, StateView, state_view
+from swirl.models.state_view import STATE_MODALITIES, StateView, state_view
 from swirl.sampling import SAMPLERS
 from swirl.wav.config import METHODS, SCORE_LOSSES
 

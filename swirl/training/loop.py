@@ -17,94 +17,30 @@ command skips complete stages and resumes an interrupted phase from its last che
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
-from swirl.config_fields import ManiSkillDataFields, MiniGridDataFields
-from swirl.paths import RUN_CONFIG, json_safe, write_text_atomic
+from swirl.distributed import is_main_process, wait_for_everyone
+from swirl.paths import RUN_CONFIG, stage_done, write_json_atomic, write_text_atomic
 from swirl.training.config import RunConfig
+from swirl.training.warm_start import load_run_data, warm_start
 
 
-BARRIER_TIMEOUT_HOURS = 3  # non-main processes wait at barriers while the main one evaluates a stage
-
-
-def distributed_state():
-    """accelerate's process state. Without a GPU it must be created with ``cpu=True`` (gloo), and it is a
-    singleton: the first call decides for the trainers created later, so every caller goes through here.
-    The barrier timeout is raised from torch's default (30 min on gloo) because only the main process
-    evaluates each stage, which can take longer on a CPU."""
-    from datetime import timedelta
-
-    import torch
-    from accelerate import PartialState
-
-    return PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(hours=BARRIER_TIMEOUT_HOURS))
-
-
-def is_main_process() -> bool:
-    return distributed_state().is_main_process
-
-
-def wait_for_everyone() -> None:
-    distributed_state().wait_for_everyone()
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Strict JSON (NaN and infinities become null), written atomically."""
-    write_text_atomic(path, json.dumps(json_safe(payload), indent=2, allow_nan=False) + "\n")
-
-
-def stage_done(stage_dir: Path) -> bool:
-    """A stage is complete when its metrics.json exists and is readable (it is written last)."""
-    try:
-        json.loads((stage_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def prepare_dataset(config: MiniGridDataFields | ManiSkillDataFields, seed: int) -> Path:
-    """The dataset folder: ``config.dataset`` if it exists, else built (once, under ``config.output_dir``) from
-    the config's ``env_*`` fields with ``seed``."""
-    from swirl.data import save_dataset_dict
-
-    path = Path(config.dataset) if config.dataset else Path(config.output_dir) / "data"
-    if is_main_process() and not path.exists():  # every process reaches the barrier below, built or not
-        images = getattr(config, "state_modality", "text") != "text"
-        save_dataset_dict(config.build_dataset(seed, images=images), path)
-    wait_for_everyone()
-    return path
-
-
-def load_run_data(config: RunConfig, data_path: Path) -> Any:
-    """The run's dataset, its MiniGrid states in the run's ``state_text`` (converted on load when needed)."""
-    from swirl.data import convert_state_texts, load_dataset_dict
-
-    data = load_dataset_dict(data_path)
-    return convert_state_texts(data, config.state_text) if config.domain == "minigrid" else data
-
-
-def load_world_model(config: RunConfig, stage_dir: Path, tokenizer: Any) -> tuple[Any, Any]:
+def load_stage(config: RunConfig, stage_dir: Path, tokenizer: Any) -> tuple[Any, Any]:
     """The base with the stage's ``fwm`` and ``idm`` adapters, and a sampler over it."""
-    from swirl.models.adapters import with_adapters
-    from swirl.models.loading import load_base_model
-    from swirl.sampling import make_sampler
+    from swirl.sampling import load_world_model
 
-    model = with_adapters(load_base_model(config.model, dtype=config.dtype),
-                          {"fwm": stage_dir / "fwm", "idm": stage_dir / "idm"})
-    sampler = make_sampler(config.sampler, model, tokenizer, base_model=config.model,
-                           adapter_dirs={"fwm": str(stage_dir / "fwm"), "idm": str(stage_dir / "idm")}, seed=config.seed)
-    return model, sampler
+    return load_world_model(config.model, tokenizer, {"fwm": stage_dir / "fwm", "idm": stage_dir / "idm"},
+                            sampler=config.sampler, dtype=config.dtype, seed=config.seed)
 
 
 def evaluate_stage(config: RunConfig, stage_dir: Path, test: Any, tokenizer: Any,
                    previous: Path | None = None, trained: str | None = None) -> dict[str, Any]:
     """Every FWM and IDM metric of the stage's adapters on ``test``. A GRPO phase trains one adapter (``trained``);
     the other is the ``previous`` stage's, so its metrics are carried over from there instead of recomputed."""
-    from eval.world_model import carry_over, evaluate_world_model
+    from swirl.evaluation.world_model import carry_over, evaluate_world_model
 
-    model, sampler = load_world_model(config, stage_dir, tokenizer)
+    model, sampler = load_stage(config, stage_dir, tokenizer)
     roles = (trained,) if trained is not None else ("fwm", "idm")
     evaluation = evaluate_world_model(model, tokenizer, sampler, test, max_state_tokens=config.max_state_tokens,
                                       max_action_tokens=config.max_action_tokens, domain=config.domain,
@@ -112,31 +48,6 @@ def evaluate_stage(config: RunConfig, stage_dir: Path, test: Any, tokenizer: Any
     if trained is None:
         return evaluation
     return carry_over(json.loads((previous / "metrics.json").read_text())["eval"], evaluation)
-
-
-def warm_start(config: RunConfig, data_path: Path, stage_dir: Path, tokenizer: Any) -> dict[str, Any]:
-    """SFT of the fwm and idm adapters on the labelled split (or copies of the adapters given)."""
-    from swirl.training.sft import sft_adapter
-
-    data = load_run_data(config, data_path)
-    test = data["test"].shuffle(seed=config.seed, keep_in_memory=True)
-    rows = config.eval_rows if config.sft_eval_rows is None else config.sft_eval_rows
-    test = test.select(range(min(rows, test.num_rows)))
-    results = {}
-    for role, given in (("fwm", config.fwm_adapter), ("idm", config.idm_adapter)):
-        if given:
-            if is_main_process():
-                shutil.copytree(given, stage_dir / role, dirs_exist_ok=True)
-            results[role] = {"from": given}
-            continue
-        results[role] = sft_adapter(config.model, tokenizer, role, data["labelled"], test, stage_dir / role,
-                                    lora=(config.lora_r, config.lora_alpha, config.lora_dropout), dtype=config.dtype,
-                                    steps=config.sft_steps, learning_rate=config.sft_learning_rate,
-                                    batch_size=config.sft_batch_size, seed=config.seed,
-                                    trainer_dir=stage_dir / "trainer" / role, view=config.state_view,
-                                    lora_vision=config.lora_vision, lora_layers=config.lora_layers)
-        wait_for_everyone()
-    return results
 
 
 def state_only_pairs(config: RunConfig, data: Any) -> Any:
@@ -203,6 +114,8 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
         from dataclasses import asdict
 
         write_json_atomic(output_dir / RUN_CONFIG, asdict(config))
+    from swirl.builders.prepare import prepare_dataset
+
     data_path = prepare_dataset(config, config.seed)
     if getattr(config, "acquisition", "none") != "none":  # WAV acquisition: MiniGrid only
         from swirl.wav.acquisition import acquire_for_swirl
@@ -230,7 +143,7 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
                 adapters = {"fwm": previous / "fwm", "idm": previous / "idm"}
                 extra: dict[str, Any] = {}
                 if phase == 1:
-                    model, sampler = load_world_model(config, previous, tokenizer)
+                    model, sampler = load_stage(config, previous, tokenizer)
                     train, extra = annotate_latent_actions(model, tokenizer, sampler, pairs, config)
                     del model, sampler
                 else:
@@ -251,47 +164,14 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
     wait_for_everyone()
     lines = [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
     if is_main_process():
-        from eval.plots import plot_confusion, plot_stages
-        from eval.world_model import HEADLINES
+        from swirl.evaluation.plots import plot_confusion, plot_stages
+        from swirl.evaluation.tables import HEADLINES
 
         rates = [name for name in HEADLINES[config.domain] if "mse" not in name]  # the plot's axis is a share
         plot_stages(lines, tuple(rates), output_dir / "plots" / "metrics_by_stage.png", title=str(output_dir))
         if "idm_confusion" in lines[-1]:
             plot_confusion(lines[-1]["idm_confusion"], output_dir / "plots" / "idm_confusion_final.png")
+        from swirl.training.publish import publish
+
         publish(config, data, lines, previous, command)
     return lines
-
-
-def publish(config: RunConfig, data: Any, lines: list[dict], final_stage: Path, command: str) -> Path:
-    """Write the Hub folder (final adapters + model card); push it if asked."""
-    from dataclasses import asdict
-
-    from swirl.hub import model_card, prepare_push_folder, push_folder
-
-    env_ids = sorted(set(data["labelled"]["env_id"]) | set(data["state_only"]["env_id"]))
-    data_info = {"domain": config.domain, "env_ids": env_ids, **{split: data[split].num_rows for split in ("labelled", "state_only", "test")}}
-    card = model_card(asdict(config), data_info, lines, command or f"accelerate launch recipes/swirl_{config.domain}.py ...")
-    folder = prepare_push_folder(config.output_dir, str(final_stage), card)
-    if config.push_to_hub:
-        print(f"pushed to {push_folder(str(folder), config.hub_model_id)}")
-    return folder
-
-
-def recipe_main(config_class: type, argv: list[str], script: str, description: str) -> None:
-    """What ``recipes/swirl_<env>.py`` does: parse the config (YAML preset + flags), run or resume the loop,
-    print the per-stage table."""
-    import shlex
-
-    import datasets
-
-    from eval.world_model import HEADLINES, baseline_line, markdown_table
-    from swirl.cli import parse_config
-
-    config = parse_config(config_class, argv, description=description)
-    command = f"accelerate launch {script} " + " ".join(shlex.quote(arg) for arg in argv)
-    datasets.disable_progress_bars()  # dozens of tiny .map calls; the trainers log their own progress
-    lines = run_swirl(config, command)
-    if is_main_process():
-        baselines = [baseline_line(lines[0])] if config.domain == "minigrid" else []
-        print(markdown_table(baselines + lines, HEADLINES[config.domain]))
-        print(f"metrics: {config.output_dir}/metrics.jsonl")

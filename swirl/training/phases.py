@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from swirl.models.vision import TEXT_VIEW, StateView
+from swirl.models.state_view import TEXT_VIEW, StateView
 from swirl.training.config import RunConfig
 
 PHASE_ROLES = {1: ("fwm", "idm"), 2: ("idm", "fwm")}  # phase -> (policy, frozen scorer)

@@ -28,7 +28,7 @@ from swirl.errors import StateParseError
 from swirl.envs.minigrid import render_state, text_to_state
 from swirl.models.prompts import completion, fwm_prompt, idm_prompt, strip_completion
 from swirl.models.scoring import log_likelihood
-from swirl.models.vision import TEXT_VIEW, StateView
+from swirl.models.state_view import TEXT_VIEW, StateView
 
 
 def draw_minigrid_state(text: str | None, like: Any) -> Any | None:

@@ -28,7 +28,7 @@ from trl import SFTConfig
 
 from swirl.config_fields import LoRAModelFields
 from swirl.models.prompts import ROLES
-from swirl.models.vision import TEXT_VIEW, StateView
+from swirl.models.state_view import TEXT_VIEW, StateView
 
 SPLIT_FOR_ROLE = {"fwm": "labelled", "idm": "labelled", "subgoal": "state_only"}
 
@@ -88,7 +88,7 @@ class SwirlSFTConfig(SFTConfig):
         if self.dataset is None:
             raise ValueError("dataset is required: the folder written by `swirl data minigrid` or `swirl data maniskill`")
         LoRAModelFields.check_lora_layers(self)  # the same fields, the same checks
-        from swirl.models.vision import STATE_MODALITIES
+        from swirl.models.state_view import STATE_MODALITIES
 
         if self.state_modality not in STATE_MODALITIES:
             raise ValueError(f"state_modality must be one of {', '.join(STATE_MODALITIES)}, got {self.state_modality!r}")
@@ -110,7 +110,8 @@ class SwirlSFTConfig(SFTConfig):
 def sft_datasets(config: SwirlSFTConfig, tokenizer: Any) -> tuple[Any, Any]:
     """Train (``labelled``; ``state_only`` for subgoal) and eval (``test``) sets in prompt-completion form."""
     from swirl.data import check_state_images, convert_state_texts, domain_of, load_dataset_dict
-    from swirl.models.vision import require_vlm, state_view
+    from swirl.models.vision import require_vlm
+    from swirl.models.state_view import state_view
 
     data = load_dataset_dict(config.dataset)
     if config.state_text is not None:  # MiniGrid splits only; others are left as they are
@@ -238,12 +239,12 @@ def train_sft(config: SwirlSFTConfig) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from swirl.cli import parse_config
+    from swirl.config_fields import parse_config
 
     train_sft(parse_config(SwirlSFTConfig, argv, description=__doc__.split("\n\n")[0], prog="swirl sft"))
 
 
 if __name__ == "__main__":
-    from swirl.cli import run_or_exit
+    from swirl.errors import run_or_exit
 
     sys.exit(run_or_exit(main, sys.argv[1:]))

@@ -25,69 +25,19 @@ the pool's states (``pool_states`` random rows, every action of each a candidate
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
-from swirl.paths import WAV_RUN_CONFIG, json_safe, write_text_atomic
-from swirl.training.loop import (distributed_state, is_main_process, prepare_dataset, stage_done, wait_for_everyone,
-                                 write_json_atomic)
+from swirl.builders.prepare import prepare_dataset
+from swirl.distributed import distributed_state, is_main_process, wait_for_everyone
+from swirl.paths import WAV_RUN_CONFIG, json_safe, stage_done, write_json_atomic, write_text_atomic
+from swirl.wav.candidates import Candidate, Simulator, pool_candidates
 from swirl.wav.config import METHODS, WAVConfig
-from swirl.wav.scores import Candidate, PoolScorer, Simulator, pool_candidates, rank_correlations, top_b
-
-JOURNAL = "labels.jsonl"
-
+from swirl.wav.journal import JOURNAL, execute_selected, read_journal
+from swirl.wav.scores import PoolScorer, rank_correlations, top_b
 
 FINGERPRINT = WAV_RUN_CONFIG
 RESUMABLE_FIELDS = ("output_dir", "method", "methods", "seeds", "rounds", "sampler")  # may change between runs
-
-
-# ---------------------------------------------------------------------------------------- the journal
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    """Executed labels in order. A torn last line (killed mid-write) is dropped: that label was never
-    acknowledged, so it is executed again; nothing acknowledged is ever lost."""
-    if not path.exists():
-        return []
-    rows = []
-    lines = path.read_text().splitlines()
-    for number, line in enumerate(lines, 1):
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            if number < len(lines):
-                from swirl.errors import SwirlError
-
-                raise SwirlError(f"{path}: line {number} is corrupt but later labels exist; repair or remove it "
-                                 f"(the labels after it were executed)") from None
-    return rows
-
-
-def append_journal(path: Path, row: dict[str, Any]) -> None:
-    """Append one executed label and force it to disk before the next execution."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as file:
-        file.write(json.dumps(row) + "\n")
-        file.flush()
-        os.fsync(file.fileno())
-
-
-def truncate_torn_tail(path: Path) -> None:
-    """Drop a partial last line so the next append starts on a fresh line."""
-    if path.exists():
-        text = path.read_text()
-        if text and not text.endswith("\n"):
-            write_text_atomic(path, text[: text.rfind("\n") + 1])
-
-
-def execute_selected(selected: list[Candidate], round_index: int, journal: Path,
-                     execute: Callable[[Candidate], dict[str, Any]]) -> list[dict[str, Any]]:
-    """Execute every selected candidate the journal does not hold yet, journaling each one at once."""
-    truncate_torn_tail(journal)
-    done = {row["key"] for row in read_journal(journal)}
-    for candidate in selected:
-        if candidate.key not in done:
-            append_journal(journal, {**execute(candidate), "key": candidate.key, "round": round_index})
-    return [row for row in read_journal(journal) if row["round"] <= round_index]
 
 
 # ---------------------------------------------------------------------------------------- the data
@@ -127,9 +77,9 @@ def labelled_dataset(seed_rows: Any, acquired: list[dict[str, Any]]) -> Any:
     """Seed labels + acquired labels as one Dataset with the transition features."""
     from datasets import Dataset, concatenate_datasets
 
-    from data_builders.minigrid import transition_features
+    from swirl.builders.splits import transition_features
 
-    features = transition_features(images=False)
+    features = transition_features("minigrid")
     base = seed_rows.select_columns(list(features)).cast(features)
     if not acquired:
         return base
@@ -171,9 +121,7 @@ def train_adapter(config: WAVConfig, tokenizer: Any, role: str, rows: Any, test:
 
 def load_round_models(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, before: Path | None, seed: int):
     """Base + the adapters a round's scoring and evaluation need, a sampler, and the inverse model."""
-    from swirl.models.adapters import with_adapters
-    from swirl.models.loading import load_base_model
-    from swirl.sampling import make_sampler
+    from swirl.sampling import load_world_model
     from swirl.wav.sparse_idm import SparseIDM, try_predict
 
     adapters = {"fwm": stage / "fwm", "subgoal": warm / "subgoal"}
@@ -181,9 +129,8 @@ def load_round_models(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path
         adapters["fwm_before"] = before
     if config.inverse_model == "llm":
         adapters["idm"] = stage / "idm"
-    model = with_adapters(load_base_model(config.model, dtype=config.dtype), adapters)
-    sampler = make_sampler(config.sampler, model, tokenizer, base_model=config.model,
-                           adapter_dirs={name: str(path) for name, path in adapters.items()}, seed=seed)
+    model, sampler = load_world_model(config.model, tokenizer, adapters, sampler=config.sampler, dtype=config.dtype,
+                                      seed=seed)
     if config.inverse_model == "sparse":
         sparse = SparseIDM.load(stage / "sparse_idm")
         inverse = lambda states, next_states: try_predict(sparse, states, next_states)  # noqa: E731
@@ -213,7 +160,7 @@ def load_round_models(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path
 
 
 def evaluate_round(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, test: Any, seed: int) -> dict[str, Any]:
-    from eval.world_model import evaluate_world_model
+    from swirl.evaluation.world_model import evaluate_world_model
 
     model, sampler, inverse = load_round_models(config, tokenizer, warm, stage, None, seed)
     result = evaluate_world_model(model, tokenizer, sampler, test, max_state_tokens=config.max_state_tokens,
@@ -222,8 +169,9 @@ def evaluate_round(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, t
 
 
 # ---------------------------------------------------------------------------------------- one seed
-def warm_start(config: WAVConfig, tokenizer: Any, parts: dict[str, Any], warm: Path, seed: int) -> None:
-    """fwm (and the inverse model) on the seed labels, the subgoal generator on state-only pairs."""
+def warm_start_seed(config: WAVConfig, tokenizer: Any, parts: dict[str, Any], warm: Path, seed: int) -> None:
+    """A seed's round-0 models, shared by every method: the fwm (and the inverse model) on the seed labels, the
+    subgoal generator on state-only pairs, and the untrained LoRA ``fwm_initial``; evaluated with 0 acquired labels."""
     from swirl.models.adapters import lora_config, save_adapter, top_layers, with_adapters
     from swirl.models.loading import load_base_model
     from swirl.models.vision import lora_target_modules
@@ -357,7 +305,7 @@ def run_acquisition(config: WAVConfig, execute: Callable[[Candidate], dict[str, 
     for seed, method in tqdm(runs, desc="WAV runs", disable=not is_main_process()):
         parts = split_data(config, data, seed)
         seed_dir = output_dir / f"seed_{seed}"
-        warm_start(config, tokenizer, parts, seed_dir / "warmstart", seed)
+        warm_start_seed(config, tokenizer, parts, seed_dir / "warmstart", seed)
         run_method(config, method, seed, tokenizer, parts, seed_dir, execute)
     # every run in the folder, also those of earlier commands (e.g. --method wav, then --method random)
     seed_dirs = sorted(output_dir.glob("seed_*"), key=lambda path: int(path.name.split("_", 1)[1]))

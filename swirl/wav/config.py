@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from swirl.config_fields import LoRAModelFields, MiniGridDataFields, StateFormatFields, reject_invalid
-from swirl.models.vision import StateView, state_view
+from swirl.models.state_view import StateView, state_view
 from swirl.sampling import SAMPLERS
 
 METHODS = ("wav", "random", "uncertainty", "progress", "oracle")

@@ -12,10 +12,10 @@ from collections import defaultdict
 from itertools import combinations
 from typing import Any
 
-from eval.metrics import compare_prediction
+from swirl.evaluation.metrics import compare_prediction
 from swirl.envs.minigrid import action_texts, make_env, resimulate, state_text_kind, state_to_text
 from swirl.models.prompts import fwm_prompt
-from swirl.models.vision import TEXT_VIEW, StateView
+from swirl.models.state_view import TEXT_VIEW, StateView
 from swirl.sampling import STATE_STOP
 
 

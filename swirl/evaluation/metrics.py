@@ -1,4 +1,4 @@
-"""World-model metrics on texts: pure functions, no model. Used by :mod:`eval.world_model` and the loop.
+"""World-model metrics on texts: pure functions, no model. Used by :mod:`swirl.evaluation.world_model` and the loop.
 
 FWM (predicted next state vs true next state, given the previous state):
 

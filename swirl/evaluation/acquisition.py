@@ -1,0 +1,108 @@
+"""Acquisition results: per method and round, the mean +- std over seeds of the test metrics against the number of
+labels, rank correlation with the oracle, and how many labels WAV needs to match random's final error.
+
+    swirl wav-report runs/wav-tiny            # reads results.jsonl; writes summary.{md,json}, plots
+
+The lines come from :func:`swirl.wav.acquisition.run_acquisition` (``results.jsonl``): one per method, seed
+and round, with ``labels`` and flat ``fwm_*`` / ``idm_*`` metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from statistics import fmean, pstdev
+from typing import Any, Sequence
+
+COLUMNS = ("fwm_nll", "fwm_changed_accuracy", "fwm_field_accuracy", "idm_accuracy", "oracle_spearman",
+           "oracle_kendall", "selected_oracle_error")
+ERROR = "fwm_nll"  # the FWM error of the "labels to match" comparison (lower is better)
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return float("nan"), float("nan")
+    return fmean(values), pstdev(values)
+
+
+def curves(lines: Sequence[dict[str, Any]], keys: Sequence[str] = COLUMNS) -> dict[str, dict[str, list[float]]]:
+    """Per method: ``round``, ``labels`` (mean over seeds) and ``<key>_mean`` / ``<key>_std`` per round."""
+    grouped: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for line in lines:
+        grouped[line["method"]][line["round"]].append(line)
+    result = {}
+    for method, rounds in grouped.items():
+        curve: dict[str, list[float]] = defaultdict(list)
+        for round_index in sorted(rounds):
+            group = rounds[round_index]
+            curve["round"].append(round_index)
+            curve["labels"].append(sum(line["labels"] for line in group) / len(group))
+            curve["seeds"].append(len(group))
+            for key in keys:
+                mean, std = _mean_std([line.get(key) for line in group])
+                curve[f"{key}_mean"].append(mean)
+                curve[f"{key}_std"].append(std)
+        result[method] = dict(curve)
+    return result
+
+
+def labels_to_match(curve: dict[str, list[float]], reference: dict[str, list[float]], key: str = ERROR) -> float | None:
+    """Fewest labels at which ``curve``'s mean ``key`` (an error) is at most ``reference``'s final mean;
+    ``None`` if it never gets there."""
+    target = reference[f"{key}_mean"][-1]
+    for labels, value in zip(curve["labels"], curve[f"{key}_mean"]):
+        if value <= target:
+            return labels
+    return None
+
+
+def summary_table(lines: Sequence[dict[str, Any]], keys: Sequence[str] = COLUMNS) -> str:
+    """Markdown: one row per method and round, mean +- std over seeds."""
+    header = "| method | round | labels | seeds | " + " | ".join(keys) + " |"
+    rows = [header, "|" + "---|" * (len(keys) + 4)]
+    for method, curve in curves(lines, keys).items():
+        for i, round_index in enumerate(curve["round"]):
+            cells = [f"{curve[f'{k}_mean'][i]:.3f} ± {curve[f'{k}_std'][i]:.3f}"
+                     if not math.isnan(curve[f"{k}_mean"][i]) else "—" for k in keys]
+            rows.append(f"| {method} | {round_index} | {curve['labels'][i]:.0f} | {curve['seeds'][i]} | "
+                        + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def summarise(lines: Sequence[dict[str, Any]], out: str | Path) -> dict[str, Any]:
+    """Write summary.md, summary.json and error_vs_labels.png into ``out``; return the summary."""
+    from swirl.evaluation.plots import plot_curves
+    from swirl.paths import json_safe, write_text_atomic
+
+    out = Path(out)
+    by_method = curves(lines)
+    summary: dict[str, Any] = {"curves": by_method}
+    if "wav" in by_method and "random" in by_method:
+        summary["wav_labels_to_match_random_final"] = labels_to_match(by_method["wav"], by_method["random"])
+        summary["random_final_labels"] = by_method["random"]["labels"][-1]
+    write_text_atomic(out / "summary.json", json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
+    table = summary_table(lines)
+    if "wav_labels_to_match_random_final" in summary:
+        matched = summary["wav_labels_to_match_random_final"]
+        table += (f"\n\nRandom's final {ERROR} ({summary['random_final_labels']:.0f} labels): WAV reaches it "
+                  + (f"at {matched:.0f} labels." if matched is not None else "at none of its rounds."))
+    write_text_atomic(out / "summary.md", table + "\n")
+    plot_curves(by_method, ("fwm_nll", "fwm_changed_accuracy", "idm_accuracy"), out / "error_vs_labels.png")
+    return summary
+
+
+def summarise_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> tuple[dict[str, Any], str]:
+    """What ``swirl wav-report`` does: merge the ``results.jsonl`` of WAV run folders, write the summary (under
+    ``out``, default the first folder) and return it with its table."""
+    from swirl.errors import SwirlError
+
+    lines = []
+    for run_dir in run_dirs:
+        path = Path(run_dir) / "results.jsonl"
+        if not path.exists():
+            raise SwirlError(f"{path} does not exist: run recipes/wav_minigrid.py with output_dir {run_dir} first")
+        lines.extend(json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return summarise(lines, out or run_dirs[0]), summary_table(lines)

@@ -1,0 +1,89 @@
+"""How states appear in prompts and answers (:class:`StateView`): as text, as images, or an image followed by its
+text; and whether a next state is written in full or as its diff from the state. Text-only code needs it as much
+as the VLM code does, so it lives here, not in :mod:`swirl.models.vision`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+STATE_MODALITIES = ("text", "image", "image+text")
+IMAGE_COLUMN = {"state": "image", "next_state": "next_image"}  # dataset columns holding each state's image
+# Which states a domain can show as images. MiniGrid draws any state, a generated one included (the codec
+# parses it, the renderer draws it); a ManiSkill state's text cannot be drawn, so its next state stays text.
+IMAGE_FIELDS = {"minigrid": ("state", "next_state"), "maniskill": ("state",)}
+
+
+@dataclass(frozen=True)
+class StateView:
+    """How states appear in prompts and answers: as text, as images, or as an image followed by its text; and
+    whether a next state is written in ``full`` or as its ``diff`` from the state (``state_format``).
+
+    ``image_fields`` are the prompt fields (``state``, ``next_state``) that have an image; the others stay
+    text whatever the modality. Images fill a prompt's image placeholders in the template's order. With
+    ``state_format: diff`` the text of the ``next_state`` field (in a prompt or as an answer) is
+    ``diff(state, next_state)`` (:mod:`swirl.envs.state_format`); its image, if shown, is still s'.
+    """
+
+    modality: str = "text"
+    image_fields: tuple[str, ...] = IMAGE_FIELDS["minigrid"]
+    state_format: str = "full"
+    domain: str = "minigrid"
+
+    def __post_init__(self) -> None:
+        from swirl.envs.state_format import check_state_format
+
+        if self.modality not in STATE_MODALITIES:
+            raise ValueError(f"state_modality must be one of {', '.join(STATE_MODALITIES)}, got {self.modality!r}")
+        check_state_format(self.state_format)
+
+    @property
+    def is_diff(self) -> bool:
+        return self.state_format == "diff"
+
+    def answer(self, state: str, next_state: str) -> str:
+        """The text standing for ``next_state`` after ``state``: itself, or the diff."""
+        from swirl.envs.state_format import next_state_answer
+
+        return next_state_answer(state, next_state, self.state_format, self.domain)
+
+    def next_state(self, state: str, answer: str) -> str:
+        """The full next state an answer stands for (``StateParseError`` when it is not a valid one)."""
+        from swirl.envs.state_format import next_state_from_answer
+
+        return next_state_from_answer(state, answer, self.state_format, self.domain)
+
+    def reconstruct(self, state: str, answer: str) -> str | None:
+        """:meth:`next_state`, or None for an answer that is not a valid next state."""
+        from swirl.envs.state_format import reconstruct
+
+        return reconstruct(state, answer, self.state_format, self.domain)
+
+    def prediction(self, state: str, answer: str) -> str:
+        """A generated answer as the full next state metrics compare: with ``diff``, the diff applied to ``state``,
+        or an empty text (which never parses) when it does not apply -- a full state written instead of a diff
+        is not a diff; with ``full``, the answer as written (parsed or not by the metrics)."""
+        if not self.is_diff:
+            return answer
+        return self.reconstruct(state, answer) or ""
+
+    @property
+    def has_images(self) -> bool:
+        return self.modality != "text"
+
+    def shows_image(self, field: str) -> bool:
+        return self.has_images and field in self.image_fields
+
+    def shows_text(self, field: str) -> bool:
+        return self.modality != "image" or field not in self.image_fields
+
+    def images(self, fields: Sequence[str], row: dict) -> list[Any]:
+        """The images of ``row`` (a transition with ``image`` / ``next_image``) for a prompt over ``fields``."""
+        return [row[IMAGE_COLUMN[name]] for name in fields if self.shows_image(name)]
+
+
+def state_view(modality: str, domain: str, state_format: str = "full") -> StateView:
+    return StateView(modality, IMAGE_FIELDS[domain], state_format, domain)
+
+
+TEXT_VIEW = StateView()

@@ -1,0 +1,46 @@
+"""What the scripts in ``recipes/`` run: parse a config (YAML preset + flags), run or resume the job, print its table.
+
+Like :mod:`swirl.cli`, this is the top of the import graph: nothing in the package imports it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Sequence
+
+from swirl.config_fields import parse_config
+from swirl.distributed import is_main_process
+
+
+def swirl_recipe(config_class: type, argv: Sequence[str], script: str, description: str) -> None:
+    """``recipes/swirl_<env>.py``: the SWIRL loop, then the per-stage table (after a baseline row on MiniGrid)."""
+    import datasets
+
+    from swirl.evaluation.tables import HEADLINES, baseline_line, markdown_table
+    from swirl.training.loop import run_swirl
+
+    config = parse_config(config_class, argv, description=description)
+    command = f"accelerate launch {script} " + " ".join(shlex.quote(arg) for arg in argv)
+    datasets.disable_progress_bars()  # dozens of tiny .map calls; the trainers log their own progress
+    lines = run_swirl(config, command)
+    if is_main_process():
+        baselines = [baseline_line(lines[0])] if config.domain == "minigrid" else []
+        print(markdown_table(baselines + lines, HEADLINES[config.domain]))
+        print(f"metrics: {config.output_dir}/metrics.jsonl")
+
+
+def wav_recipe(argv: Sequence[str], description: str) -> None:
+    """``recipes/wav_minigrid.py``: WAV acquisition with every method and seed asked for, then its summary."""
+    import datasets
+
+    from swirl.evaluation.acquisition import summarise, summary_table
+    from swirl.wav.acquisition import run_acquisition
+    from swirl.wav.config import WAVConfig
+
+    config = parse_config(WAVConfig, argv, description=description)
+    datasets.disable_progress_bars()  # many tiny .map calls; the run shows its own progress
+    lines = run_acquisition(config)
+    if is_main_process():
+        summarise(lines, config.output_dir)
+        print(summary_table(lines))
+        print(f"per-round lines: {config.output_dir}/results.jsonl; plot: {config.output_dir}/error_vs_labels.png")

@@ -1,0 +1,45 @@
+"""SWIRL's warm start: SFT of the ``fwm`` and ``idm`` adapters on the labelled split (or copies of adapters given),
+the stage every SWIRL iteration starts from."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from swirl.distributed import is_main_process, wait_for_everyone
+from swirl.training.config import RunConfig
+
+
+def load_run_data(config: RunConfig, data_path: Path) -> Any:
+    """The run's dataset, its MiniGrid states in the run's ``state_text`` (converted on load when needed)."""
+    from swirl.data import convert_state_texts, load_dataset_dict
+
+    data = load_dataset_dict(data_path)
+    return convert_state_texts(data, config.state_text) if config.domain == "minigrid" else data
+
+
+def warm_start(config: RunConfig, data_path: Path, stage_dir: Path, tokenizer: Any) -> dict[str, Any]:
+    """SFT of the fwm and idm adapters on the labelled split (or copies of ``fwm_adapter`` / ``idm_adapter``), saved
+    under ``stage_dir``; returns each adapter's training summary. Every process must call it."""
+    from swirl.training.sft import sft_adapter
+
+    data = load_run_data(config, data_path)
+    test = data["test"].shuffle(seed=config.seed, keep_in_memory=True)
+    rows = config.eval_rows if config.sft_eval_rows is None else config.sft_eval_rows
+    test = test.select(range(min(rows, test.num_rows)))
+    results = {}
+    for role, given in (("fwm", config.fwm_adapter), ("idm", config.idm_adapter)):
+        if given:
+            if is_main_process():
+                shutil.copytree(given, stage_dir / role, dirs_exist_ok=True)
+            results[role] = {"from": given}
+            continue
+        results[role] = sft_adapter(config.model, tokenizer, role, data["labelled"], test, stage_dir / role,
+                                    lora=(config.lora_r, config.lora_alpha, config.lora_dropout), dtype=config.dtype,
+                                    steps=config.sft_steps, learning_rate=config.sft_learning_rate,
+                                    batch_size=config.sft_batch_size, seed=config.seed,
+                                    trainer_dir=stage_dir / "trainer" / role, view=config.state_view,
+                                    lora_vision=config.lora_vision, lora_layers=config.lora_layers)
+        wait_for_everyone()
+    return results
