@@ -32,7 +32,7 @@ def main() -> None:
     from swirl.models.adapters import with_adapters
     from swirl.models.loading import load_base_model, load_tokenizer
     from swirl.sampling import make_sampler
-    from swirl.training.sft import sft_adapter
+    from swirl.sft import sft_adapter
 
     out = Path(args.out or f"runs/fwm-warmstart/{args.learning_rate:g}-{args.steps}")
     data = load_dataset_dict(args.dataset)

@@ -141,7 +141,7 @@ def run_arm(arm: Arm, data_path: Path, out: Path, args: argparse.Namespace) -> d
     from swirl.models.loading import load_base_model, load_tokenizer
     from swirl.models.state_view import state_view
     from swirl.sampling import make_sampler
-    from swirl.training.sft import sft_adapter
+    from swirl.sft import sft_adapter
 
     torch.manual_seed(args.seed)
     data = convert_state_texts(load_dataset_dict(data_path), arm.state_text)

@@ -56,7 +56,7 @@ def main() -> None:
     from swirl.data import save_dataset_dict
     from swirl.models.adapters import lora_config, with_adapters
     from swirl.models.loading import load_base_model, load_tokenizer
-    from swirl.training.sft import SwirlSFTConfig, run_sft, sft_datasets
+    from swirl.sft import SwirlSFTConfig, run_sft, sft_datasets
 
     work = Path(tempfile.mkdtemp(prefix="swirl-sft-bench-"))
     data = build_minigrid_dataset(["MiniGrid-Empty-6x6-v0"], episodes=args.episodes, max_steps=20, policy="random",

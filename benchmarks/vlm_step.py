@@ -31,7 +31,7 @@ def sft_step_and_prompt_tokens(model_name: str, modality: str, steps: int, work:
     from swirl.models.prompts import images_for_row, prompt_for_row
     from swirl.models.vision import encode_with_images, text_tokenizer
     from swirl.models.state_view import state_view
-    from swirl.training.sft import sft_adapter
+    from swirl.sft import sft_adapter
 
     view = state_view(modality, "minigrid")
     tokenizer = load_tokenizer(model_name)

@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sft"]:  # TRL-style config (YAML + flags), parsed by TrlParser
-        from swirl.training.sft import main as sft_main
+        from swirl.sft import main as sft_main
 
         return run_or_exit(sft_main, argv[1:])
     args = build_parser().parse_args(argv)

@@ -64,7 +64,7 @@ def test_top_layers_rejects_k_outside_the_model(base, k):
 
 
 def test_configs_reject_bad_lora_layers(tmp_path):
-    from swirl.training.sft import SwirlSFTConfig
+    from swirl.sft import SwirlSFTConfig
 
     with pytest.raises(ValueError, match="^lora_layers must be at least 1"):
         SwirlSFTConfig(output_dir=str(tmp_path), dataset="data", lora_layers=0)
@@ -83,7 +83,7 @@ def test_an_sft_step_trains_the_top_layer_and_the_backward_pass_stops_there(smal
     takes part in the backward pass (its output needs no gradient, its backward hook never fires)."""
     from safetensors.torch import load_file
 
-    import swirl.training.sft as sft
+    import swirl.sft as sft
     from swirl.data import load_dataset_dict
 
     seen: dict = {}

@@ -12,7 +12,7 @@ import torch
 
 from swirl.models.adapters import lora_config, with_adapters
 from swirl.models.loading import load_base_model
-from swirl.training.sft import SwirlSFTConfig, run_sft, sft_datasets
+from swirl.sft import SwirlSFTConfig, run_sft, sft_datasets
 
 
 def sft_config(tmp_path, dataset, role, **overrides):
@@ -64,7 +64,7 @@ def test_sft_config_errors_are_one_line(tmp_path, small_dataset):
 def test_sft_runs_under_accelerate_launch(tmp_path, small_dataset):
     out = tmp_path / "accel"
     command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "swirl.training.sft",
+               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "swirl.sft",
                "--role", "fwm", "--dataset", str(small_dataset), "--model", "tiny-qwen2", "--output_dir", str(out),
                "--max_steps", "3", "--lora_r", "4", "--per_device_train_batch_size", "4", "--max_eval_samples", "8",
                "--disable_tqdm", "true"]

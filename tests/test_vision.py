@@ -142,7 +142,7 @@ def test_rows_give_their_images_in_placeholder_order(image_dataset):
 def test_sft_trains_on_exactly_the_tokens_swirl_scores(processor, vlm, image_dataset, tmp_path):
     from trl import SFTTrainer
 
-    from swirl.training.sft import SwirlSFTConfig, sft_examples
+    from swirl.sft import SwirlSFTConfig, sft_examples
 
     rows = load_dataset_dict(image_dataset)["labelled"].select(range(3))
     examples = sft_examples(rows, "idm", processor, IMAGE)
@@ -207,7 +207,7 @@ def test_hf_sampler_with_images_is_seeded_and_batch_independent(processor, vlm_w
 
 # ------------------------------------------------------------------------------------------ SFT and rewards
 def test_sft_on_image_states_trains_lora_and_leaves_the_vision_tower(processor, vlm, image_dataset, tmp_path):
-    from swirl.training.sft import SwirlSFTConfig, run_sft, sft_examples
+    from swirl.sft import SwirlSFTConfig, run_sft, sft_examples
 
     data = load_dataset_dict(image_dataset)
     model = with_adapters(vlm, {"default": lora_config(r=4, alpha=8, target_modules=lora_target_modules(vlm))})

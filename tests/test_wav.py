@@ -301,7 +301,7 @@ def test_wav_nll_score_and_progress_with_a_real_model(noisy_data, tokenizer, tmp
     the FWM's likelihood of its own prediction, zero where nothing changed, and flips with the adapters."""
     from swirl.models.adapters import lora_config, save_adapter, with_adapters
     from swirl.models.loading import load_base_model
-    from swirl.training.sft import sft_adapter
+    from swirl.sft import sft_adapter
 
     rows = noisy_data["state_only"].select(range(3))
     candidates = pool_candidates(rows)

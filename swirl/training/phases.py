@@ -108,12 +108,16 @@ def phase2_dataset(tokenizer: Any, pairs: Any, view: StateView = TEXT_VIEW) -> A
     return pairs.map(idm_example, keep_in_memory=True)
 
 
-def run_grpo_phase(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[str, Path], train_dataset: Any,
-                   phase_dir: Path) -> dict[str, Any]:
-    """Train the phase's policy adapter with GRPO; save both adapters under ``phase_dir``; return a summary."""
+def grpo_trainer(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[str, Path], train_dataset: Any,
+                 phase_dir: Path) -> tuple[Any, Any]:
+    """The phase's ``GRPOTrainer``, untrained, and the ``PeftModel`` it trains: the policy adapter (from
+    ``adapters[policy]``) under ``default``, the frozen scorer under its role name and, with ``beta > 0``, TRL's
+    frozen ``ref`` copy of ``default``, the KL reference (checked here: TRL falls back to the bare base model,
+    adapters disabled, when it cannot add ``ref``)."""
     from trl import GRPOTrainer
 
-    from swirl.models.adapters import save_adapter, with_adapters
+    from swirl.errors import SwirlError
+    from swirl.models.adapters import with_adapters
     from swirl.models.loading import load_base_model
     from swirl.training.rewards import FWMStateReward, IDMActionReward
 
@@ -123,11 +127,24 @@ def run_grpo_phase(phase: int, config: RunConfig, tokenizer: Any, adapters: dict
     reward_class = IDMActionReward if phase == 1 else FWMStateReward
     reward = reward_class(model, tokenizer, adapter=scorer, clip=config.reward_clip, view=config.state_view)
     max_length = config.max_state_tokens if phase == 1 else config.max_action_tokens
-    trainer_dir = phase_dir / "trainer"
     columns = ["prompt", "state", "next_state"] + (["latent_action"] if phase == 1 else [])
     columns += ["images"] if config.state_view.has_images else []  # not image/next_image: TRL reads an "image" column
-    trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=grpo_args(config, trainer_dir, max_length),
+    trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=grpo_args(config, phase_dir / "trainer", max_length),
                           train_dataset=train_dataset.select_columns(columns), processing_class=tokenizer)
+    if config.beta > 0 and "ref" not in model.peft_config:
+        raise SwirlError(f"phase {phase}: TRL added no frozen 'ref' adapter, so its KL reference would be the bare "
+                         f"base model, not the phase-start {policy} adapter (upgrade peft to >= 0.20)")
+    return trainer, model
+
+
+def run_grpo_phase(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[str, Path], train_dataset: Any,
+                   phase_dir: Path) -> dict[str, Any]:
+    """Train the phase's policy adapter with GRPO; save both adapters under ``phase_dir``; return a summary."""
+    from swirl.models.adapters import save_adapter
+
+    policy, scorer = PHASE_ROLES[phase]
+    trainer_dir = phase_dir / "trainer"
+    trainer, model = grpo_trainer(phase, config, tokenizer, adapters, train_dataset, phase_dir)
     trainer.train(resume_from_checkpoint=last_checkpoint(trainer_dir))
     if trainer.accelerator.is_main_process:
         save_adapter(model, "default", phase_dir / policy)

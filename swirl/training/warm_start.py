@@ -22,7 +22,7 @@ def load_run_data(config: RunConfig, data_path: Path) -> Any:
 def warm_start(config: RunConfig, data_path: Path, stage_dir: Path, tokenizer: Any) -> dict[str, Any]:
     """SFT of the fwm and idm adapters on the labelled split (or copies of ``fwm_adapter`` / ``idm_adapter``), saved
     under ``stage_dir``; returns each adapter's training summary. Every process must call it."""
-    from swirl.training.sft import sft_adapter
+    from swirl.sft import sft_adapter
 
     data = load_run_data(config, data_path)
     test = data["test"].shuffle(seed=config.seed, keep_in_memory=True)

@@ -108,7 +108,7 @@ def train_inverse_model(config: WAVConfig, tokenizer: Any, labelled: Any, test: 
 
 def train_adapter(config: WAVConfig, tokenizer: Any, role: str, rows: Any, test: Any, stage: Path,
                   init: Path | None, steps: int, seed: int) -> dict[str, Any]:
-    from swirl.training.sft import sft_adapter
+    from swirl.sft import sft_adapter
 
     metrics = sft_adapter(config.model, tokenizer, role, rows, test, stage / role, init_adapter=init,
                           lora=(config.lora_r, config.lora_alpha, config.lora_dropout), dtype=config.dtype,

@@ -1,4 +1,6 @@
-"""Warm start: supervised fine-tuning of one role's LoRA adapter on the ``labelled`` split (TRL's SFTTrainer).
+"""Supervised fine-tuning of one role's LoRA adapter on transition rows (TRL's SFTTrainer): SWIRL's warm start
+(:mod:`swirl.training.warm_start`) and every WAV round (:mod:`swirl.wav.acquisition`) train through it, so it sits
+below both.
 
 * ``fwm``: prompt (state, action) -> completion next state;
 * ``idm``: prompt (state, next state) -> completion action;
@@ -12,7 +14,7 @@ the base weights are untouched. The adapter is saved alone, in the standard PEFT
 ``<output_dir>/<role>/``, with ``metrics.json`` (eval loss on ``test`` before and after) beside it.
 
     swirl sft --role fwm --dataset data/minigrid --model smollm2-135m --output_dir runs/sft
-    accelerate launch -m swirl.training.sft --config recipes/minigrid/sft.yaml --role idm
+    accelerate launch -m swirl.sft --role idm --dataset data/minigrid --output_dir runs/sft
 """
 
 from __future__ import annotations

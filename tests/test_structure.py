@@ -1,0 +1,152 @@
+"""The shape of the package: imports point one way (no circle, no upward import), and the codec modules are the
+ones a user gets whichever way they spell the import."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Lowest first. A module may import its own layer or a lower one, never a higher one. The CLI and the recipes are
+# the top: nothing in the package imports them. Training may import WAV (SWIRL with WAV-acquired labels), never the
+# reverse; the SFT both warm-start with sits below both.
+LAYERS = (
+    ("ground", ("swirl", "swirl.errors", "swirl.paths", "swirl.distributed")),
+    ("envs", ("swirl.envs",)),
+    ("data, models, sampling, metrics", ("swirl.data", "swirl.builders", "swirl.config_fields", "swirl.models",
+                                         "swirl.sampling", "swirl.evaluation.metrics", "swirl.evaluation.tables",
+                                         "swirl.evaluation.plots", "swirl.hub")),
+    ("sft, evaluation", ("swirl.sft", "swirl.evaluation")),
+    ("wav", ("swirl.wav",)),
+    ("training", ("swirl.training",)),
+    ("command line", ("swirl.cli", "swirl.recipes")),
+)
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_modules() -> dict[str, Path]:
+    return {module_name(path): path for path in (ROOT / "swirl").rglob("*.py")}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports, at the top or inside a function (both run sooner or later)."""
+    modules = package_modules()
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {resolve(alias.name) for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets |= {resolve(f"{node.module}.{alias.name}") or resolve(node.module) for alias in node.names}
+        graph[name] = {target for target in targets if target and target != name}
+    return graph
+
+
+def layer_of(module: str) -> int:
+    """The layer whose longest prefix matches ``module``."""
+    best, best_length = None, -1
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            matches = module == prefix or module.startswith(prefix + ".")
+            if matches and len(prefix) > best_length:
+                best, best_length = index, len(prefix)
+    assert best is not None, f"{module} is in no layer: add it to LAYERS"
+    return best
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for target in graph.get(module, ()):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return circles
+
+
+def test_the_checks_catch_a_circle_and_an_upward_import():
+    assert import_circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert import_circles({"a": {"b"}, "b": set()}) == []
+    assert layer_of("swirl.training.loop") > layer_of("swirl.wav.acquisition") > layer_of("swirl.sft")
+    assert layer_of("swirl.evaluation.tables") < layer_of("swirl.evaluation.world_model")
+
+
+def test_no_import_circle():
+    assert import_circles(import_graph()) == []
+
+
+def test_imports_point_down():
+    upward = [f"{module} ({LAYERS[layer_of(module)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
+              for module, targets in sorted(import_graph().items()) for target in sorted(targets)
+              if layer_of(target) > layer_of(module)]
+    assert upward == []
+
+
+def test_nothing_imports_the_command_line():
+    importers = [module for module, targets in import_graph().items()
+                 if targets & {"swirl.cli", "swirl.recipes"} and module not in ("swirl.cli", "swirl.recipes")]
+    assert importers == []
+
+
+@pytest.mark.parametrize("spelling", [
+    "from swirl.envs import minigrid as codec",
+    "import swirl.envs.minigrid as codec",
+    "import swirl.envs; from swirl.envs import minigrid as codec",
+    "import minigrid, swirl.envs; from swirl.envs import minigrid as codec",
+])
+def test_both_minigrid_spellings_give_the_codec(spelling):
+    result = subprocess.run([sys.executable, "-c", f"{spelling}; print(codec.__name__, hasattr(codec, 'state_to_text'))"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["swirl.envs.minigrid", "True"]
+
+
+def test_the_pip_minigrid_package_is_still_registered():
+    """swirl.envs no longer binds the name ``minigrid``, but still imports the package, which registers its envs."""
+    import gymnasium
+
+    import swirl.envs  # noqa: F401
+
+    assert "MiniGrid-Empty-5x5-v0" in gymnasium.registry
+    assert "swirl/WAV-KeyDelivery-v0" in gymnasium.registry
