@@ -9,7 +9,7 @@ STAMP      := $(VENV)/.swirl-installed
 PYTEST     := scripts/with_vulkan.sh $(PY) -m pytest -n 2 --dist loadfile
 DEMO_DIR   ?= outputs/demo
 
-.PHONY: setup demo test test-slow bench bench-wav quality maniskill-setup demo-maniskill clean
+.PHONY: setup demo test test-slow bench bench-wav quality quality-paper maniskill-setup demo-maniskill clean
 
 setup: $(STAMP)
 
@@ -56,12 +56,17 @@ demo-maniskill: $(STAMP)
 	scripts/with_vulkan.sh $(VENV)/bin/accelerate launch --config_file recipes/accelerate_configs/cpu.yaml \
 	    recipes/swirl_maniskill.py --config recipes/maniskill/cpu-smollm2.yaml --output_dir $(DEMO_DIR)/maniskill-smollm2
 
-# WAV and its four baselines, 3 seeds, tiny model (about 40 minutes on 2 cores); table in runs/wav-cpu-tiny/summary.md
-# The quality study (issue #9): SFT-only vs SWIRL vs WAV + SWIRL vs SFT on everything, SmolLM2 on CPU, 3 seeds.
-# Resumable: rerun after an interruption. Results: runs/quality/quality.{json,md,png}.
+# The self-improvement study (issue #19), SmolLM2 on the CPU: six arms (sft, sft_more, pseudo, swirl, wav_swirl,
+# upper), scarce regime (10% labelled), 5 seeds one after the other. Resumable: rerun after an interruption.
+# Results: runs/quality-scarce/quality.{json,md,png}. `make quality-paper`: the paper regime (half labelled), 1 seed.
 quality: $(STAMP)
 	$(PY) benchmarks/quality_minigrid.py --config recipes/minigrid/quality-smollm2.yaml
 
+quality-paper: $(STAMP)
+	$(PY) benchmarks/quality_minigrid.py --config recipes/minigrid/quality-smollm2.yaml --regime paper --seeds 0 \
+	    --output_dir runs/quality-paper
+
+# WAV and its four baselines, 3 seeds, tiny model (about 40 minutes on 2 cores); table in runs/wav-cpu-tiny/summary.md
 bench-wav: $(STAMP)
 	$(VENV)/bin/accelerate launch --config_file recipes/accelerate_configs/cpu.yaml recipes/wav_minigrid.py \
 		--config recipes/minigrid/wav-cpu-tiny.yaml

@@ -1,22 +1,34 @@
-"""SWIRL and WAV in miniature on MiniGrid (issue #9): four arms, several seeds, one command, resumable.
+"""Does self-improvement help? SWIRL against the obvious baselines on MiniGrid, over seeds, one command, resumable.
 
-The arms share the model, the SFT/GRPO settings of the preset and the labelled budget (the size of the
-labelled half, |L|):
+Two regimes (``regime``): ``scarce`` labels 10% of the training episodes and leaves 90% state-only (where learning
+from state-only transitions should matter); ``paper`` labels half. Every arm uses the same labelled rows, model and
+warm start:
 
-* ``sft``: SFT-only, the warm start on the labelled half (the baseline);
-* ``swirl``: that warm start, then ``iterations`` x (phase I, phase II) on the state-only half;
-* ``wav_swirl``: the |L| labels chosen by WAV acquisition instead (``acquisition_seed_labels`` random
-  labelled rows, then ``acquisition_rounds`` rounds of actions picked from state-only states and executed in
-  the simulator), then the same warm start and SWIRL iterations;
-* ``upper``: SFT on every training transition with its true action (the upper reference).
+* ``sft``: the warm start only (SFT of the fwm and idm adapters on the labelled rows);
+* ``sft_more``: the warm start continued with as many extra SFT steps per adapter as SWIRL spends GRPO steps on it
+  (``iterations`` x ``phase_steps``): rules out "SWIRL is just more training";
+* ``pseudo``: the warm-started IDM labels SWIRL's state-only pairs (greedy, kept at the phase I confidence threshold,
+  ``annotation_min_logprob``), then the fwm continues SFT for the same extra steps on labelled + pseudo-labelled
+  rows: the inverse-model pseudo-labelling of video pre-training, which SWIRL must beat to matter;
+* ``swirl``: ``iterations`` x (phase I, phase II) on the state-only pairs;
+* ``wav_swirl``: the labelled budget spent by WAV acquisition (random seed labels, then actions WAV picks on
+  state-only states, executed in the simulator), then the same warm start and SWIRL;
+* ``upper``: SFT on every training transition with its true action.
 
-``sft`` and ``swirl`` are one SWIRL run (its warm-start stage is arm 1). Per seed, under ``<output_dir>/seed_<k>/``:
-``data/`` (half the training episodes labelled), ``data_all/`` (all labelled: the same episodes), and the run
-folders ``swirl/``, ``wav_swirl/``, ``upper/``. Rerunning the command skips every finished stage.
+The test split is held-out episodes' identifiable transitions (one action explains each, and it changes the state),
+balanced over actions. Each arm's final stage is evaluated on ``eval_rows`` of it (FWM changed-cell accuracy, exact
+match, parse rate, per action; IDM accuracy and equivalent accuracy; open-loop rollouts of horizons
+1..``eval_rollout_horizon``). The report gives mean +- std over seeds and, for each arm against ``sft`` and against
+``pseudo``, the mean paired difference over seeds with a bootstrap 95% interval.
+
+Per seed, under ``<output_dir>/seed_<k>/``: ``data/`` (the regime's labelled share), ``data_all/`` (the same
+episodes, all labelled), and ``swirl/`` (its warm start is arm ``sft``), ``sft_more/``, ``pseudo/``,
+``wav_swirl/``, ``upper/``. A stage is done when its ``metrics.json`` exists; rerunning skips done stages, so the
+study resumes after any interruption.
 
     python benchmarks/quality_minigrid.py --config recipes/minigrid/quality-smollm2.yaml     # make quality
 
-Writes ``<output_dir>/quality.json`` (every evaluation of every arm and seed, and the mean +- std table),
+Writes ``<output_dir>/quality.json`` (every evaluation of every arm and seed, the table, the paired differences),
 ``quality.md`` and ``quality.png``, and prints the table.
 """
 
@@ -24,6 +36,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field, fields
@@ -32,36 +46,51 @@ from typing import Any
 
 from swirl.training.config import SwirlConfig
 
-ARMS = ("sft", "swirl", "wav_swirl", "upper")
-METRICS = ("fwm_changed_accuracy", "fwm_exact_match", "fwm_parse_rate", "idm_accuracy")
+REGIMES = {"scarce": 0.1, "paper": 0.5}  # share of training episodes that keep their actions
+ARMS = ("sft", "sft_more", "pseudo", "swirl", "wav_swirl", "upper")
+REFERENCES = ("sft", "pseudo")  # the arms every other arm is compared with, seed by seed
+METRICS = ("fwm_changed_accuracy", "fwm_exact_match", "fwm_parse_rate", "idm_accuracy", "idm_equivalent_accuracy")
 PHASE_SIGNALS = ("reward_std", "frac_reward_zero_std", "kl", "parse_rate", "completions/mean_length", "step_time")
 ANNOTATION_SIGNALS = ("keep_rate", "mean_annotation_logprob")
 
 
 @dataclass
 class QualityConfig(SwirlConfig):
-    """A SWIRL run's settings (shared by every arm) plus the study's seeds and arms."""
+    """A SWIRL run's settings (shared by every arm) plus the study's regime, seeds and arms."""
 
     output_dir: str = field(default="runs/quality", metadata={"help": "where the seeds' data and runs go."})
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "seeds (data, labels, training)."})
-    arms: list[str] = field(default_factory=lambda: list(ARMS), metadata={"help": "arms to run: sft, swirl, "
-                                                                                      "wav_swirl, upper."})
+    regime: str = field(default="scarce", metadata={"help": "scarce (10% of the training episodes labelled) or "
+                                                             "paper (50%)."})
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4], metadata={"help": "seeds (data, labels, "
+                                                                                        "training)."})
+    arms: list[str] = field(default_factory=lambda: list(ARMS), metadata={"help": "arms to run: " + ", ".join(ARMS)
+                                                                                      + "."})
     jobs: int = field(default=1, metadata={"help": "seeds run at once, each in its own process with cpu_count/jobs "
                                                    "torch threads (log: <output_dir>/seed_<k>.log); the results "
                                                    "are collected once all have finished."})
+    bootstrap_samples: int = field(default=10000, metadata={"help": "bootstrap resamples of the seeds for each "
+                                                                    "paired difference's 95% interval."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         unknown = [arm for arm in self.arms if arm not in ARMS]
         if unknown:
             raise ValueError(f"arms must be among {', '.join(ARMS)} (got {', '.join(unknown)})")
+        if self.regime not in REGIMES:
+            raise ValueError(f"regime must be one of {', '.join(REGIMES)} (got {self.regime!r})")
         if self.jobs < 1:
             raise ValueError(f"jobs must be at least 1 (got {self.jobs})")
 
+    @property
+    def extra_steps(self) -> int:
+        """SFT steps the compute-matched arms add per adapter: the GRPO steps SWIRL gives each adapter."""
+        return self.iterations * self.phase_steps
 
+
+# ------------------------------------------------------------------------------------------------ data
 def seed_datasets(config: QualityConfig, seed: int) -> tuple[Path, Path]:
-    """``data`` (half the training episodes labelled) and ``data_all`` (the same episodes, every one labelled;
-    ``state_only`` and ``test`` as in ``data``) of one seed."""
+    """``data`` (the regime's share of training episodes labelled) and ``data_all`` (the same episodes, every one
+    labelled; ``state_only`` and ``test`` as in ``data``) of one seed."""
     from datasets import DatasetDict
 
     from swirl.builders.minigrid import build_minigrid_dataset
@@ -77,19 +106,20 @@ def seed_datasets(config: QualityConfig, seed: int) -> tuple[Path, Path]:
                                       state_text=config.state_text, seed=seed, progress=False)
 
     if not data.exists():
-        save_dataset_dict(build(0.5), data)
+        save_dataset_dict(build(REGIMES[config.regime]), data)
     if not data_all.exists():
-        half = load_dataset_dict(data)
+        part = load_dataset_dict(data)
         everything = build(1.0)
-        if everything["test"]["state"] != half["test"]["state"]:
+        if everything["test"]["state"] != part["test"]["state"]:
             raise RuntimeError("the two builds of one seed differ: the data builder is not deterministic")
-        save_dataset_dict(DatasetDict({"labelled": everything["labelled"], "state_only": half["state_only"],
-                                       "test": half["test"]}), data_all)
+        save_dataset_dict(DatasetDict({"labelled": everything["labelled"], "state_only": part["state_only"],
+                                       "test": part["test"]}), data_all)
     return data, data_all
 
 
-def arm_configs(config: QualityConfig, seed: int, data: Path, data_all: Path) -> dict[str, SwirlConfig]:
-    """One SWIRL run per arm group: ``swirl`` (arms sft and swirl), ``wav_swirl`` and ``upper``."""
+def run_configs(config: QualityConfig, seed: int, data: Path, data_all: Path) -> dict[str, SwirlConfig]:
+    """One SWIRL run config per run folder: ``swirl`` (arms sft and swirl; also the base of sft_more and pseudo),
+    ``wav_swirl`` and ``upper``."""
     from swirl.data import load_dataset_dict
 
     root = Path(config.output_dir) / f"seed_{seed}"
@@ -97,44 +127,128 @@ def arm_configs(config: QualityConfig, seed: int, data: Path, data_all: Path) ->
     shared |= {"seed": seed, "push_to_hub": False}
     labelled = load_dataset_dict(data)["labelled"].num_rows
     rounds = max(1, config.acquisition_rounds)
-    per_round = math.ceil(max(0, labelled - config.acquisition_seed_labels) / rounds)
+    seed_labels = min(config.acquisition_seed_labels, labelled)
+    per_round = math.ceil(max(0, labelled - seed_labels) / rounds)
     # every pool state offers each action once (7 in MiniGrid, 6 of them often distinct): enough to spend the budget
     pool_states = max(config.acquisition_pool_states, math.ceil(rounds * per_round / 6))
-    runs = {}
-    if {"sft", "swirl"} & set(config.arms):
-        iterations = config.iterations if "swirl" in config.arms else 0
-        runs["swirl"] = SwirlConfig(**shared | {"output_dir": str(root / "swirl"), "dataset": str(data),
-                                                "acquisition": "none", "iterations": iterations})
-    if "wav_swirl" in config.arms:
-        runs["wav_swirl"] = SwirlConfig(**shared | {"output_dir": str(root / "wav_swirl"), "dataset": str(data),
-                                                    "acquisition": "wav", "acquisition_rounds": rounds,
-                                                    "acquisition_budget": per_round,
-                                                    "acquisition_pool_states": pool_states})
-    if "upper" in config.arms:
-        runs["upper"] = SwirlConfig(**shared | {"output_dir": str(root / "upper"), "dataset": str(data_all),
-                                                "acquisition": "none", "iterations": 0})
-    return runs
+    iterations = config.iterations if "swirl" in config.arms else 0
+    return {
+        "swirl": SwirlConfig(**shared | {"output_dir": str(root / "swirl"), "dataset": str(data),
+                                         "acquisition": "none", "iterations": iterations}),
+        "wav_swirl": SwirlConfig(**shared | {"output_dir": str(root / "wav_swirl"), "dataset": str(data),
+                                             "acquisition": "wav", "acquisition_rounds": rounds,
+                                             "acquisition_budget": per_round, "acquisition_seed_labels": seed_labels,
+                                             "acquisition_pool_states": pool_states}),
+        "upper": SwirlConfig(**shared | {"output_dir": str(root / "upper"), "dataset": str(data_all),
+                                         "acquisition": "none", "iterations": 0}),
+    }
 
 
-def labels_used(run_config: SwirlConfig) -> int:
-    """Labelled transitions the run's warm start trained on (the acquired set for WAV)."""
-    from swirl.data import load_dataset_dict
+# ------------------------------------------------------------------------------------------------ the SFT arms
+def continued_sft_arm(name: str, run: SwirlConfig, steps: int, data_all: Path) -> list[dict[str, Any]]:
+    """Arm ``sft_more`` or ``pseudo``: the SWIRL run's warm-start adapters continued for ``steps`` SFT steps, in
+    ``<seed>/<name>/``; returns its evaluation line. ``sft_more`` continues both adapters on the labelled rows;
+    ``pseudo`` continues the fwm on the labelled rows plus the state-only pairs the warm IDM labels (the idm is
+    the warm start's)."""
+    from datasets import concatenate_datasets
 
-    folder = Path(run_config.output_dir) / "data_acquired" if run_config.acquisition != "none" else run_config.dataset
-    return load_dataset_dict(folder)["labelled"].num_rows
+    from swirl.distributed import is_main_process
+    from swirl.models.loading import load_tokenizer
+    from swirl.paths import stage_done, write_json_atomic
+    from swirl.sft import sft_adapter
+    from swirl.training.loop import evaluate_stage, load_stage, state_only_pairs
+    from swirl.training.warm_start import load_run_data
+
+    warm = Path(run.output_dir) / "warmstart"
+    stage = Path(run.output_dir).parent / name
+    if stage_done(stage):
+        return [json.loads((stage / "metrics.json").read_text())["eval"] | {"stage": name}]
+    tokenizer = load_tokenizer(run.model)
+    data = load_run_data(run, Path(run.dataset))
+    test = data["test"].shuffle(seed=run.seed, keep_in_memory=True)
+    test = test.select(range(min(run.eval_rows, test.num_rows)))
+    sft_test = test.select(range(min(run.eval_rows if run.sft_eval_rows is None else run.sft_eval_rows, test.num_rows)))
+    columns = ["state", "action", "next_state"]
+    training: dict[str, Any] = {"extra_steps": steps}
+    if name == "sft_more":
+        fwm_rows = data["labelled"]
+    else:
+        fwm_rows, training["pseudo_labels"] = pseudo_labelled_rows(run, tokenizer, state_only_pairs(run, data), data_all,
+                                                                    load_stage, warm)
+        fwm_rows = concatenate_datasets([data["labelled"].select_columns(columns), fwm_rows.select_columns(columns)])
+    roles = ("fwm", "idm") if name == "sft_more" else ("fwm",)
+    for role in roles:
+        rows = fwm_rows if role == "fwm" else data["labelled"]
+        training[role] = sft_adapter(run.model, tokenizer, role, rows, sft_test, stage / role, init_adapter=warm / role,
+                                     dtype=run.dtype, steps=steps, learning_rate=run.sft_learning_rate,
+                                     batch_size=run.sft_batch_size, seed=run.seed, trainer_dir=stage / "trainer" / role,
+                                     view=run.state_view, lora_layers=run.lora_layers)
+    if "idm" not in roles and is_main_process():
+        shutil.copytree(warm / "idm", stage / "idm", dirs_exist_ok=True)
+    trained = None if name == "sft_more" else "fwm"
+    evaluation = evaluate_stage(run, stage, test, tokenizer, previous=warm, trained=trained)
+    write_json_atomic(stage / "metrics.json", {"training": training, "eval": evaluation})
+    return [evaluation | {"stage": name}]
 
 
-def arm_lines(run: str, lines: list[dict]) -> dict[str, list[dict]]:
-    """A run's evaluation lines as arms: the plain SWIRL run's warm start is arm ``sft``."""
-    if run == "swirl":
-        return {"sft": lines[:1], "swirl": lines}
-    return {run: lines}
+def pseudo_labelled_rows(run: SwirlConfig, tokenizer: Any, pairs: Any, data_all: Path, load_stage: Any,
+                         warm: Path) -> tuple[Any, dict[str, Any]]:
+    """The warm IDM's greedy action for each state-only pair (phase I's annotation, the same threshold), as
+    labelled rows; with how many were kept and how often the kept labels are the true actions (read from
+    ``data_all``, which holds the state-only episodes with their actions)."""
+    from swirl.data import convert_state_texts, load_dataset_dict
+    from swirl.training.phases import annotate_latent_actions
+
+    model, sampler = load_stage(run, warm, tokenizer)
+    kept, stats = annotate_latent_actions(model, tokenizer, sampler, pairs, run)
+    del model, sampler
+    truth = convert_state_texts(load_dataset_dict(data_all), run.state_text)["labelled"]
+    actions: dict[tuple[str, str], set[str]] = {}  # (s, s') -> the actions recorded for it
+    for state, action, next_state in zip(truth["state"], truth["action"], truth["next_state"]):
+        actions.setdefault((state, next_state), set()).add(action)
+    right = [a in actions.get((s, n), ()) for s, n, a in zip(kept["state"], kept["next_state"], kept["latent_action"])]
+    stats |= {"pseudo_label_accuracy": sum(right) / len(right) if right else None}
+    return kept.rename_column("latent_action", "action"), stats
+
+
+# ------------------------------------------------------------------------------------------------ the report
+def arm_lines(config: QualityConfig, seed: int, data: Path, data_all: Path) -> dict[str, list[dict]]:
+    """Run (or resume) every arm of one seed; return each arm's evaluation lines (its last one is its result)."""
+    from swirl.training.loop import run_swirl
+
+    runs = run_configs(config, seed, data, data_all)
+    lines: dict[str, list[dict]] = {}
+    started: dict[str, float] = {}
+
+    def timed(arm: str, work) -> None:
+        started[arm] = time.perf_counter()
+        print(f"== seed {seed}: {arm}", flush=True)
+        lines[arm] = work()
+        lines[arm][-1]["wall_time_s"] = time.perf_counter() - started[arm]  # of this invocation (0-ish when resumed)
+
+    if {"sft", "swirl", "sft_more", "pseudo"} & set(config.arms):
+        timed("swirl", lambda: run_swirl(runs["swirl"], "python benchmarks/quality_minigrid.py ..."))
+        lines["sft"] = lines["swirl"][:1]
+        if "swirl" not in config.arms:
+            lines.pop("swirl")
+    for arm in ("sft_more", "pseudo"):
+        if arm in config.arms:
+            timed(arm, lambda arm=arm: continued_sft_arm(arm, runs["swirl"], config.extra_steps, data_all))
+    for arm in ("wav_swirl", "upper"):
+        if arm in config.arms:
+            timed(arm, lambda arm=arm: run_swirl(runs[arm], "python benchmarks/quality_minigrid.py ..."))
+    return {arm: lines[arm] for arm in ARMS if arm in lines and arm in config.arms}
+
+
+def mean_std(values: list[float]) -> tuple[float | None, float]:
+    values = [value for value in values if value is not None]
+    if not values:
+        return None, 0.0
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def summarise(per_seed: dict[int, dict[str, list[dict]]]) -> list[dict[str, Any]]:
     """Mean and std over seeds of each metric, per arm and stage (stages a seed has not reached are left out)."""
-    import statistics
-
     table = []
     for arm in ARMS:
         stages = dict.fromkeys(line["stage"] for arms in per_seed.values() for line in arms.get(arm, []))
@@ -142,36 +256,78 @@ def summarise(per_seed: dict[int, dict[str, list[dict]]]) -> list[dict[str, Any]
             found = [line for arms in per_seed.values() for line in arms.get(arm, []) if line["stage"] == stage]
             row: dict[str, Any] = {"arm": arm, "stage": stage, "seeds": len(found)}
             for metric in METRICS:
-                values = [line[metric] for line in found if line.get(metric) is not None]
-                row[metric] = statistics.fmean(values) if values else None
-                row[metric + "_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+                row[metric], row[metric + "_std"] = mean_std([line.get(metric) for line in found])
             table.append(row)
     return table
 
 
-def relative_gain(per_seed: dict[int, dict[str, list[dict]]], arm: str, metric: str = "fwm_changed_accuracy") -> dict:
-    """``arm``'s final evaluation against arm ``sft``: per seed and of the means, as a relative change."""
-    pairs = [(arms["sft"][-1][metric], arms[arm][-1][metric]) for arms in per_seed.values()
-             if arms.get("sft") and arms.get(arm)]
-    if not pairs:
-        return {}
-    base, other = (sum(values) / len(pairs) for values in zip(*pairs))
-    return {"metric": metric, "seeds": len(pairs), "baseline_mean": base, "arm_mean": other,
-            "relative_change_of_means": (other - base) / base if base else None,
-            "per_seed": [{"baseline": b, "arm": o} for b, o in pairs]}
+def bootstrap_interval(differences: list[float], samples: int, seed: int = 0) -> tuple[float, float]:
+    """The 95% percentile interval of the mean of ``differences`` over bootstrap resamples (of the seeds)."""
+    import numpy as np
+
+    values = np.asarray(differences, dtype=float)
+    means = np.random.default_rng(seed).choice(values, size=(samples, len(values)), replace=True).mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def paired_differences(per_seed: dict[int, dict[str, list[dict]]], samples: int,
+                       metric: str = "fwm_changed_accuracy") -> list[dict[str, Any]]:
+    """Each arm's final ``metric`` minus the reference arm's (``sft``, ``pseudo``), seed by seed: the mean
+    difference, its bootstrap 95% interval over seeds, and the relative change of the means."""
+    rows = []
+    for reference in REFERENCES:
+        for arm in ARMS:
+            pairs = [(arms[reference][-1].get(metric), arms[arm][-1].get(metric)) for arms in per_seed.values()
+                     if arm != reference and arms.get(arm) and arms.get(reference)]
+            pairs = [(base, other) for base, other in pairs if base is not None and other is not None]
+            if not pairs:
+                continue
+            differences = [other - base for base, other in pairs]
+            base_mean, arm_mean = statistics.fmean(p[0] for p in pairs), statistics.fmean(p[1] for p in pairs)
+            low, high = bootstrap_interval(differences, samples) if len(pairs) > 1 else (None, None)
+            rows.append({"arm": arm, "reference": reference, "metric": metric, "seeds": len(pairs),
+                         "reference_mean": base_mean, "arm_mean": arm_mean,
+                         "mean_difference": statistics.fmean(differences), "ci95_low": low, "ci95_high": high,
+                         "relative_change": (arm_mean - base_mean) / base_mean if base_mean else None,
+                         "per_seed_difference": differences})
+    return rows
+
+
+def rollout_table(per_seed: dict[int, dict[str, list[dict]]]) -> list[dict[str, Any]]:
+    """Per arm (final stage) and horizon, the mean over seeds of the open-loop rollouts' exact match and field
+    accuracy."""
+    rows = []
+    for arm in ARMS:
+        rollouts = [arms[arm][-1]["rollouts"] for arms in per_seed.values() if arms.get(arm) and
+                    arms[arm][-1].get("rollouts")]
+        for step in range(max((len(found) for found in rollouts), default=0)):
+            at = [found[step] for found in rollouts if len(found) > step]
+            rows.append({"arm": arm, "horizon": step + 1, "seeds": len(at),
+                         "exact_match": statistics.fmean(r["exact_match"] for r in at),
+                         "field_accuracy": statistics.fmean(r["field_accuracy"] for r in at)})
+    return rows
+
+
+def per_action_table(per_seed: dict[int, dict[str, list[dict]]]) -> dict[str, dict[str, float | None]]:
+    """Per arm (final stage): the FWM's changed-cell accuracy for each true action, mean over seeds."""
+    table = {}
+    for arm in ARMS:
+        found = [arms[arm][-1].get("fwm_per_action", {}) for arms in per_seed.values() if arms.get(arm)]
+        actions = sorted({action for per_action in found for action in per_action})
+        if actions:
+            table[arm] = {action: mean_std([per_action.get(action, {}).get("fwm_changed_accuracy")
+                                            for per_action in found])[0] for action in actions}
+    return table
 
 
 def phase_diagnostics(config: QualityConfig) -> list[dict[str, Any]]:
     """The evidence for why SWIRL helps or not: per run and GRPO stage, the mean over seeds (and over steps) of
     what the phase's trainer logged: reward, its std within a group (0: GRPO has nothing to rank), the share of
     groups with equal rewards, KL to the phase-start policy, the parse rate of sampled states, the completion
-    length (degenerate long actions would show here) and the step time; for phase I also the annotation keep
-    rate and the IDM's mean log-prob of the actions it kept."""
-    import statistics
-
+    length and the step time; for phase I also the annotation keep rate and the IDM's mean log-prob of the
+    actions it kept."""
     def mean(values: list) -> float | None:
-        values = [value for value in values if value is not None]
-        return statistics.fmean(values) if values else None
+        return mean_std(values)[0]
 
     rows = []
     for run in ("swirl", "wav_swirl"):
@@ -193,6 +349,54 @@ def phase_diagnostics(config: QualityConfig) -> list[dict[str, Any]]:
     return rows
 
 
+def pseudo_label_stats(config: QualityConfig) -> dict[str, float | None]:
+    paths = [Path(config.output_dir) / f"seed_{seed}" / "pseudo" / "metrics.json" for seed in config.seeds]
+    found = [json.loads(path.read_text())["training"]["pseudo_labels"] for path in paths if path.exists()]
+    return {key: mean_std([stats.get(key) for stats in found])[0]
+            for key in ("kept_pairs", "keep_rate", "pseudo_label_accuracy")} | {"seeds": len(found)}
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    header = "| arm | stage | seeds | " + " | ".join(METRICS) + " |"
+    lines = [header, "|" + "---|" * (len(METRICS) + 3)]
+    for row in result["table"]:
+        cells = [f"{percent(row[m])} ± {percent(row[m + '_std'])}" if row[m] is not None else "—" for m in METRICS]
+        lines.append(f"| {row['arm']} | {row['stage']} | {row['seeds']} | " + " | ".join(cells) + " |")
+    lines += ["", "Paired differences of the final fwm_changed_accuracy (arm - reference, per seed; 95% bootstrap "
+              "interval over seeds):", "",
+              "| arm | reference | seeds | reference mean | arm mean | mean difference | 95% interval | relative |",
+              "|---|---|---|---|---|---|---|---|"]
+    for row in result["differences"]:
+        interval = "—" if row["ci95_low"] is None else f"[{row['ci95_low']:+.1%}, {row['ci95_high']:+.1%}]"
+        relative = "—" if row["relative_change"] is None else f"{row['relative_change']:+.0%}"
+        lines.append(f"| {row['arm']} | {row['reference']} | {row['seeds']} | {percent(row['reference_mean'])} | "
+                     f"{percent(row['arm_mean'])} | {row['mean_difference']:+.1%} | {interval} | {relative} |")
+    if result["rollouts"]:
+        horizons = sorted({row["horizon"] for row in result["rollouts"]})
+        lines += ["", "Open-loop rollouts (exact match of the whole state at each horizon, mean over seeds):", "",
+                  "| arm | " + " | ".join(f"h={h}" for h in horizons) + " |", "|" + "---|" * (len(horizons) + 1)]
+        for arm in dict.fromkeys(row["arm"] for row in result["rollouts"]):
+            by_horizon = {row["horizon"]: row["exact_match"] for row in result["rollouts"] if row["arm"] == arm}
+            lines.append(f"| {arm} | " + " | ".join(percent(by_horizon.get(h)) for h in horizons) + " |")
+    if result["per_action"]:
+        actions = sorted({action for table in result["per_action"].values() for action in table})
+        lines += ["", "FWM changed-cell accuracy per true action (final stage, mean over seeds):", "",
+                  "| arm | " + " | ".join(actions) + " |", "|" + "---|" * (len(actions) + 1)]
+        for arm, table in result["per_action"].items():
+            lines.append(f"| {arm} | " + " | ".join(percent(table.get(action)) for action in actions) + " |")
+    stats = result["pseudo_labels"]
+    if stats["seeds"]:
+        lines += ["", f"Pseudo labels: {stats['kept_pairs']:.0f} kept pairs on average (keep rate "
+                  f"{percent(stats['keep_rate'])}), {percent(stats['pseudo_label_accuracy'])} of them the true action."]
+    if result["phase_diagnostics"]:
+        lines += ["", "GRPO phases (means over seeds and steps):", "", diagnostics_markdown(result["phase_diagnostics"])]
+    return "\n".join(lines)
+
+
 def diagnostics_markdown(rows: list[dict]) -> str:
     columns = ("keep_rate", "mean_annotation_logprob", "reward_first_step", "reward_last_step", *PHASE_SIGNALS)
     lines = ["| run | stage | seeds | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 3)]
@@ -202,33 +406,41 @@ def diagnostics_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def markdown(table: list[dict]) -> str:
-    header = "| arm | stage | seeds | " + " | ".join(METRICS) + " |"
-    lines = [header, "|" + "---|" * (len(METRICS) + 3)]
-    for row in table:
-        cells = [f"{row[m]:.1%} ± {row[m + '_std']:.1%}" if row[m] is not None else "—" for m in METRICS]
-        lines.append(f"| {row['arm']} | {row['stage']} | {row['seeds']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def report(config: QualityConfig, per_seed: dict[int, dict[str, list[dict]]], timings: dict, labels: dict) -> dict:
     from swirl.evaluation.report import plot_arms
     from swirl.paths import json_safe, write_text_atomic
 
     out = Path(config.output_dir)
     table = summarise(per_seed)
-    diagnostics = phase_diagnostics(config)
-    result = {"table": table, "gains": {arm: relative_gain(per_seed, arm) for arm in ("swirl", "wav_swirl", "upper")},
+    result = {"regime": config.regime, "table": table,
+              "differences": paired_differences(per_seed, config.bootstrap_samples),
+              "rollouts": rollout_table(per_seed), "per_action": per_action_table(per_seed),
+              "pseudo_labels": pseudo_label_stats(config), "phase_diagnostics": phase_diagnostics(config),
               "per_seed": {str(seed): arms for seed, arms in per_seed.items()}, "wall_time_s": timings,
-              "labelled_rows": labels, "phase_diagnostics": diagnostics}
+              "labelled_rows": labels}
     write_text_atomic(out / "quality.json", json.dumps(json_safe(result), indent=2, allow_nan=False) + "\n")
-    write_text_atomic(out / "quality.md", markdown(table) + "\n\nGRPO phases (means over seeds and steps):\n\n"
-                      + diagnostics_markdown(diagnostics) + "\n")
+    write_text_atomic(out / "quality.md", markdown(result) + "\n")
     finals = list({row["arm"]: row for row in table}.values())  # each arm's last stage (table rows are in order)
-    plot_arms(finals, METRICS, out / "quality.png", title=f"{out.name}: final stage per arm, mean ± std over seeds")
+    plot_arms(finals, METRICS, out / "quality.png",
+              title=f"{out.name} ({config.regime}): final stage per arm, mean ± std over seeds")
     return result
 
 
+def labels_used(config: QualityConfig, seed: int, data: Path, data_all: Path) -> dict[str, int]:
+    """Labelled transitions each arm's warm start trained on (the acquired set for WAV)."""
+    from swirl.data import load_dataset_dict
+
+    root = Path(config.output_dir) / f"seed_{seed}"
+    labelled = load_dataset_dict(data)["labelled"].num_rows
+    used = {arm: labelled for arm in ("sft", "sft_more", "pseudo", "swirl") if arm in config.arms}
+    if "wav_swirl" in config.arms:
+        used["wav_swirl"] = load_dataset_dict(root / "wav_swirl" / "data_acquired")["labelled"].num_rows
+    if "upper" in config.arms:
+        used["upper"] = load_dataset_dict(data_all)["labelled"].num_rows
+    return {f"seed_{seed}/{arm}": count for arm, count in used.items()}
+
+
+# ------------------------------------------------------------------------------------------------ the command
 def run_seeds_in_processes(config: QualityConfig, argv: list[str]) -> dict[str, float]:
     """Run every seed as ``quality_minigrid.py <argv> --seeds k --jobs 1``, ``config.jobs`` at a time; return
     each process's wall time. A failed seed is named with its log; the other seeds' work is kept."""
@@ -264,7 +476,6 @@ def main(argv: list[str] | None = None) -> None:
     import datasets
 
     from swirl.config_fields import parse_config
-    from swirl.training.loop import run_swirl
 
     config = parse_config(QualityConfig, argv, description=__doc__.split("\n\n")[0], prog="quality_minigrid.py")
     datasets.disable_progress_bars()
@@ -276,21 +487,12 @@ def main(argv: list[str] | None = None) -> None:
     for seed in config.seeds:
         start = time.perf_counter()
         data, data_all = seed_datasets(config, seed)
-        per_seed[seed] = {}
-        for run, run_config in arm_configs(config, seed, data, data_all).items():
-            run_start = time.perf_counter()
-            print(f"== seed {seed}: {run} -> {run_config.output_dir}", flush=True)
-            per_seed[seed] |= arm_lines(run, run_swirl(run_config, "python benchmarks/quality_minigrid.py ..."))
-            timings[f"seed_{seed}/{run}"] = time.perf_counter() - run_start
-            labels[f"seed_{seed}/{run}"] = labels_used(run_config)
+        per_seed[seed] = arm_lines(config, seed, data, data_all)
+        labels |= labels_used(config, seed, data, data_all)
         timings[f"seed_{seed}"] = time.perf_counter() - start
         report(config, per_seed, timings, labels)  # after every seed: a partial study is still a readable one
     result = report(config, per_seed, timings, labels)
-    print(markdown(result["table"]))
-    gain = result["gains"]["swirl"]
-    if gain.get("relative_change_of_means") is not None:
-        print(f"SWIRL vs SFT-only, changed-cell accuracy: {gain['baseline_mean']:.1%} -> {gain['arm_mean']:.1%} "
-              f"({gain['relative_change_of_means']:+.0%} relative, {gain['seeds']} seeds)")
+    print(markdown(result))
     print(f"wrote {Path(config.output_dir) / 'quality.json'}")
 
 

@@ -21,6 +21,11 @@ class SwirlLoopFields(StateFormatFields):
     # data (the dataset and env_* fields come from the data fields class)
     max_state_only_pairs: int | None = field(default=None, metadata={"help": "use at most this many state-only pairs per phase."})
     eval_rows: int = field(default=32, metadata={"help": "test rows for the per-phase evaluation."})
+    eval_rollout_horizon: int = field(default=0, metadata={"help": "also score open-loop FWM rollouts of horizons "
+                                                                   "1..H from test states in each stage's evaluation "
+                                                                   "(MiniGrid text states; 0: none)."})
+    eval_rollout_starts: int = field(default=16, metadata={"help": "rollouts start from at most this many test "
+                                                                   "states."})
     state_modality: str = field(default="text", metadata={"help": "how prompts show states: text, image or "
                                                                    "image+text (image: a VLM and a dataset with "
                                                                    "images; predictions are always text)."})
@@ -58,6 +63,7 @@ class SwirlLoopFields(StateFormatFields):
     def __post_init__(self) -> None:
         checks = [
             (self.iterations >= 0, "iterations", "must be >= 0"),
+            (self.eval_rollout_horizon >= 0, "eval_rollout_horizon", "must be >= 0"),
             (self.num_generations >= 2, "num_generations", "must be >= 2 (GRPO compares samples of a group)"),
             (self.phase_steps >= 1, "phase_steps", "must be >= 1"),
             (self.beta >= 0, "beta", "must be >= 0"),
@@ -101,6 +107,8 @@ class SwirlConfig(SwirlLoopFields, MiniGridDataFields, LoRAModelFields):
     acquisition_pool_states: int = field(default=32, metadata={"help": "state-only states in the candidate pool."})
     acquisition_subgoals: int = field(default=4, metadata={"help": "subgoals sampled per pool state (wav)."})
     acquisition_score_loss: str = field(default="fields", metadata={"help": "wav's verification loss: fields or nll."})
+    acquisition_eval_rows: int | None = field(default=None, metadata={"help": "test rows of the acquisition rounds' "
+                                                                              "own evaluations (default: eval_rows)."})
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -36,8 +36,9 @@ def load_stage(config: RunConfig, stage_dir: Path, tokenizer: Any) -> tuple[Any,
 
 def evaluate_stage(config: RunConfig, stage_dir: Path, test: Any, tokenizer: Any,
                    previous: Path | None = None, trained: str | None = None) -> dict[str, Any]:
-    """Every FWM and IDM metric of the stage's adapters on ``test``. A GRPO phase trains one adapter (``trained``);
-    the other is the ``previous`` stage's, so its metrics are carried over from there instead of recomputed."""
+    """Every FWM and IDM metric of the stage's adapters on ``test`` (and, with ``eval_rollout_horizon``, the FWM's
+    open-loop rollouts from test states). A GRPO phase trains one adapter (``trained``); the other is the
+    ``previous`` stage's, so its metrics are carried over from there instead of recomputed."""
     from swirl.evaluation.world_model import carry_over, evaluate_world_model
 
     model, sampler = load_stage(config, stage_dir, tokenizer)
@@ -45,6 +46,13 @@ def evaluate_stage(config: RunConfig, stage_dir: Path, test: Any, tokenizer: Any
     evaluation = evaluate_world_model(model, tokenizer, sampler, test, max_state_tokens=config.max_state_tokens,
                                       max_action_tokens=config.max_action_tokens, domain=config.domain,
                                       view=config.state_view, roles=roles)
+    rollouts_apply = config.domain == "minigrid" and not config.state_view.has_images  # they replay MiniGrid actions
+    if "fwm" in roles and config.eval_rollout_horizon > 0 and rollouts_apply:
+        from swirl.evaluation.rollouts import rollout_accuracy
+
+        evaluation["rollouts"] = rollout_accuracy(sampler, tokenizer, test, horizon=config.eval_rollout_horizon,
+                                                  max_starts=config.eval_rollout_starts,
+                                                  max_state_tokens=config.max_state_tokens, view=config.state_view)
     if trained is None:
         return evaluation
     return carry_over(json.loads((previous / "metrics.json").read_text())["eval"], evaluation)

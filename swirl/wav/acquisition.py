@@ -352,7 +352,8 @@ def acquire_for_swirl(config: Any, data_path: Path) -> Path:
 
     out = Path(config.output_dir) / "data_acquired"
     wav = WAVConfig(output_dir=str(Path(config.output_dir) / "acquisition"), method=config.acquisition,
-                    seeds=[config.seed], dataset=str(data_path), eval_rows=config.eval_rows,
+                    seeds=[config.seed], dataset=str(data_path),
+                    eval_rows=config.eval_rows if config.acquisition_eval_rows is None else config.acquisition_eval_rows,
                     rounds=config.acquisition_rounds, budget=config.acquisition_budget,
                     seed_labels=config.acquisition_seed_labels, pool_states=config.acquisition_pool_states,
                     subgoals=config.acquisition_subgoals, score_loss=config.acquisition_score_loss,
