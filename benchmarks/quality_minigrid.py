@@ -68,6 +68,11 @@ class QualityConfig(SwirlConfig):
     jobs: int = field(default=1, metadata={"help": "seeds run at once, each in its own process with cpu_count/jobs "
                                                    "torch threads (log: <output_dir>/seed_<k>.log); the results "
                                                    "are collected once all have finished."})
+    test_rows_per_action: int = field(default=55, metadata={"help": "the test split keeps at most this many "
+                                                                      "transitions of each true action (seeded), "
+                                                                      "pooled over the envs: balanced over actions as "
+                                                                      "far as the data allows (identifiable switch "
+                                                                      "transitions are rare)."})
     bootstrap_samples: int = field(default=10000, metadata={"help": "bootstrap resamples of the seeds for each "
                                                                     "paired difference's 95% interval."})
 
@@ -103,10 +108,12 @@ def seed_datasets(config: QualityConfig, seed: int) -> tuple[Path, Path]:
         return build_minigrid_dataset(config.env_ids, episodes=config.env_episodes, max_steps=config.env_max_steps,
                                       policy=config.env_policy, epsilon=config.env_epsilon, labelled_fraction=fraction,
                                       test_episodes=config.env_test_episodes, test_split=config.env_test_split,
-                                      state_text=config.state_text, seed=seed, progress=False)
+                                      balance_test=False, state_text=config.state_text, seed=seed, progress=False)
 
     if not data.exists():
-        save_dataset_dict(build(REGIMES[config.regime]), data)
+        built = build(REGIMES[config.regime])
+        built["test"] = cap_per_action(built["test"], config.test_rows_per_action, seed)
+        save_dataset_dict(built, data)
     if not data_all.exists():
         part = load_dataset_dict(data)
         everything = build(1.0)
@@ -115,6 +122,21 @@ def seed_datasets(config: QualityConfig, seed: int) -> tuple[Path, Path]:
         save_dataset_dict(DatasetDict({"labelled": everything["labelled"], "state_only": part["state_only"],
                                        "test": part["test"]}), data_all)
     return data, data_all
+
+
+def cap_per_action(test: Any, per_action: int, seed: int) -> Any:
+    """At most ``per_action`` rows of each true action (a seeded choice), in the split's order. The builder balances
+    each env on its own down to its rarest action; pooled over the envs, with a cap, far more rows survive."""
+    import numpy as np
+
+    by_action: dict[str, list[int]] = {}
+    for index, action in enumerate(test["action"]):
+        by_action.setdefault(action, []).append(index)
+    rng = np.random.default_rng([seed, per_action])
+    kept = sorted(int(index) for action in sorted(by_action)
+                  for index in rng.choice(by_action[action], size=min(per_action, len(by_action[action])),
+                                          replace=False))
+    return test.select(kept)
 
 
 def run_configs(config: QualityConfig, seed: int, data: Path, data_all: Path) -> dict[str, SwirlConfig]:

@@ -172,8 +172,8 @@ def test_the_gpu_preset_changes_only_the_training_budget(quality):
     shared = ("regime", "seeds", "model", "state_text", "state_format", "env_ids", "env_episodes", "env_max_steps",
               "env_policy", "env_epsilon", "env_test_episodes", "env_test_split", "eval_rows", "eval_rollout_horizon",
               "eval_rollout_starts", "max_state_only_pairs", "lora_r", "lora_alpha", "beta", "temperature", "top_p",
-              "reward_clip", "annotation_min_logprob", "acquisition_seed_labels", "iterations")
+              "reward_clip", "annotation_min_logprob", "acquisition_seed_labels", "iterations", "test_rows_per_action")
     assert {name: getattr(gpu, name) for name in shared} == {name: getattr(cpu, name) for name in shared}
-    assert (cpu.regime, len(cpu.seeds), cpu.eval_rows) == ("scarce", 5, 320)
+    assert (cpu.regime, len(cpu.seeds), cpu.eval_rows, cpu.test_rows_per_action) == ("scarce", 5, 400, 55)
     assert (cpu.num_generations, gpu.num_generations, gpu.learning_rate) == (8, 16, 5e-5)  # the paper's group and lr
     assert gpu.sft_steps > cpu.sft_steps and gpu.output_dir != cpu.output_dir
