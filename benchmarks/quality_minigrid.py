@@ -117,7 +117,7 @@ def seed_datasets(config: QualityConfig, seed: int) -> tuple[Path, Path]:
     if not data_all.exists():
         part = load_dataset_dict(data)
         everything = build(1.0)
-        if everything["test"]["state"] != part["test"]["state"]:
+        if cap_per_action(everything["test"], config.test_rows_per_action, seed)["state"] != part["test"]["state"]:
             raise RuntimeError("the two builds of one seed differ: the data builder is not deterministic")
         save_dataset_dict(DatasetDict({"labelled": everything["labelled"], "state_only": part["state_only"],
                                        "test": part["test"]}), data_all)
