@@ -73,6 +73,8 @@ class QualityConfig(SwirlConfig):
                                                                       "pooled over the envs: balanced over actions as "
                                                                       "far as the data allows (identifiable switch "
                                                                       "transitions are rare)."})
+    write_report: bool = field(default=True, metadata={"help": "write quality.json/md/png (the processes of "
+                                                                "--jobs N leave it to the parent)."})
     bootstrap_samples: int = field(default=10000, metadata={"help": "bootstrap resamples of the seeds for each "
                                                                     "paired difference's 95% interval."})
 
@@ -219,46 +221,77 @@ def pseudo_labelled_rows(run: SwirlConfig, tokenizer: Any, pairs: Any, data_all:
     labelled rows; with how many were kept and how often the kept labels are the true actions (read from
     ``data_all``, which holds the state-only episodes with their actions)."""
     from swirl.data import convert_state_texts, load_dataset_dict
+    from swirl.envs.identifiability import equivalent_actions_for_rows
+    from swirl.envs.minigrid import action_texts
     from swirl.training.phases import annotate_latent_actions
 
     model, sampler = load_stage(run, warm, tokenizer)
     kept, stats = annotate_latent_actions(model, tokenizer, sampler, pairs, run)
     del model, sampler
     truth = convert_state_texts(load_dataset_dict(data_all), run.state_text)["labelled"]
-    actions: dict[tuple[str, str], set[str]] = {}  # (s, s') -> the actions recorded for it
-    for state, action, next_state in zip(truth["state"], truth["action"], truth["next_state"]):
-        actions.setdefault((state, next_state), set()).add(action)
-    right = [a in actions.get((s, n), ()) for s, n, a in zip(kept["state"], kept["next_state"], kept["latent_action"])]
-    stats |= {"pseudo_label_accuracy": sum(right) / len(right) if right else None}
+    recorded: dict[tuple[str, str], set[str]] = {}  # (s, s') -> the actions recorded for it
+    equivalent: dict[tuple[str, str], set[str]] = {}  # (s, s') -> every action that reproduces s' from s
+    for env_id, state, action, next_state, action_ids in zip(truth["env_id"], truth["state"], truth["action"],
+                                                             truth["next_state"], equivalent_actions_for_rows(truth)):
+        recorded.setdefault((state, next_state), set()).add(action)
+        equivalent.setdefault((state, next_state), set()).update(action_texts(env_id)[i] for i in action_ids)
+    keys = list(zip(kept["state"], kept["next_state"], kept["latent_action"]))
+    stats |= {"pseudo_label_accuracy": sum(a in recorded.get((s, n), ()) for s, n, a in keys) / len(keys)
+              if keys else None,
+              "pseudo_label_equivalent_accuracy": sum(a in equivalent.get((s, n), ()) for s, n, a in keys) / len(keys)
+              if keys else None}
     return kept.rename_column("latent_action", "action"), stats
 
 
 # ------------------------------------------------------------------------------------------------ the report
-def arm_lines(config: QualityConfig, seed: int, data: Path, data_all: Path) -> dict[str, list[dict]]:
-    """Run (or resume) every arm of one seed; return each arm's evaluation lines (its last one is its result)."""
+def arm_lines(config: QualityConfig, seed: int, data: Path, data_all: Path,
+              collect_only: bool = False) -> dict[str, list[dict]]:
+    """Run (or resume) every arm of one seed; return each arm's evaluation lines (its last one is its result).
+    ``collect_only``: read the lines of arms another process has finished, run nothing.
+
+    Each arm's wall time is added to ``<seed>/wall_time.json`` by every invocation that works on it, so a study
+    resumed after a kill still reports (about) what each arm cost."""
+    from swirl.paths import stage_done, write_json_atomic
     from swirl.training.loop import run_swirl
 
+    root = Path(config.output_dir) / f"seed_{seed}"
     runs = run_configs(config, seed, data, data_all)
+    timing_file = root / "wall_time.json"
+    spent = json.loads(timing_file.read_text()) if timing_file.exists() else {}
     lines: dict[str, list[dict]] = {}
-    started: dict[str, float] = {}
+
+    def run_swirl_or_read(run: SwirlConfig) -> list[dict]:
+        if not collect_only:
+            return run_swirl(run, "python benchmarks/quality_minigrid.py ...")
+        return [json.loads(line) for line in (Path(run.output_dir) / "metrics.jsonl").read_text().splitlines()]
 
     def timed(arm: str, work) -> None:
-        started[arm] = time.perf_counter()
+        if collect_only:
+            lines[arm] = work()
+            return
         print(f"== seed {seed}: {arm}", flush=True)
+        start = time.perf_counter()
         lines[arm] = work()
-        lines[arm][-1]["wall_time_s"] = time.perf_counter() - started[arm]  # of this invocation (0-ish when resumed)
+        spent[arm] = spent.get(arm, 0.0) + time.perf_counter() - start
+        write_json_atomic(timing_file, spent)
 
-    if {"sft", "swirl", "sft_more", "pseudo"} & set(config.arms):
-        timed("swirl", lambda: run_swirl(runs["swirl"], "python benchmarks/quality_minigrid.py ..."))
-        lines["sft"] = lines["swirl"][:1]
-        if "swirl" not in config.arms:
-            lines.pop("swirl")
+    warm = Path(runs["swirl"].output_dir) / "warmstart"
+    if "swirl" in config.arms:
+        timed("swirl", lambda: run_swirl_or_read(runs["swirl"]))
+    elif {"sft", "sft_more", "pseudo"} & set(config.arms) and stage_done(warm):  # leave the SWIRL run's files alone
+        lines["swirl"] = [json.loads((warm / "metrics.json").read_text())["eval"] | {"stage": "warmstart"}]
+    elif {"sft", "sft_more", "pseudo"} & set(config.arms):  # the warm start alone (a SWIRL run of 0 iterations)
+        timed("swirl", lambda: run_swirl_or_read(runs["swirl"]))
+    if "swirl" in lines:
+        lines["sft"] = [dict(lines["swirl"][0])]  # a copy: the SWIRL run's time below is not the warm start's
     for arm in ("sft_more", "pseudo"):
         if arm in config.arms:
             timed(arm, lambda arm=arm: continued_sft_arm(arm, runs["swirl"], config.extra_steps, data_all))
     for arm in ("wav_swirl", "upper"):
         if arm in config.arms:
-            timed(arm, lambda arm=arm: run_swirl(runs[arm], "python benchmarks/quality_minigrid.py ..."))
+            timed(arm, lambda arm=arm: run_swirl_or_read(runs[arm]))
+    for arm in set(lines) - {"sft"}:  # the warm start's time is part of the SWIRL run's (run folder swirl/)
+        lines[arm][-1]["wall_time_s"] = spent.get(arm)
     return {arm: lines[arm] for arm in ARMS if arm in lines and arm in config.arms}
 
 
@@ -292,10 +325,21 @@ def bootstrap_interval(differences: list[float], samples: int, seed: int = 0) ->
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def t_interval(differences: list[float]) -> tuple[float, float]:
+    """The paired t 95% interval of the mean difference (wider than the bootstrap's with a handful of seeds, where
+    the percentile bootstrap covers less than it says)."""
+    from scipy.stats import t
+
+    mean, std = statistics.fmean(differences), statistics.stdev(differences)
+    half = t.ppf(0.975, len(differences) - 1) * std / math.sqrt(len(differences))
+    return mean - half, mean + half
+
+
 def paired_differences(per_seed: dict[int, dict[str, list[dict]]], samples: int,
                        metric: str = "fwm_changed_accuracy") -> list[dict[str, Any]]:
     """Each arm's final ``metric`` minus the reference arm's (``sft``, ``pseudo``), seed by seed: the mean
-    difference, its bootstrap 95% interval over seeds, and the relative change of the means."""
+    difference, its bootstrap 95% interval over seeds and its paired t 95% interval, and the relative change of
+    the means."""
     rows = []
     for reference in REFERENCES:
         for arm in ARMS:
@@ -307,9 +351,11 @@ def paired_differences(per_seed: dict[int, dict[str, list[dict]]], samples: int,
             differences = [other - base for base, other in pairs]
             base_mean, arm_mean = statistics.fmean(p[0] for p in pairs), statistics.fmean(p[1] for p in pairs)
             low, high = bootstrap_interval(differences, samples) if len(pairs) > 1 else (None, None)
+            t_low, t_high = t_interval(differences) if len(pairs) > 1 else (None, None)
             rows.append({"arm": arm, "reference": reference, "metric": metric, "seeds": len(pairs),
                          "reference_mean": base_mean, "arm_mean": arm_mean,
                          "mean_difference": statistics.fmean(differences), "ci95_low": low, "ci95_high": high,
+                         "t95_low": t_low, "t95_high": t_high,
                          "relative_change": (arm_mean - base_mean) / base_mean if base_mean else None,
                          "per_seed_difference": differences})
     return rows
@@ -375,7 +421,8 @@ def pseudo_label_stats(config: QualityConfig) -> dict[str, float | None]:
     paths = [Path(config.output_dir) / f"seed_{seed}" / "pseudo" / "metrics.json" for seed in config.seeds]
     found = [json.loads(path.read_text())["training"]["pseudo_labels"] for path in paths if path.exists()]
     return {key: mean_std([stats.get(key) for stats in found])[0]
-            for key in ("kept_pairs", "keep_rate", "pseudo_label_accuracy")} | {"seeds": len(found)}
+            for key in ("kept_pairs", "keep_rate", "pseudo_label_accuracy", "pseudo_label_equivalent_accuracy")} | {
+        "seeds": len(found)}
 
 
 def percent(value: float | None) -> str:
@@ -388,15 +435,20 @@ def markdown(result: dict[str, Any]) -> str:
     for row in result["table"]:
         cells = [f"{percent(row[m])} ± {percent(row[m + '_std'])}" if row[m] is not None else "—" for m in METRICS]
         lines.append(f"| {row['arm']} | {row['stage']} | {row['seeds']} | " + " | ".join(cells) + " |")
-    lines += ["", "Paired differences of the final fwm_changed_accuracy (arm - reference, per seed; 95% bootstrap "
-              "interval over seeds):", "",
-              "| arm | reference | seeds | reference mean | arm mean | mean difference | 95% interval | relative |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "Paired differences of the final fwm_changed_accuracy (arm - reference, per seed; 95% intervals over "
+              "seeds: percentile bootstrap, and paired t):", "",
+              "| arm | reference | seeds | reference mean | arm mean | mean difference | bootstrap 95% | t 95% | relative |",
+              "|---|---|---|---|---|---|---|---|---|"]
+
+    def interval(low: float | None, high: float | None) -> str:
+        return "—" if low is None else f"[{low:+.1%}, {high:+.1%}]"
+
     for row in result["differences"]:
-        interval = "—" if row["ci95_low"] is None else f"[{row['ci95_low']:+.1%}, {row['ci95_high']:+.1%}]"
         relative = "—" if row["relative_change"] is None else f"{row['relative_change']:+.0%}"
         lines.append(f"| {row['arm']} | {row['reference']} | {row['seeds']} | {percent(row['reference_mean'])} | "
-                     f"{percent(row['arm_mean'])} | {row['mean_difference']:+.1%} | {interval} | {relative} |")
+                     f"{percent(row['arm_mean'])} | {row['mean_difference']:+.1%} | "
+                     f"{interval(row['ci95_low'], row['ci95_high'])} | {interval(row['t95_low'], row['t95_high'])} | "
+                     f"{relative} |")
     if result["rollouts"]:
         horizons = sorted({row["horizon"] for row in result["rollouts"]})
         lines += ["", "Open-loop rollouts (exact match of the whole state at each horizon, mean over seeds):", "",
@@ -413,7 +465,8 @@ def markdown(result: dict[str, Any]) -> str:
     stats = result["pseudo_labels"]
     if stats["seeds"]:
         lines += ["", f"Pseudo labels: {stats['kept_pairs']:.0f} kept pairs on average (keep rate "
-                  f"{percent(stats['keep_rate'])}), {percent(stats['pseudo_label_accuracy'])} of them the true action."]
+                  f"{percent(stats['keep_rate'])}), {percent(stats['pseudo_label_accuracy'])} of them the recorded "
+                  f"action, {percent(stats['pseudo_label_equivalent_accuracy'])} an action that reproduces s'."]
     if result["phase_diagnostics"]:
         lines += ["", "GRPO phases (means over seeds and steps):", "", diagnostics_markdown(result["phase_diagnostics"])]
     return "\n".join(lines)
@@ -463,6 +516,30 @@ def labels_used(config: QualityConfig, seed: int, data: Path, data_all: Path) ->
 
 
 # ------------------------------------------------------------------------------------------------ the command
+STUDY_CONFIG = "quality_config.json"
+MAY_CHANGE = ("seeds", "arms", "jobs", "write_report", "bootstrap_samples", "output_dir")  # between invocations
+
+
+def check_same_study(config: QualityConfig) -> None:
+    """Refuse to resume a study folder made with other settings (only seeds, arms, jobs and the report's bootstrap
+    may change): its seeds' data and finished stages would silently mix two studies."""
+    from dataclasses import asdict
+
+    from swirl.errors import SwirlError
+    from swirl.paths import json_safe, write_json_atomic
+
+    settings = json_safe({key: value for key, value in asdict(config).items() if key not in MAY_CHANGE})
+    path = Path(config.output_dir) / STUDY_CONFIG
+    if path.exists():
+        recorded = json.loads(path.read_text())
+        changed = sorted(key for key in settings.keys() | recorded.keys() if settings.get(key) != recorded.get(key))
+        if changed:
+            raise SwirlError(f"{path.parent} holds a study with other settings ({', '.join(changed)} differ); use "
+                             f"another output_dir or the original settings")
+    else:
+        write_json_atomic(path, settings)
+
+
 def run_seeds_in_processes(config: QualityConfig, argv: list[str]) -> dict[str, float]:
     """Run every seed as ``quality_minigrid.py <argv> --seeds k --jobs 1``, ``config.jobs`` at a time; return
     each process's wall time. A failed seed is named with its log; the other seeds' work is kept."""
@@ -478,7 +555,8 @@ def run_seeds_in_processes(config: QualityConfig, argv: list[str]) -> dict[str, 
     def run(seed: int) -> tuple[int, int, float]:
         start = time.perf_counter()
         with open(out / f"seed_{seed}.log", "a") as log:
-            code = subprocess.call([sys.executable, __file__, *argv, "--seeds", str(seed), "--jobs", "1"],
+            code = subprocess.call([sys.executable, __file__, *argv, "--seeds", str(seed), "--jobs", "1",
+                                    "--write_report", "false"],
                                    stdout=log, stderr=subprocess.STDOUT, env=env)
         return seed, code, time.perf_counter() - start
 
@@ -500,22 +578,26 @@ def main(argv: list[str] | None = None) -> None:
     from swirl.config_fields import parse_config
 
     config = parse_config(QualityConfig, argv, description=__doc__.split("\n\n")[0], prog="quality_minigrid.py")
+    check_same_study(config)
     datasets.disable_progress_bars()
     per_seed: dict[int, dict[str, list[dict]]] = {}
     timings: dict[str, float] = {}  # of this invocation: a resumed run skips its finished stages
     if config.jobs > 1 and len(config.seeds) > 1:  # the seeds' work in parallel processes; below only collects it
         timings |= run_seeds_in_processes(config, list(sys.argv[1:] if argv is None else argv))
+    collect_only = config.jobs > 1 and len(config.seeds) > 1
     labels: dict[str, int] = {}
     for seed in config.seeds:
         start = time.perf_counter()
         data, data_all = seed_datasets(config, seed)
-        per_seed[seed] = arm_lines(config, seed, data, data_all)
+        per_seed[seed] = arm_lines(config, seed, data, data_all, collect_only)
         labels |= labels_used(config, seed, data, data_all)
         timings[f"seed_{seed}"] = time.perf_counter() - start
-        report(config, per_seed, timings, labels)  # after every seed: a partial study is still a readable one
-    result = report(config, per_seed, timings, labels)
-    print(markdown(result))
-    print(f"wrote {Path(config.output_dir) / 'quality.json'}")
+        if config.write_report:  # after every seed: a partial study is still a readable one
+            report(config, per_seed, timings, labels)
+    if config.write_report:
+        result = report(config, per_seed, timings, labels)
+        print(markdown(result))
+        print(f"wrote {Path(config.output_dir) / 'quality.json'}")
 
 
 if __name__ == "__main__":

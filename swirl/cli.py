@@ -21,6 +21,12 @@ from typing import Sequence
 
 from swirl.errors import SwirlError, run_or_exit
 
+# Choices of `swirl data` and `swirl eval`, written out so that `swirl --help` does not import the environments
+# (tests/test_structure.py checks they equal the library's STATE_FORMATS, STATE_MODALITIES and STATE_TEXTS).
+STATE_FORMATS = ("full", "diff")
+STATE_MODALITIES = ("text", "image", "image+text")
+STATE_TEXTS = ("grid", "objects")
+
 
 def _add_common_data_flags(parser: argparse.ArgumentParser, episodes: int, max_steps: int, test_episodes: int) -> None:
     """The flags every `swirl data ENV` builder takes (episodes, splits, seed, output)."""
@@ -58,7 +64,7 @@ def _add_minigrid_data_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--test-split", choices=("all", "identifiable"), default="all",
                         help="test transitions to keep before balancing: all, or identifiable (exactly one action "
                              "reproduces the next state and it differs from the state, as in the WAV paper's test set)")
-    parser.add_argument("--state-text", choices=("grid", "objects"), default="grid",
+    parser.add_argument("--state-text", choices=STATE_TEXTS, default="grid",
                         help="how states are written: grid (one token per cell) or objects (room size, agent x,y and "
                              "direction, one line per object with its x,y); both lossless")
     parser.add_argument("--images", action="store_true", help="also store RGB renders of the full grid (image, next_image)")
@@ -182,9 +188,6 @@ def _run_models_prepare(args: argparse.Namespace) -> None:
 
 
 def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
-    from swirl.envs.state_format import STATE_FORMATS
-    from swirl.models.state_view import STATE_MODALITIES
-
     parser = commands.add_parser(
         "eval", help="evaluate a stage's fwm/idm adapters on a dataset split",
         description="Evaluate the fwm/ and idm/ adapters of a stage (e.g. RUN/iter_1/phase2) on a dataset split: every "
@@ -205,7 +208,7 @@ def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--state-format", choices=STATE_FORMATS, default=None,
                         help="how the FWM writes next states: full or diff (default: the run's, read from the "
                         "swirl_config.json at or above --adapters; else full)")
-    parser.add_argument("--state-text", choices=("grid", "objects"), default=None,
+    parser.add_argument("--state-text", choices=STATE_TEXTS, default=None,
                         help="MiniGrid state text shown to the adapters: grid or objects (default: the run's; else the "
                         "dataset's)")
     parser.add_argument("--rollout-horizon", type=int, default=6, help="open-loop rollout length (0: skip rollouts; "

@@ -84,3 +84,19 @@ def test_rollouts_and_afs_run_with_a_real_model(world_model, tokenizer, rows):
 def test_too_short_episodes_are_a_clear_error(rows, tokenizer):
     with pytest.raises(ValueError, match="no episode in the split has 20 consecutive known actions"):
         rollout_accuracy(ReferenceModel(rows, copy=True), tokenizer, rows, horizon=20)
+
+
+def test_a_few_starts_cover_every_env(tokenizer):
+    """Starts are taken from the envs in turn: two starts over two envs roll out one episode of each."""
+    rows = build_minigrid_dataset(["MiniGrid-DoorKey-5x5-v0", "swirl/WAV-KeyDelivery-v0"], episodes=1, max_steps=8,
+                                  test_episodes=3, seed=1, balance_test=False, progress=False)["test"]
+    first_calls = []
+
+    class CopyRecorder:
+        def generate(self, prompts, **kwargs):
+            first_calls.append([PROMPT.search(prompt).group(1) for prompt in prompts])
+            return [[state] for state in first_calls[-1]]
+
+    steps = rollout_accuracy(CopyRecorder(), tokenizer, rows, horizon=2, max_starts=2)
+    assert len(steps) == 2 and len(first_calls[0]) == 2
+    assert sorted(len(state.splitlines()) for state in first_calls[0]) == [8, 11]  # a 5x5 and an 8x8 room

@@ -60,6 +60,10 @@ def test_every_arm_of_the_scarce_regime_with_paired_differences(tmp_path):
         == labels["seed_0/wav_swirl"] == data["labelled"].num_rows
     assert labels["seed_0/upper"] == data_all["labelled"].num_rows == data["labelled"].num_rows + data["state_only"].num_rows
 
+    # WAV's own models train for acquisition_sft_steps (a quarter per round), not the warm start's sft_steps
+    acquisition = json.loads((out / "seed_0" / "wav_swirl" / "acquisition" / "wav_config.json").read_text())
+    assert (acquisition["warm_start_steps"], acquisition["subgoal_steps"], acquisition["round_steps"]) == (20, 20, 5)
+
     # sft_more continued both warm-start adapters; pseudo continued the fwm only, on labelled + pseudo-labelled rows
     seed = out / "seed_0"
     warm = {role: tensors(seed / "swirl" / "warmstart" / role) for role in ("fwm", "idm")}
@@ -90,9 +94,29 @@ def test_every_arm_of_the_scarce_regime_with_paired_differences(tmp_path):
                  "| swirl | iter_1/phase1 | 1 |"):
         assert text in markdown
     assert (out / "quality.png").stat().st_size > 0
+    diagnostics = report["phase_diagnostics"]  # the GRPO evidence per run and phase, read from the stages' logs
+    assert [(row["run"], row["stage"]) for row in diagnostics] == [
+        (run, f"iter_1/phase{phase}") for run in ("swirl", "wav_swirl") for phase in (1, 2)]
+    assert all(0 <= row["keep_rate"] <= 1 and row["reward_std"] >= 0 for row in diagnostics[::2])
+    assert "GRPO phases (means over seeds and steps):" in markdown
+    assert set(json.loads((seed / "wall_time.json").read_text())) == {"swirl", "sft_more", "pseudo", "wav_swirl", "upper"}
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)  # resumes: nothing to redo
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert json.loads((out / "quality.json").read_text())["table"] == report["table"]
+
+    # the runs it leaves are ordinary run folders: `swirl report` compares them, `swirl wav-report` reads WAV's
+    swirl = [sys.executable, "-m", "swirl.cli"]
+    compared = subprocess.run(swirl + ["report", "--run", f"sft={seed / 'swirl'}", "--run", f"upper={seed / 'upper'}",
+                                       "--out", str(tmp_path / "report")], capture_output=True, text=True, timeout=300)
+    assert compared.returncode == 0, compared.stderr[-2000:]
+    assert "| sft (iter_1/phase2) |" in (tmp_path / "report" / "report.md").read_text()
+    wav = subprocess.run([sys.executable, "-m", "eval.acquisition", str(seed / "wav_swirl" / "acquisition")],
+                         capture_output=True, text=True, timeout=300, cwd=REPO)  # the old spelling of `swirl wav-report`
+    assert wav.returncode == 0, wav.stderr[-2000:]
+    assert (seed / "wav_swirl" / "acquisition" / "summary.md").exists()
+    other = subprocess.run(STUDY + ["--output_dir", str(out), "--regime", "paper"], capture_output=True, text=True,
+                           timeout=300, cwd=REPO)
+    assert other.returncode == 2 and "holds a study with other settings (regime differ)" in other.stderr
 
 
 def test_a_killed_study_resumes_without_redoing_finished_stages(tmp_path):

@@ -150,3 +150,32 @@ def test_the_pip_minigrid_package_is_still_registered():
 
     assert "MiniGrid-Empty-5x5-v0" in gymnasium.registry
     assert "swirl/WAV-KeyDelivery-v0" in gymnasium.registry
+
+
+def test_the_command_line_choices_match_the_library_without_importing_it():
+    """`swirl --help` stays fast: the CLI writes its choices out instead of importing the environments for them."""
+    from swirl import cli
+    from swirl.envs.minigrid import STATE_TEXTS
+    from swirl.envs.state_format import STATE_FORMATS
+    from swirl.models.state_view import STATE_MODALITIES
+
+    assert (cli.STATE_FORMATS, cli.STATE_MODALITIES, cli.STATE_TEXTS) == (STATE_FORMATS, STATE_MODALITIES, STATE_TEXTS)
+    result = subprocess.run([sys.executable, "-c", "import sys, swirl.cli; swirl.cli.build_parser(); "
+                             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('minigrid', 'torch')))"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_top_level_scripts_are_the_cli(tmp_path):
+    """eval/ and data_builders/ keep their `python -m` spellings; each is a sub-command of `swirl`."""
+    for module, expected in (("eval.world_model", "usage: swirl eval"), ("eval.report", "usage: swirl report"),
+                             ("eval.acquisition", "usage: swirl wav-report"),
+                             ("data_builders.minigrid", "usage: swirl data minigrid"),
+                             ("data_builders.maniskill", "usage: swirl data maniskill")):
+        result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=ROOT,
+                                timeout=120)
+        assert result.returncode == 0 and result.stdout.startswith(expected), (module, result.stderr)
+    bad = subprocess.run([sys.executable, "-m", "swirl.cli", "report", "--run", "nodir", "--out", str(tmp_path)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert bad.returncode == 2 and "swirl: error: --run 'nodir': expected NAME=DIR" in bad.stderr

@@ -177,6 +177,12 @@ def test_config_errors_name_the_field():
         SwirlConfig(push_to_hub=True)
     with pytest.raises(ValueError, match=r"num_generations must be >= 2 .* \(got 1\)"):
         SwirlConfig(num_generations=1)
+    with pytest.raises(ValueError, match=r"eval_rollout_horizon must be between 0 and env_max_steps .* \(got 12\)"):
+        SwirlConfig(env_max_steps=10, eval_rollout_horizon=12)
+    with pytest.raises(ValueError, match=r"eval_rollout_starts must be >= 1 \(got 0\)"):
+        SwirlConfig(eval_rollout_horizon=2, eval_rollout_starts=0)
+    with pytest.raises(ValueError, match=r"acquisition_sft_steps must be >= 1 \(None: sft_steps\) \(got 0\)"):
+        SwirlConfig(acquisition_sft_steps=0)
 
 
 def launch_with(config_file: str, num_processes: int, output_dir: Path) -> subprocess.CompletedProcess:

@@ -48,14 +48,22 @@ def _state_text(env: Any, rows: Any) -> str:
 def rollout_accuracy(sampler: Any, tokenizer: Any, rows: Any, horizon: int = 6, max_starts: int = 32,
                      adapter: str = "fwm", max_state_tokens: int = 256,
                      view: StateView = TEXT_VIEW) -> list[dict[str, float]]:
-    """Open-loop FWM rollouts of ``horizon`` steps from up to ``max_starts`` test states; one dict per step.
-    With ``state_format: diff`` the predicted diffs are applied step by step."""
-    episodes = known_actions(rows)
-    starts = []
-    for (env_id, seed), sequence in sorted(episodes.items()):
+    """Open-loop FWM rollouts of ``horizon`` steps from up to ``max_starts`` test states, taken from the envs in turn;
+    one dict per step. With ``state_format: diff`` the predicted diffs are applied step by step."""
+    by_env: dict[str, list[tuple]] = defaultdict(list)
+    for (env_id, seed), sequence in sorted(known_actions(rows).items()):
         for step in range(0, len(sequence) - horizon + 1, horizon):
-            starts.append((env_id, seed, sequence[:step], sequence[step : step + horizon]))
-    starts = starts[:max_starts]
+            by_env[env_id].append((env_id, seed, sequence[:step], sequence[step : step + horizon]))
+    # round-robin over the envs, so that a few starts still cover every env (not the first env's episodes only)
+    queues = [iter(found) for found in by_env.values()]
+    starts = []
+    while queues and len(starts) < max_starts:
+        for queue in list(queues):
+            start = next(queue, None)
+            if start is None:
+                queues.remove(queue)
+            elif len(starts) < max_starts:
+                starts.append(start)
     if not starts:
         raise ValueError(f"no episode in the split has {horizon} consecutive known actions")
     envs: dict[str, Any] = {}

@@ -6,7 +6,7 @@ ending with the assistant's turn opener. A completion is the answer followed by 
 (``<|im_end|>`` for ChatML models), so "turn" never scores like a prefix of "turn left" and samplers
 know where an answer ends.
 
-With a VLM, a :class:`~swirl.models.vision.StateView` can show states as images: the question's
+With a VLM, a :class:`~swirl.models.state_view.StateView` can show states as images: the question's
 ``{state}`` / ``{next_state}`` become ``{"type": "image"}`` parts of the user message (followed by the
 state's text for ``image+text``), the rendered prompt holds one image placeholder per image, and the
 images travel beside the prompt, in the template's order. The default view is text: prompts unchanged.

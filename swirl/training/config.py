@@ -63,7 +63,9 @@ class SwirlLoopFields(StateFormatFields):
     def __post_init__(self) -> None:
         checks = [
             (self.iterations >= 0, "iterations", "must be >= 0"),
-            (self.eval_rollout_horizon >= 0, "eval_rollout_horizon", "must be >= 0"),
+            (0 <= self.eval_rollout_horizon <= self.env_max_steps, "eval_rollout_horizon",
+             "must be between 0 and env_max_steps (a rollout replays that many recorded steps)"),
+            (self.eval_rollout_starts >= 1, "eval_rollout_starts", "must be >= 1"),
             (self.num_generations >= 2, "num_generations", "must be >= 2 (GRPO compares samples of a group)"),
             (self.phase_steps >= 1, "phase_steps", "must be >= 1"),
             (self.beta >= 0, "beta", "must be >= 0"),
@@ -107,6 +109,9 @@ class SwirlConfig(SwirlLoopFields, MiniGridDataFields, LoRAModelFields):
     acquisition_pool_states: int = field(default=32, metadata={"help": "state-only states in the candidate pool."})
     acquisition_subgoals: int = field(default=4, metadata={"help": "subgoals sampled per pool state (wav)."})
     acquisition_score_loss: str = field(default="fields", metadata={"help": "wav's verification loss: fields or nll."})
+    acquisition_sft_steps: int | None = field(default=None, metadata={"help": "SFT steps of the acquisition's own "
+                                                                              "fwm and subgoal generator (a quarter "
+                                                                              "of them per round); default: sft_steps."})
     acquisition_eval_rows: int | None = field(default=None, metadata={"help": "test rows of the acquisition rounds' "
                                                                               "own evaluations (default: eval_rows)."})
 
@@ -114,6 +119,10 @@ class SwirlConfig(SwirlLoopFields, MiniGridDataFields, LoRAModelFields):
         super().__post_init__()
         reject_invalid(self, [
             (self.acquisition in ("none", *METHODS), "acquisition", f"must be none or one of {', '.join(METHODS)}"),
+            (self.acquisition_sft_steps is None or self.acquisition_sft_steps >= 1, "acquisition_sft_steps",
+             "must be >= 1 (None: sft_steps)"),
+            (self.acquisition_eval_rows is None or self.acquisition_eval_rows >= 1, "acquisition_eval_rows",
+             "must be >= 1 (None: eval_rows)"),
             (self.acquisition_score_loss in SCORE_LOSSES, "acquisition_score_loss",
              f"must be one of {', '.join(SCORE_LOSSES)}"),
             (self.acquisition == "none" or self.state_modality == "text", "acquisition",

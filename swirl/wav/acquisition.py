@@ -351,14 +351,15 @@ def acquire_for_swirl(config: Any, data_path: Path) -> Path:
     from swirl.data import convert_state_texts, load_dataset_dict, save_dataset_dict
 
     out = Path(config.output_dir) / "data_acquired"
+    sft_steps = config.sft_steps if config.acquisition_sft_steps is None else config.acquisition_sft_steps
     wav = WAVConfig(output_dir=str(Path(config.output_dir) / "acquisition"), method=config.acquisition,
                     seeds=[config.seed], dataset=str(data_path),
                     eval_rows=config.eval_rows if config.acquisition_eval_rows is None else config.acquisition_eval_rows,
                     rounds=config.acquisition_rounds, budget=config.acquisition_budget,
                     seed_labels=config.acquisition_seed_labels, pool_states=config.acquisition_pool_states,
                     subgoals=config.acquisition_subgoals, score_loss=config.acquisition_score_loss,
-                    **{f.name: getattr(config, f.name) for f in fields(LoRAModelFields)}, warm_start_steps=config.sft_steps,
-                    subgoal_steps=config.sft_steps, round_steps=max(1, config.sft_steps // 4),
+                    **{f.name: getattr(config, f.name) for f in fields(LoRAModelFields)}, warm_start_steps=sft_steps,
+                    subgoal_steps=sft_steps, round_steps=max(1, sft_steps // 4),
                     sft_learning_rate=config.sft_learning_rate, sft_batch_size=config.sft_batch_size,
                     temperature=config.temperature, top_p=config.top_p, max_state_tokens=config.max_state_tokens,
                     max_action_tokens=config.max_action_tokens, sampler=config.sampler,
