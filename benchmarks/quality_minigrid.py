@@ -6,7 +6,8 @@ warm start:
 
 * ``sft``: the warm start only (SFT of the fwm and idm adapters on the labelled rows);
 * ``sft_more``: the warm start continued with as many extra SFT steps per adapter as SWIRL spends GRPO steps on it
-  (``iterations`` x ``phase_steps``): rules out "SWIRL is just more training";
+  (``iterations`` x ``phase_steps``), at SWIRL's learning rate (``learning_rate``): rules out "SWIRL is just more
+  training";
 * ``pseudo``: the warm-started IDM labels SWIRL's state-only pairs (greedy, kept at the phase I confidence threshold,
   ``annotation_min_logprob``), then the fwm continues SFT for the same extra steps on labelled + pseudo-labelled
   rows: the inverse-model pseudo-labelling of video pre-training, which SWIRL must beat to matter;
@@ -39,6 +40,7 @@ import math
 import shutil
 import statistics
 import sys
+from collections import Counter
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -170,8 +172,9 @@ def run_configs(config: QualityConfig, seed: int, data: Path, data_all: Path) ->
 
 # ------------------------------------------------------------------------------------------------ the SFT arms
 def continued_sft_arm(name: str, run: SwirlConfig, steps: int, data_all: Path) -> list[dict[str, Any]]:
-    """Arm ``sft_more`` or ``pseudo``: the SWIRL run's warm-start adapters continued for ``steps`` SFT steps, in
-    ``<seed>/<name>/``; returns its evaluation line. ``sft_more`` continues both adapters on the labelled rows;
+    """Arm ``sft_more`` or ``pseudo``: the SWIRL run's warm-start adapters continued for ``steps`` SFT steps at the
+    GRPO phases' learning rate (the same optimiser budget as SWIRL's), in ``<seed>/<name>/``; returns its evaluation
+    line. ``sft_more`` continues both adapters on the labelled rows;
     ``pseudo`` continues the fwm on the labelled rows plus the state-only pairs the warm IDM labels (the idm is
     the warm start's)."""
     from datasets import concatenate_datasets
@@ -204,7 +207,7 @@ def continued_sft_arm(name: str, run: SwirlConfig, steps: int, data_all: Path) -
     for role in roles:
         rows = fwm_rows if role == "fwm" else data["labelled"]
         training[role] = sft_adapter(run.model, tokenizer, role, rows, sft_test, stage / role, init_adapter=warm / role,
-                                     dtype=run.dtype, steps=steps, learning_rate=run.sft_learning_rate,
+                                     dtype=run.dtype, steps=steps, learning_rate=run.learning_rate,
                                      batch_size=run.sft_batch_size, seed=run.seed, trainer_dir=stage / "trainer" / role,
                                      view=run.state_view, lora_layers=run.lora_layers)
     if "idm" not in roles and is_main_process():
@@ -218,29 +221,60 @@ def continued_sft_arm(name: str, run: SwirlConfig, steps: int, data_all: Path) -
 def pseudo_labelled_rows(run: SwirlConfig, tokenizer: Any, pairs: Any, data_all: Path, load_stage: Any,
                          warm: Path) -> tuple[Any, dict[str, Any]]:
     """The warm IDM's greedy action for each state-only pair (phase I's annotation, the same threshold), as
-    labelled rows; with how many were kept and how often the kept labels are the true actions (read from
-    ``data_all``, which holds the state-only episodes with their actions)."""
-    from swirl.data import convert_state_texts, load_dataset_dict
-    from swirl.envs.identifiability import equivalent_actions_for_rows
-    from swirl.envs.minigrid import action_texts
+    labelled rows; with how many were kept and how often the kept labels are right (:func:`label_accuracy`)."""
     from swirl.training.phases import annotate_latent_actions
 
     model, sampler = load_stage(run, warm, tokenizer)
     kept, stats = annotate_latent_actions(model, tokenizer, sampler, pairs, run)
     del model, sampler
-    truth = convert_state_texts(load_dataset_dict(data_all), run.state_text)["labelled"]
+    labels = list(zip(kept["state"], kept["next_state"], kept["latent_action"]))
+    stats |= {f"pseudo_label_{key}": value for key, value in label_accuracy(labels, data_all, run.state_text).items()}
+    return kept.rename_column("latent_action", "action"), stats
+
+
+def label_accuracy(labels: list[tuple[str, str, str]], data_all: Path, state_text: str) -> dict[str, float | None]:
+    """How often inferred actions ``(s, s', a)`` of state-only pairs are right, read from ``data_all`` (which holds
+    the state-only episodes with their actions): ``accuracy`` (a is the recorded action) and
+    ``equivalent_accuracy`` (a reproduces s' from s)."""
+    from swirl.data import convert_state_texts, load_dataset_dict
+    from swirl.envs.identifiability import equivalent_actions_for_rows
+    from swirl.envs.minigrid import action_texts
+
+    if not labels:
+        return {"accuracy": None, "equivalent_accuracy": None}
+    truth = convert_state_texts(load_dataset_dict(data_all), state_text)["labelled"]
     recorded: dict[tuple[str, str], set[str]] = {}  # (s, s') -> the actions recorded for it
     equivalent: dict[tuple[str, str], set[str]] = {}  # (s, s') -> every action that reproduces s' from s
     for env_id, state, action, next_state, action_ids in zip(truth["env_id"], truth["state"], truth["action"],
                                                              truth["next_state"], equivalent_actions_for_rows(truth)):
         recorded.setdefault((state, next_state), set()).add(action)
         equivalent.setdefault((state, next_state), set()).update(action_texts(env_id)[i] for i in action_ids)
-    keys = list(zip(kept["state"], kept["next_state"], kept["latent_action"]))
-    stats |= {"pseudo_label_accuracy": sum(a in recorded.get((s, n), ()) for s, n, a in keys) / len(keys)
-              if keys else None,
-              "pseudo_label_equivalent_accuracy": sum(a in equivalent.get((s, n), ()) for s, n, a in keys) / len(keys)
-              if keys else None}
-    return kept.rename_column("latent_action", "action"), stats
+    return {"accuracy": sum(a in recorded.get((s, n), ()) for s, n, a in labels) / len(labels),
+            "equivalent_accuracy": sum(a in equivalent.get((s, n), ()) for s, n, a in labels) / len(labels)}
+
+
+def latent_action_stats(config: QualityConfig) -> list[dict[str, Any]]:
+    """What phase I's latent actions are, per run and iteration (mean over seeds): how many pairs were kept, how
+    many distinct actions the IDM used, the most frequent one's share, and how often they are right."""
+    rows = []
+    for run in ("swirl", "wav_swirl"):
+        for iteration in range(1, config.iterations + 1):
+            found = []
+            for seed in config.seeds:
+                path = Path(config.output_dir) / f"seed_{seed}" / run / f"iter_{iteration}" / "phase1" / "latent_actions.jsonl"
+                if not path.exists():
+                    continue
+                labels = [tuple(json.loads(line)[key] for key in ("state", "next_state", "latent_action"))
+                          for line in path.read_text().splitlines()]
+                counts = Counter(label[2] for label in labels)
+                found.append({"kept": len(labels), "distinct": len(counts),
+                              "top_share": counts.most_common(1)[0][1] / len(labels) if labels else None,
+                              **label_accuracy(labels, Path(config.output_dir) / f"seed_{seed}" / "data_all",
+                                               config.state_text)})
+            if found:
+                rows.append({"run": run, "stage": f"iter_{iteration}/phase1", "seeds": len(found),
+                             **{key: mean_std([stats[key] for stats in found])[0] for key in found[0]}})
+    return rows
 
 
 # ------------------------------------------------------------------------------------------------ the report
@@ -469,6 +503,14 @@ def markdown(result: dict[str, Any]) -> str:
                   f"action, {percent(stats['pseudo_label_equivalent_accuracy'])} an action that reproduces s'."]
     if result["phase_diagnostics"]:
         lines += ["", "GRPO phases (means over seeds and steps):", "", diagnostics_markdown(result["phase_diagnostics"])]
+    if result["latent_actions"]:
+        lines += ["", "Phase I's latent actions (the kept pairs; accuracy against the recorded action, and against any "
+                  "action that reproduces s'):", "", "| run | stage | seeds | kept | distinct actions | top action's share "
+                  "| accuracy | equivalent accuracy |", "|---|---|---|---|---|---|---|---|"]
+        for row in result["latent_actions"]:
+            lines.append(f"| {row['run']} | {row['stage']} | {row['seeds']} | {row['kept']:.0f} | {row['distinct']:.1f} | "
+                         f"{percent(row['top_share'])} | {percent(row['accuracy'])} | "
+                         f"{percent(row['equivalent_accuracy'])} |")
     return "\n".join(lines)
 
 
@@ -491,6 +533,7 @@ def report(config: QualityConfig, per_seed: dict[int, dict[str, list[dict]]], ti
               "differences": paired_differences(per_seed, config.bootstrap_samples),
               "rollouts": rollout_table(per_seed), "per_action": per_action_table(per_seed),
               "pseudo_labels": pseudo_label_stats(config), "phase_diagnostics": phase_diagnostics(config),
+              "latent_actions": latent_action_stats(config),
               "per_seed": {str(seed): arms for seed, arms in per_seed.items()}, "wall_time_s": timings,
               "labelled_rows": labels}
     write_text_atomic(out / "quality.json", json.dumps(json_safe(result), indent=2, allow_nan=False) + "\n")

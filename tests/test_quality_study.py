@@ -76,7 +76,14 @@ def test_every_arm_of_the_scarce_regime_with_paired_differences(tmp_path):
     pseudo = json.loads((seed / "pseudo" / "metrics.json").read_text())["training"]
     assert pseudo["extra_steps"] == 1 and pseudo["fwm"]["train_rows"] == data["labelled"].num_rows + pseudo[
         "pseudo_labels"]["kept_pairs"]
-    assert 0 <= pseudo["pseudo_labels"]["pseudo_label_accuracy"] <= 1
+    labels = pseudo["pseudo_labels"]  # a recorded action always reproduces s': equivalent accuracy is at least as high
+    assert 0 <= labels["pseudo_label_accuracy"] <= labels["pseudo_label_equivalent_accuracy"] <= 1
+    assert sum(labels["latent_action_counts"].values()) == labels["kept_pairs"]
+    # what phase I's latent actions were, from the pairs each phase I kept (latent_actions.jsonl)
+    latent = report["latent_actions"]
+    assert [(row["run"], row["stage"]) for row in latent] == [("swirl", "iter_1/phase1"), ("wav_swirl", "iter_1/phase1")]
+    assert all(row["kept"] >= 1 and 0 <= row["accuracy"] <= row["equivalent_accuracy"] <= 1 for row in latent)
+    assert len((seed / "swirl" / "iter_1" / "phase1" / "latent_actions.jsonl").read_text().splitlines()) == latent[0]["kept"]
 
     # each arm against sft and against pseudo; one seed has no interval
     differences = {(row["arm"], row["reference"]): row for row in report["differences"]}

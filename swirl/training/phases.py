@@ -19,6 +19,7 @@ carries its ``images`` (phase I: s; phase II: s and s'), which TRL feeds to the 
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,8 @@ def annotate_latent_actions(model: Any, tokenizer: Any, sampler: Any, pairs: Any
 
     kept = kept.map(fwm_example, keep_in_memory=True)
     stats = {"annotated_pairs": len(actions), "kept_pairs": len(keep), "keep_rate": len(keep) / max(1, len(actions)),
-             "mean_annotation_logprob": float(confidence.mean()) if len(actions) else float("nan")}
+             "mean_annotation_logprob": float(confidence.mean()) if len(actions) else float("nan"),
+             "latent_action_counts": dict(Counter(actions[i] for i in keep).most_common())}
     return kept, stats
 
 
