@@ -35,6 +35,7 @@ Writes ``<output_dir>/quality.json`` (every evaluation of every arm and seed, th
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import shutil
@@ -133,14 +134,9 @@ def cap_per_action(test: Any, per_action: int, seed: int) -> Any:
     each env on its own down to its rarest action; pooled over the envs, with a cap, far more rows survive."""
     import numpy as np
 
-    by_action: dict[str, list[int]] = {}
-    for index, action in enumerate(test["action"]):
-        by_action.setdefault(action, []).append(index)
-    rng = np.random.default_rng([seed, per_action])
-    kept = sorted(int(index) for action in sorted(by_action)
-                  for index in rng.choice(by_action[action], size=min(per_action, len(by_action[action])),
-                                          replace=False))
-    return test.select(kept)
+    from swirl.builders.minigrid import balanced_indices
+
+    return test.select(balanced_indices(test["action"], np.random.default_rng([seed, per_action]), per_action))
 
 
 def run_configs(config: QualityConfig, seed: int, data: Path, data_all: Path) -> dict[str, SwirlConfig]:
@@ -184,7 +180,7 @@ def continued_sft_arm(name: str, run: SwirlConfig, steps: int, data_all: Path) -
     from swirl.paths import stage_done, write_json_atomic
     from swirl.sft import sft_adapter
     from swirl.training.loop import evaluate_stage, load_stage, state_only_pairs
-    from swirl.training.warm_start import load_run_data
+    from swirl.training.warm_start import load_run_data, test_sample
 
     warm = Path(run.output_dir) / "warmstart"
     stage = Path(run.output_dir).parent / name
@@ -192,9 +188,8 @@ def continued_sft_arm(name: str, run: SwirlConfig, steps: int, data_all: Path) -
         return [json.loads((stage / "metrics.json").read_text())["eval"] | {"stage": name}]
     tokenizer = load_tokenizer(run.model)
     data = load_run_data(run, Path(run.dataset))
-    test = data["test"].shuffle(seed=run.seed, keep_in_memory=True)
-    test = test.select(range(min(run.eval_rows, test.num_rows)))
-    sft_test = test.select(range(min(run.eval_rows if run.sft_eval_rows is None else run.sft_eval_rows, test.num_rows)))
+    test = test_sample(run, data, run.eval_rows)
+    sft_test = test_sample(run, data, run.eval_rows if run.sft_eval_rows is None else run.sft_eval_rows)
     columns = ["state", "action", "next_state"]
     training: dict[str, Any] = {"extra_steps": steps}
     if name == "sft_more":
@@ -236,21 +231,29 @@ def label_accuracy(labels: list[tuple[str, str, str]], data_all: Path, state_tex
     """How often inferred actions ``(s, s', a)`` of state-only pairs are right, read from ``data_all`` (which holds
     the state-only episodes with their actions): ``accuracy`` (a is the recorded action) and
     ``equivalent_accuracy`` (a reproduces s' from s)."""
+    if not labels:
+        return {"accuracy": None, "equivalent_accuracy": None}
+    recorded, equivalent = true_actions(str(data_all), state_text)
+    return {"accuracy": sum(a in recorded.get((s, n), ()) for s, n, a in labels) / len(labels),
+            "equivalent_accuracy": sum(a in equivalent.get((s, n), ()) for s, n, a in labels) / len(labels)}
+
+
+@functools.lru_cache(maxsize=None)  # the report reads it for every seed, run and iteration, after every seed
+def true_actions(data_all: str, state_text: str) -> tuple[dict, dict]:
+    """Per (s, s') of a seed's training transitions: the actions recorded for it, and every action that reproduces
+    s' from s (re-simulated)."""
     from swirl.data import convert_state_texts, load_dataset_dict
     from swirl.envs.identifiability import equivalent_actions_for_rows
     from swirl.envs.minigrid import action_texts
 
-    if not labels:
-        return {"accuracy": None, "equivalent_accuracy": None}
     truth = convert_state_texts(load_dataset_dict(data_all), state_text)["labelled"]
-    recorded: dict[tuple[str, str], set[str]] = {}  # (s, s') -> the actions recorded for it
-    equivalent: dict[tuple[str, str], set[str]] = {}  # (s, s') -> every action that reproduces s' from s
+    recorded: dict[tuple[str, str], set[str]] = {}
+    equivalent: dict[tuple[str, str], set[str]] = {}
     for env_id, state, action, next_state, action_ids in zip(truth["env_id"], truth["state"], truth["action"],
                                                              truth["next_state"], equivalent_actions_for_rows(truth)):
         recorded.setdefault((state, next_state), set()).add(action)
         equivalent.setdefault((state, next_state), set()).update(action_texts(env_id)[i] for i in action_ids)
-    return {"accuracy": sum(a in recorded.get((s, n), ()) for s, n, a in labels) / len(labels),
-            "equivalent_accuracy": sum(a in equivalent.get((s, n), ()) for s, n, a in labels) / len(labels)}
+    return recorded, equivalent
 
 
 def latent_action_stats(config: QualityConfig) -> list[dict[str, Any]]:
@@ -310,12 +313,11 @@ def arm_lines(config: QualityConfig, seed: int, data: Path, data_all: Path,
         write_json_atomic(timing_file, spent)
 
     warm = Path(runs["swirl"].output_dir) / "warmstart"
-    if "swirl" in config.arms:
+    needs_warm_start = bool({"sft", "sft_more", "pseudo"} & set(config.arms))
+    if "swirl" in config.arms or (needs_warm_start and not stage_done(warm)):  # without arm swirl: 0 iterations
         timed("swirl", lambda: run_swirl_or_read(runs["swirl"]))
-    elif {"sft", "sft_more", "pseudo"} & set(config.arms) and stage_done(warm):  # leave the SWIRL run's files alone
+    elif needs_warm_start:  # the warm start is done: read it, and leave the SWIRL run's files alone
         lines["swirl"] = [json.loads((warm / "metrics.json").read_text())["eval"] | {"stage": "warmstart"}]
-    elif {"sft", "sft_more", "pseudo"} & set(config.arms):  # the warm start alone (a SWIRL run of 0 iterations)
-        timed("swirl", lambda: run_swirl_or_read(runs["swirl"]))
     if "swirl" in lines:
         lines["sft"] = [dict(lines["swirl"][0])]  # a copy: the SWIRL run's time below is not the warm start's
     for arm in ("sft_more", "pseudo"):
@@ -568,19 +570,11 @@ def check_same_study(config: QualityConfig) -> None:
     may change): its seeds' data and finished stages would silently mix two studies."""
     from dataclasses import asdict
 
-    from swirl.errors import SwirlError
-    from swirl.paths import json_safe, write_json_atomic
+    from swirl.paths import refuse_other_settings
 
-    settings = json_safe({key: value for key, value in asdict(config).items() if key not in MAY_CHANGE})
-    path = Path(config.output_dir) / STUDY_CONFIG
-    if path.exists():
-        recorded = json.loads(path.read_text())
-        changed = sorted(key for key in settings.keys() | recorded.keys() if settings.get(key) != recorded.get(key))
-        if changed:
-            raise SwirlError(f"{path.parent} holds a study with other settings ({', '.join(changed)} differ); use "
-                             f"another output_dir or the original settings")
-    else:
-        write_json_atomic(path, settings)
+    refuse_other_settings(Path(config.output_dir) / STUDY_CONFIG,
+                          {key: value for key, value in asdict(config).items() if key not in MAY_CHANGE},
+                          made="holds a study")
 
 
 def run_seeds_in_processes(config: QualityConfig, argv: list[str]) -> dict[str, float]:

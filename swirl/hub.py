@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from swirl.errors import HubUnavailableError
 
@@ -114,10 +115,9 @@ Hyperparameters: {hyper}.
 """
 
 
-def prepare_push_folder(output_dir: str, final_stage: str, card: str) -> "Path":
+def prepare_push_folder(output_dir: str, final_stage: str, card: str) -> Path:
     """``<output_dir>/hub/``: README.md (the card) plus the final ``fwm/`` and ``idm/`` adapters."""
     import shutil
-    from pathlib import Path
 
     from swirl.paths import RUN_CONFIG, atomic_dir
 

@@ -85,6 +85,25 @@ def stage_done(stage_dir: str | os.PathLike) -> bool:
     return True
 
 
+def refuse_other_settings(path: str | os.PathLike, settings: dict, made: str = "was made", write: bool = True) -> None:
+    """Record a folder's ``settings`` in ``path`` on first use (when ``write``); on a later use, raise a one-line
+    ``SwirlError`` naming every setting that differs, so that a rerun never silently mixes two experiments in one
+    folder. ``made`` words the message: "<folder> <made> with other settings (...)"."""
+    import json
+
+    from swirl.errors import SwirlError
+
+    path, settings = Path(path), json_safe(settings)
+    if path.exists():
+        recorded = json.loads(path.read_text())
+        changed = sorted(key for key in settings.keys() | recorded.keys() if settings.get(key) != recorded.get(key))
+        if changed:
+            raise SwirlError(f"{path.parent} {made} with other settings ({', '.join(changed)} differ); use another "
+                             f"output_dir or the original settings")
+    elif write:
+        write_json_atomic(path, settings)
+
+
 def json_safe(value):
     """``value`` with every NaN or infinite float replaced by ``None``, so it writes as strict JSON."""
     import math

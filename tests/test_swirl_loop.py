@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from datasets import Dataset
 from safetensors.torch import load_file
 
 from swirl.data import load_dataset_dict

@@ -76,19 +76,24 @@ def collect_episode(
     return columns
 
 
+def balanced_indices(labels: Sequence[Any], rng: np.random.Generator, per_label: int | None = None) -> list[int]:
+    """The indices to keep, in order: for every label present, ``per_label`` rows at most (None: as many as the
+    rarest label has), a seeded random choice."""
+    by_label: dict[Any, list[int]] = defaultdict(list)
+    for index, label in enumerate(labels):
+        by_label[label].append(index)
+    if not by_label:
+        return []
+    keep = min(len(rows) for rows in by_label.values()) if per_label is None else per_label
+    return sorted(int(index) for label in sorted(by_label)
+                  for index in rng.choice(by_label[label], size=min(keep, len(by_label[label])), replace=False))
+
+
 def balance_by_action(columns: dict[str, list], rng: np.random.Generator) -> dict[str, list]:
     """Keep, for every action present, as many rows as the rarest action has (a seeded random choice)."""
-    by_action: dict[int, list[int]] = defaultdict(list)
-    for index, action in enumerate(columns["action_id"]):
-        by_action[action].append(index)
-    if not by_action:
+    if not columns["action_id"]:
         return columns
-    keep_per_action = min(len(rows) for rows in by_action.values())
-    kept = sorted(
-        int(index)
-        for action in sorted(by_action)
-        for index in rng.choice(by_action[action], size=keep_per_action, replace=False)
-    )
+    kept = balanced_indices(columns["action_id"], rng)
     return {name: [values[i] for i in kept] for name, values in columns.items()}
 
 

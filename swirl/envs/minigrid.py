@@ -75,8 +75,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
-
 from swirl.errors import ActionParseError, StateParseError, UnknownEnvError
 
 if TYPE_CHECKING:  # pragma: no cover - import only for type hints

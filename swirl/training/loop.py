@@ -24,7 +24,7 @@ from typing import Any
 from swirl.distributed import is_main_process, wait_for_everyone
 from swirl.paths import RUN_CONFIG, stage_done, write_json_atomic, write_text_atomic
 from swirl.training.config import RunConfig
-from swirl.training.warm_start import load_run_data, warm_start
+from swirl.training.warm_start import load_run_data, test_sample, warm_start
 
 
 def load_stage(config: RunConfig, stage_dir: Path, tokenizer: Any) -> tuple[Any, Any]:
@@ -131,7 +131,7 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
 
         data_path = acquire_for_swirl(config, data_path)
     data = load_run_data(config, data_path)
-    test = data["test"].shuffle(seed=config.seed, keep_in_memory=True).select(range(min(config.eval_rows, data["test"].num_rows)))
+    test = test_sample(config, data, config.eval_rows)
     tokenizer = load_tokenizer(config.model)
     if config.state_view.has_images:
         check_image_run(config, tokenizer, data, data_path)

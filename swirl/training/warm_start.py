@@ -19,15 +19,20 @@ def load_run_data(config: RunConfig, data_path: Path) -> Any:
     return convert_state_texts(data, config.state_text) if config.domain == "minigrid" else data
 
 
+def test_sample(config: RunConfig, data: Any, rows: int) -> Any:
+    """The first ``rows`` test rows in the run's seeded order: every stage's evaluation (``eval_rows``) and the SFT
+    eval loss (``sft_eval_rows``) read prefixes of the same shuffle, so every stage sees the same rows."""
+    test = data["test"].shuffle(seed=config.seed, keep_in_memory=True)
+    return test.select(range(min(rows, test.num_rows)))
+
+
 def warm_start(config: RunConfig, data_path: Path, stage_dir: Path, tokenizer: Any) -> dict[str, Any]:
     """SFT of the fwm and idm adapters on the labelled split (or copies of ``fwm_adapter`` / ``idm_adapter``), saved
     under ``stage_dir``; returns each adapter's training summary. Every process must call it."""
     from swirl.sft import sft_adapter
 
     data = load_run_data(config, data_path)
-    test = data["test"].shuffle(seed=config.seed, keep_in_memory=True)
-    rows = config.eval_rows if config.sft_eval_rows is None else config.sft_eval_rows
-    test = test.select(range(min(rows, test.num_rows)))
+    test = test_sample(config, data, config.eval_rows if config.sft_eval_rows is None else config.sft_eval_rows)
     results = {}
     for role, given in (("fwm", config.fwm_adapter), ("idm", config.idm_adapter)):
         if given:

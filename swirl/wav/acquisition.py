@@ -30,7 +30,8 @@ from typing import Any, Callable
 
 from swirl.builders.prepare import prepare_dataset
 from swirl.distributed import distributed_state, is_main_process, wait_for_everyone
-from swirl.paths import WAV_RUN_CONFIG, json_safe, stage_done, write_json_atomic, write_text_atomic
+from swirl.paths import (WAV_RUN_CONFIG, json_safe, refuse_other_settings, stage_done, write_json_atomic,
+                         write_text_atomic)
 from swirl.wav.candidates import Candidate, Simulator, pool_candidates
 from swirl.wav.config import METHODS, WAVConfig
 from swirl.wav.journal import JOURNAL, execute_selected, read_journal
@@ -323,17 +324,8 @@ def check_fingerprint(config: WAVConfig, path: Path) -> None:
     change): its warm start and rounds would silently mix two experiments."""
     from dataclasses import asdict
 
-    from swirl.errors import SwirlError
-
-    settings = {key: value for key, value in asdict(config).items() if key not in RESUMABLE_FIELDS}
-    if path.exists():
-        recorded = json.loads(path.read_text())
-        changed = sorted(key for key in settings.keys() | recorded.keys() if settings.get(key) != recorded.get(key))
-        if changed:
-            raise SwirlError(f"{path.parent} was made with other settings ({', '.join(changed)} differ); use another "
-                             f"output_dir or the original settings")
-    elif is_main_process():
-        write_json_atomic(path, settings)
+    refuse_other_settings(path, {key: value for key, value in asdict(config).items() if key not in RESUMABLE_FIELDS},
+                          write=is_main_process())
 
 
 def acquire_for_swirl(config: Any, data_path: Path) -> Path:
