@@ -137,24 +137,27 @@ def test_cpu_tiny_recipe_under_accelerate_launch(tmp_path):
 
 def test_killed_run_resumes_without_repeating_completed_stages(tmp_path):
     out = tmp_path / "run"
-    extra = ("--phase_steps", "4", "--state_text", "grid", "--state_format", "full")  # the full-state path end to end
+    extra = ("--phase_steps", "6", "--state_text", "grid", "--state_format", "full")  # the full-state path end to end
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     process = subprocess.Popen([*RECIPE, "--output_dir", str(out), *extra], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env=env, cwd=REPO, start_new_session=True)
-    checkpoint = out / "iter_1" / "phase2" / "trainer" / "checkpoint-1" / "trainer_state.json"
+    # save_steps 1 with save_total_limit 1: checkpoint-k replaces checkpoint-(k-1), so wait for any of them
+    trainer_dir = out / "iter_1" / "phase2" / "trainer"
     deadline = time.monotonic() + 600
-    while not checkpoint.is_file() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert checkpoint.is_file(), "the run never reached phase II"
+    while (not list(trainer_dir.glob("checkpoint-*/trainer_state.json")) and process.poll() is None
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # kill -9 mid-phase-II
     process.wait()
+    saved = [int(path.parent.name.split("-")[1]) for path in trainer_dir.glob("checkpoint-*/trainer_state.json")]
+    assert saved and min(saved) < 6, f"the run was not killed mid-phase-II (checkpoints {saved})"
     assert not (out / "iter_1" / "phase2" / "metrics.json").exists()
     finished = {stage: (out / stage / "metrics.json").stat().st_mtime_ns for stage in ("warmstart", "iter_1/phase1")}
     result = run_recipe(out, *extra)
     assert result.returncode == 0, result.stderr[-3000:]
     assert {stage: (out / stage / "metrics.json").stat().st_mtime_ns for stage in finished} == finished
     training = json.loads((out / "iter_1" / "phase2" / "metrics.json").read_text())["training"]
-    assert training["steps"] == 4  # the phase ran to its end (steps before the checkpoint come from it)
+    assert training["steps"] == 6  # the phase ran to its end (steps before the checkpoint come from it)
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
     assert (out / "iter_1" / "phase2" / "idm" / "adapter_model.safetensors").is_file()
 
