@@ -83,7 +83,9 @@ def test_every_arm_of_the_scarce_regime_with_paired_differences(tmp_path):
     latent = report["latent_actions"]
     assert [(row["run"], row["stage"]) for row in latent] == [("swirl", "iter_1/phase1"), ("wav_swirl", "iter_1/phase1")]
     assert all(row["kept"] >= 1 and 0 <= row["accuracy"] <= row["equivalent_accuracy"] <= 1 for row in latent)
-    assert len((seed / "swirl" / "iter_1" / "phase1" / "latent_actions.jsonl").read_text().splitlines()) == latent[0]["kept"]
+    kept = [json.loads(line) for line in (seed / "swirl" / "iter_1" / "phase1" / "latent_actions.jsonl").open()]
+    assert len(kept) == latent[0]["kept"]  # each with the IDM's confidence, the quantity the threshold cuts
+    assert all(-100.0 <= line["logprob"] <= 0.0 for line in kept) and len({line["logprob"] for line in kept}) > 1
 
     # each arm against sft and against pseudo; one seed has no interval
     differences = {(row["arm"], row["reference"]): row for row in report["differences"]}

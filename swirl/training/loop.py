@@ -5,7 +5,8 @@ Layout under ``output_dir``::
     data/                   the dataset (when built by the run)
     warmstart/{fwm,idm}/    SFT adapters; warmstart/metrics.json
     iter_1/phase1/{fwm,idm}/, iter_1/phase1/metrics.json, iter_1/phase1/trainer/checkpoint-N/
-    iter_1/phase1/latent_actions.jsonl   the state-only pairs phase I kept, with the IDM's latent action
+    iter_1/phase1/latent_actions.jsonl   the state-only pairs phase I kept, with the IDM's latent action and its
+                                         mean token log-prob
     iter_1/phase2/...
     metrics.jsonl           one line per evaluation, rebuilt from the stages' metrics.json
     swirl_config.json       the run's config (``swirl eval`` reads state_text / state_format / state_modality)
@@ -157,8 +158,9 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
                     del model, sampler
                     if is_main_process():  # what the IDM called each kept pair: the evidence of what phase I learns
                         write_text_atomic(stage / "latent_actions.jsonl", "".join(
-                            json.dumps({"state": s, "next_state": n, "latent_action": a}) + "\n"
-                            for s, n, a in zip(train["state"], train["next_state"], train["latent_action"])))
+                            json.dumps({"state": s, "next_state": n, "latent_action": a, "logprob": c}) + "\n"
+                            for s, n, a, c in zip(train["state"], train["next_state"], train["latent_action"],
+                                                  train["latent_logprob"])))
                 else:
                     train = phase2_dataset(tokenizer, pairs, config.state_view)
                 if train.num_rows == 0:

@@ -88,6 +88,7 @@ def annotate_latent_actions(model: Any, tokenizer: Any, sampler: Any, pairs: Any
     confidence = torch.tensor(confidences)
     keep = [i for i, (a, c) in enumerate(zip(actions, confidences)) if a and c >= config.annotation_min_logprob]
     kept = pairs.select(keep).add_column("latent_action", [actions[i] for i in keep])
+    kept = kept.add_column("latent_logprob", [confidences[i] for i in keep])  # to choose the threshold by
 
     def fwm_example(row: dict) -> dict:
         example = {"prompt": trl_prompt(tokenizer, "fwm", view, state=row["state"], action=row["latent_action"])}
