@@ -562,7 +562,8 @@ def labels_used(config: QualityConfig, seed: int, data: Path, data_all: Path) ->
 
 # ------------------------------------------------------------------------------------------------ the command
 STUDY_CONFIG = "quality_config.json"
-MAY_CHANGE = ("seeds", "arms", "jobs", "write_report", "bootstrap_samples", "output_dir")  # between invocations
+MAY_CHANGE = ("seeds", "arms", "jobs", "write_report", "bootstrap_samples", "output_dir",  # between invocations
+              "report_to", "run_name", "project", "disable_tqdm")
 
 
 def check_same_study(config: QualityConfig) -> None:

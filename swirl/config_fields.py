@@ -89,6 +89,25 @@ class StateFormatFields:
 
 
 @dataclass
+class TrackingFields:
+    """What a user watching a run sees and where its numbers go (``swirl.progress``, ``swirl.tracking``); the
+    names are TRL's, and every trainer of the run gets them."""
+
+    report_to: str = field(default="none", metadata={"help": "trackers for every stage's trainer logs and "
+                                                              "evaluation: none, tensorboard, trackio, wandb, ... "
+                                                              "(comma-separated, as in TRL)."})
+    run_name: str | None = field(default=None, metadata={"help": "tracker run name; each stage logs as "
+                                                                  "<run_name>/<stage> (default: output_dir's "
+                                                                  "folder name)."})
+    project: str = field(default="swirl", metadata={"help": "trackio/wandb project the runs go to."})
+    disable_tqdm: bool = field(default=False, metadata={"help": "no progress bars (the run's, the trainers' and "
+                                                                 "those of annotation, evaluation and data builds)."})
+
+
+TRACKING_FIELDS = ("report_to", "run_name", "project", "disable_tqdm")  # may change when a run resumes
+
+
+@dataclass
 class LoRAModelFields:
     """The base model and the shape of every LoRA adapter trained on it."""
 

@@ -77,7 +77,9 @@ class SwirlSFTConfig(SFTConfig):
                                                                     "dataset's own text)."})
     max_train_samples: int | None = field(default=None, metadata={"help": "use at most this many training rows."})
     max_eval_samples: int | None = field(default=256, metadata={"help": "evaluate on at most this many test rows."})
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (GPU runs)."})
+    activation_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (GPU runs; "
+                                                                           "transformers' new name of "
+                                                                           "gradient_checkpointing)."})
     bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision; default: on when a GPU supports it."})
     logging_steps: float = field(default=10, metadata={"help": "log every this many steps."})
     save_strategy: str = field(default="no", metadata={"help": "trainer checkpoints; the adapter is always saved."})
@@ -103,7 +105,7 @@ class SwirlSFTConfig(SFTConfig):
         if not torch.cuda.is_available():
             self.use_cpu = True
             self.bf16 = False
-            self.gradient_checkpointing = False
+            self.activation_checkpointing = False
         elif self.bf16 is None:
             self.bf16 = torch.cuda.is_bf16_supported()
         super().__post_init__()
@@ -142,15 +144,23 @@ def sft_examples(rows: Any, role: str, tokenizer: Any, view: StateView = TEXT_VI
     return prompt_completion_dataset(rows, role, tokenizer, view).select_columns(columns)
 
 
-def run_sft(model: Any, tokenizer: Any, train: Any, test: Any, config: SwirlSFTConfig) -> dict[str, Any]:
-    """Train the adapter named ``default`` of the PeftModel ``model`` on prompt-completion ``train``.
+def run_sft(model: Any, tokenizer: Any, train: Any, test: Any, config: SwirlSFTConfig,
+            tensorboard: Path | None = None) -> dict[str, Any]:
+    """Train the adapter named ``default`` of the PeftModel ``model`` on prompt-completion ``train`` (TensorBoard
+    events, with ``report_to: tensorboard``, in ``tensorboard`` if given).
 
     Returns eval loss on ``test`` before (NaN under DeepSpeed) and after, and the wall time. The loop's warm start calls this
     with the model it already holds; :func:`train_sft` is the stand-alone entry point.
     """
     from trl import SFTTrainer
 
+    from swirl.progress import use_stage_bar
+    from swirl.tracking import route_tensorboard
+
     trainer = SFTTrainer(model=model, args=config, train_dataset=train, eval_dataset=test, processing_class=tokenizer)
+    use_stage_bar(trainer, f"SFT {config.role}")
+    if tensorboard is not None:
+        route_tensorboard(trainer, tensorboard)
     start = time.perf_counter()
     # Under DeepSpeed, evaluating before training starts ZeRO inference, which only stage 3 supports.
     can_evaluate_first = test.num_rows and not trainer.is_deepspeed_enabled
@@ -172,7 +182,8 @@ def run_sft(model: Any, tokenizer: Any, train: Any, test: Any, config: SwirlSFTC
     }
 
 
-def train_and_save(config: SwirlSFTConfig, tokenizer: Any, train: Any, test: Any, adapter_dir: str | Path) -> dict[str, Any]:
+def train_and_save(config: SwirlSFTConfig, tokenizer: Any, train: Any, test: Any, adapter_dir: str | Path,
+                   tensorboard: Path | None = None) -> dict[str, Any]:
     """SFT ``config.init_adapter`` (or a fresh LoRA of the config's shape) as TRL's ``default`` adapter on the base,
     then save it at ``adapter_dir`` on the main process; the metrics of :func:`run_sft`."""
     from swirl.models.adapters import lora_config, save_adapter, top_layers, with_adapters
@@ -188,7 +199,7 @@ def train_and_save(config: SwirlSFTConfig, tokenizer: Any, train: Any, test: Any
     model = with_adapters(base, {"default": adapter})  # TRL trains the adapter named "default"
     if config.state_modality != "text":
         config.max_length = None  # cutting a prompt's image tokens would break its forward pass
-    metrics = run_sft(model, tokenizer, train, test, config)
+    metrics = run_sft(model, tokenizer, train, test, config, tensorboard)
     if metrics["is_main_process"]:
         save_adapter(model, "default", adapter_dir)
     return metrics
@@ -198,14 +209,18 @@ def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eva
                 *, init_adapter: str | Path | None = None, lora: tuple[int, int, float] = (16, 32, 0.05),
                 dtype: str = "auto", steps: int = 100, learning_rate: float = 2e-4, batch_size: int = 8,
                 seed: int = 0, trainer_dir: str | Path | None = None, view: StateView = TEXT_VIEW,
-                lora_vision: bool = False, lora_layers: int | None = None) -> dict[str, Any]:
+                lora_vision: bool = False, lora_layers: int | None = None, tracking: Any = None,
+                stage: str = "sft") -> dict[str, Any]:
     """SFT one role's adapter on transition rows held in memory and save it at ``adapter_dir`` (main process).
 
     The in-process entry point for loops that train the same role again and again (SWIRL's warm start,
     every WAV acquisition round): ``init_adapter`` continues from a saved adapter, else a fresh LoRA
-    ``(r, alpha, dropout)`` is trained (on the top ``lora_layers`` decoder layers only, if set). Every process of
-    a distributed run must call it.
+    ``(r, alpha, dropout)`` is trained (on the top ``lora_layers`` decoder layers only, if set). With
+    ``tracking`` (the run's config: ``report_to``, ``run_name``, ``project``) the trainer reports to the run's
+    trackers as ``<run_name>/<stage>``. Every process of a distributed run must call it.
     """
+    from swirl.tracking import tensorboard_dir, trainer_tracking
+
     if train_rows.num_rows == 0:
         from swirl.errors import SwirlError
 
@@ -218,9 +233,11 @@ def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eva
                             learning_rate=learning_rate, per_device_train_batch_size=batch_size,
                             logging_steps=max(1, steps // 5), seed=seed, disable_tqdm=True,
                             state_modality=view.modality, state_format=view.state_format, lora_vision=lora_vision,
-                            lora_layers=lora_layers)
+                            lora_layers=lora_layers,
+                            **(trainer_tracking(tracking, stage) if tracking is not None else {"report_to": "none"}))
     metrics = train_and_save(config, tokenizer, sft_examples(train_rows, role, tokenizer, view),
-                             sft_examples(eval_rows, role, tokenizer, view), adapter_dir)
+                             sft_examples(eval_rows, role, tokenizer, view), adapter_dir,
+                             tensorboard_dir(tracking, stage) if tracking is not None else None)
     metrics.pop("is_main_process")
     return metrics
 
@@ -229,6 +246,10 @@ def train_sft(config: SwirlSFTConfig) -> dict[str, Any]:
     """Load the model and data, run SFT for ``config.role``, save the adapter at ``<output_dir>/<role>``."""
     from swirl.models.loading import load_tokenizer
 
+    if config.disable_tqdm:
+        from swirl.progress import disable_progress_bars
+
+        disable_progress_bars()
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
     train, test = sft_datasets(config, tokenizer)
     out = Path(config.output_dir) / config.role

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the top: nothing in the package imports them. Training may import WAV (SWIRL with WAV-acquired labels), never the
 # reverse; the SFT both warm-start with sits below both.
 LAYERS = (
-    ("ground", ("swirl", "swirl.errors", "swirl.paths", "swirl.distributed")),
+    ("ground", ("swirl", "swirl.errors", "swirl.paths", "swirl.distributed", "swirl.progress", "swirl.tracking")),
     ("envs", ("swirl.envs",)),
     ("data, models, sampling, metrics", ("swirl.data", "swirl.builders", "swirl.config_fields", "swirl.models",
                                          "swirl.sampling", "swirl.evaluation.metrics", "swirl.evaluation.tables",

@@ -20,14 +20,14 @@ def build_dataset(config: Any, seed: int, images: bool = False) -> Any:
                                        test_episodes=config.env_test_episodes, fields=config.env_fields,
                                        images="sensor" if images else "none", precision=config.env_precision,
                                        action_precision=config.env_action_precision,
-                                       control_mode=config.env_control_mode, seed=seed, progress=False)
+                                       control_mode=config.env_control_mode, seed=seed, progress=True)
     from swirl.builders.minigrid import build_minigrid_dataset
 
     return build_minigrid_dataset(config.env_ids, episodes=config.env_episodes, max_steps=config.env_max_steps,
                                   policy=config.env_policy, epsilon=config.env_epsilon,
                                   test_episodes=config.env_test_episodes, test_split=config.env_test_split,
                                   images=images, tile_size=config.env_tile_size, state_text=config.state_text,
-                                  seed=seed, progress=False)
+                                  seed=seed, progress=True)
 
 
 def prepare_dataset(config: Any, seed: int) -> Path:

@@ -73,10 +73,11 @@ def collect_splits(envs: Mapping[str, Any], collect: CollectEpisode, *, episodes
     """Play ``episodes + test_episodes`` episodes per env with ``collect(env_id, env, episode_seed, episode, rng)``
     and deal them into the three splits. ``unlabelled_columns`` are set to None in ``state_only``;
     ``finish_test(columns, env_index)`` may post-process one env's test episodes (e.g. balance actions)."""
-    from tqdm.auto import tqdm
+    from swirl.progress import bar as progress_bar
 
     splits: dict[str, Columns] = {split: {} for split in SPLIT_NAMES}
-    bar = tqdm(total=len(envs) * (episodes + test_episodes), desc="episodes", unit="ep", disable=not progress)
+    bar = progress_bar(desc="episodes", total=len(envs) * (episodes + test_episodes), unit="ep",
+                       leave=True, disable=not progress)
     for env_index, (env_id, env) in enumerate(envs.items()):
         split_rng = np.random.default_rng([seed, env_index])
         labelled = set(split_rng.permutation(episodes)[: round(labelled_fraction * episodes)].tolist())

@@ -15,6 +15,7 @@ supports it and fp32 on CPU.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,6 +23,9 @@ from swirl.errors import SwirlError
 from swirl.paths import atomic_dir, swirl_home
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+# peft and TRL read ``model.is_gradient_checkpointing``, which transformers 5 deprecates: a warning on every adapter
+# and trainer that a user cannot act on (swirl passes the new ``activation_checkpointing`` itself)
+warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
 def prepare_smollm2(out_dir: Path) -> Path:

@@ -11,6 +11,7 @@ from swirl.models.adapters import use_adapter
 from swirl.models.prompts import encode_prompts
 from swirl.models.scoring import model_device
 from swirl.models.vision import is_processor, is_vision_config, text_tokenizer, vision_token_ids
+from swirl.progress import bar
 
 
 def cut_at_stop(text: str, stop: Sequence[str] | None) -> str:
@@ -73,6 +74,9 @@ class HFSampler:
         model.eval()
         answers: list[list[str]] = []
         devices = [device] if device.type == "cuda" else []
+        # a bar when the prompts take several batches (evaluation, annotation, pool scoring)
+        progress = bar(desc=f"generating ({adapter or 'base'})", total=len(prompts), unit="prompt") \
+            if len(prompts) > self.batch_size else None
         try:
             with use_adapter(model, adapter) if adapter else nullcontext(), torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed)
@@ -90,6 +94,10 @@ class HFSampler:
                     texts = tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1]:], skip_special_tokens=True)
                     texts = [cut_at_stop(text, stop).strip() for text in texts]
                     answers.extend(texts[i * n : (i + 1) * n] for i in range(len(batch)))
+                    if progress is not None:
+                        progress.update(len(batch))
         finally:
             model.train(was_training)
+            if progress is not None:
+                progress.close()
         return answers

@@ -7,14 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from swirl.config_fields import (LoRAModelFields, ManiSkillDataFields, MiniGridDataFields, StateFormatFields,
-                                 reject_invalid)
+                                 TrackingFields, reject_invalid)
 from swirl.models.state_view import STATE_MODALITIES, StateView, state_view
 from swirl.sampling import SAMPLERS
 from swirl.wav.config import METHODS, SCORE_LOSSES
 
 
 @dataclass
-class SwirlLoopFields(StateFormatFields):
+class SwirlLoopFields(StateFormatFields, TrackingFields):
     """The loop: warm start, then ``iterations`` x (phase I, phase II), evaluation and the Hub."""
 
     output_dir: str = field(default="runs/swirl", metadata={"help": "where adapters, metrics and checkpoints go."})

@@ -19,6 +19,7 @@ command skips complete stages and resumes an interrupted phase from its last che
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,22 @@ def check_image_run(config: RunConfig, tokenizer: Any, data: Any, data_path: Pat
     check_state_images(data, data_path)
 
 
+def finish_stage(config: RunConfig, stage_dir: Path, metrics: dict[str, Any], step: int, start: float) -> None:
+    """Mark a stage complete (its ``metrics.json``, written last), send its numbers to the run's trackers at the
+    stage's last step, and print the line that ends it (main process)."""
+    from swirl.evaluation.tables import HEADLINES
+    from swirl.progress import show_stage_end
+    from swirl.tracking import log_stage, stage_scalars
+
+    write_json_atomic(stage_dir / "metrics.json", metrics)
+    stage = str(stage_dir.relative_to(config.output_dir))
+    scalars = stage_scalars(metrics["eval"], metrics["training"])
+    log_stage(config, stage, scalars, step)
+    shown = {name: metrics["eval"].get(name) for name in HEADLINES[config.domain][:2] + HEADLINES[config.domain][4:5]}
+    shown |= {name: scalars.get(f"phase/{name}") for name in ("reward", "kl")}
+    show_stage_end(stage, time.perf_counter() - start, shown)
+
+
 def rebuild_metrics_log(output_dir: Path, stages: list[Path]) -> None:
     lines = []
     for stage in stages:
@@ -111,8 +128,11 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
     ``push_to_hub`` is set; the Hub is checked before any work so an offline machine fails at once.
     """
     from swirl.models.loading import load_tokenizer
+    from swirl.progress import bar, disable_progress_bars
     from swirl.training.phases import PHASE_ROLES, annotate_latent_actions, phase2_dataset, run_grpo_phase
 
+    if config.disable_tqdm:
+        disable_progress_bars()
     if config.push_to_hub:
         from swirl.hub import ensure_hub_reachable
 
@@ -137,12 +157,16 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
     if config.state_view.has_images:
         check_image_run(config, tokenizer, data, data_path)
     stages = [output_dir / "warmstart"]
+    run_bar = bar(desc="SWIRL stages", total=1 + 2 * config.iterations, unit="stage", leave=True)
     if not stage_done(stages[0]):
+        start = time.perf_counter()
         training = warm_start(config, data_path, stages[0], tokenizer)
         if is_main_process():
-            write_json_atomic(stages[0] / "metrics.json",
-                              {"training": training, "eval": evaluate_stage(config, stages[0], test, tokenizer)})
+            finish_stage(config, stages[0], {"training": training,
+                                             "eval": evaluate_stage(config, stages[0], test, tokenizer)},
+                         config.sft_steps, start)
         wait_for_everyone()
+    run_bar.update()
     previous = stages[0]
     pairs = state_only_pairs(config, data)
     for iteration in range(1, config.iterations + 1):
@@ -150,6 +174,7 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
             stage = output_dir / f"iter_{iteration}" / f"phase{phase}"
             stages.append(stage)
             if not stage_done(stage):
+                start = time.perf_counter()
                 adapters = {"fwm": previous / "fwm", "idm": previous / "idm"}
                 extra: dict[str, Any] = {}
                 if phase == 1:
@@ -171,9 +196,12 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
                 summary = run_grpo_phase(phase, config, tokenizer, adapters, train, stage)
                 if is_main_process():
                     evaluation = evaluate_stage(config, stage, test, tokenizer, previous, PHASE_ROLES[phase][0])
-                    write_json_atomic(stage / "metrics.json", {"training": summary | extra, "eval": evaluation})
+                    finish_stage(config, stage, {"training": summary | extra, "eval": evaluation},
+                                 config.phase_steps, start)
                 wait_for_everyone()
+            run_bar.update()
             previous = stage
+    run_bar.close()
     if is_main_process():
         rebuild_metrics_log(output_dir, stages)
     wait_for_everyone()

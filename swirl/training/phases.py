@@ -32,10 +32,13 @@ PHASE_ROLES = {1: ("fwm", "idm"), 2: ("idm", "fwm")}  # phase -> (policy, frozen
 ANNOTATION_CHUNK = 512  # state-only pairs annotated per sampler/scorer call
 
 
-def grpo_args(config: RunConfig, output_dir: Path, max_completion_length: int) -> Any:
-    """TRL ``GRPOConfig`` for one phase (CPU settings switched on when there is no GPU)."""
+def grpo_args(config: RunConfig, output_dir: Path, max_completion_length: int, stage: str) -> Any:
+    """TRL ``GRPOConfig`` for one phase (CPU settings switched on when there is no GPU), reporting to the run's
+    trackers as ``<run_name>/<stage>``."""
     import torch
     from trl import GRPOConfig
+
+    from swirl.tracking import trainer_tracking
 
     gpu = torch.cuda.is_available()
     return GRPOConfig(
@@ -53,11 +56,11 @@ def grpo_args(config: RunConfig, output_dir: Path, max_completion_length: int) -
         save_steps=config.save_steps,
         save_total_limit=1,
         seed=config.seed,
-        report_to="none",
         use_cpu=not gpu,
         bf16=gpu and torch.cuda.is_bf16_supported(),
-        gradient_checkpointing=False,
-        disable_tqdm=True,
+        activation_checkpointing=False,
+        disable_tqdm=True,  # the stage's own bar replaces the trainer's (swirl.progress.use_stage_bar)
+        **trainer_tracking(config, stage),
     )
 
 
@@ -122,6 +125,8 @@ def grpo_trainer(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[s
     from swirl.errors import SwirlError
     from swirl.models.adapters import with_adapters
     from swirl.models.loading import load_base_model
+    from swirl.progress import use_stage_bar
+    from swirl.tracking import route_tensorboard, tensorboard_dir
     from swirl.training.rewards import FWMStateReward, IDMActionReward
 
     policy, scorer = PHASE_ROLES[phase]
@@ -132,8 +137,12 @@ def grpo_trainer(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[s
     max_length = config.max_state_tokens if phase == 1 else config.max_action_tokens
     columns = ["prompt", "state", "next_state"] + (["latent_action"] if phase == 1 else [])
     columns += ["images"] if config.state_view.has_images else []  # not image/next_image: TRL reads an "image" column
-    trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=grpo_args(config, phase_dir / "trainer", max_length),
+    stage = f"{phase_dir.parent.name}/{phase_dir.name}"  # iter_<k>/phase<n>
+    trainer = GRPOTrainer(model=model, reward_funcs=[reward],
+                          args=grpo_args(config, phase_dir / "trainer", max_length, stage),
                           train_dataset=train_dataset.select_columns(columns), processing_class=tokenizer)
+    use_stage_bar(trainer, f"{stage} GRPO ({policy})")
+    route_tensorboard(trainer, tensorboard_dir(config, stage))
     if config.beta > 0 and "ref" not in model.peft_config:
         raise SwirlError(f"phase {phase}: TRL added no frozen 'ref' adapter, so its KL reference would be the bare "
                          f"base model, not the phase-start {policy} adapter (upgrade peft to >= 0.20)")

@@ -45,6 +45,7 @@ def warm_start(config: RunConfig, data_path: Path, stage_dir: Path, tokenizer: A
                                     steps=config.sft_steps, learning_rate=config.sft_learning_rate,
                                     batch_size=config.sft_batch_size, seed=config.seed,
                                     trainer_dir=stage_dir / "trainer" / role, view=config.state_view,
-                                    lora_vision=config.lora_vision, lora_layers=config.lora_layers)
+                                    lora_vision=config.lora_vision, lora_layers=config.lora_layers,
+                                    tracking=config, stage=f"{stage_dir.name}/{role}")
         wait_for_everyone()
     return results

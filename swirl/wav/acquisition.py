@@ -25,10 +25,14 @@ the pool's states (``pool_states`` random rows, every action of each a candidate
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
 from swirl.builders.prepare import prepare_dataset
+from swirl.progress import bar
+from swirl import tracking
+from swirl.config_fields import TRACKING_FIELDS
 from swirl.distributed import distributed_state, is_main_process, wait_for_everyone
 from swirl.paths import (WAV_RUN_CONFIG, json_safe, refuse_other_settings, stage_done, write_json_atomic,
                          write_text_atomic)
@@ -38,7 +42,7 @@ from swirl.wav.journal import JOURNAL, execute_selected, read_journal
 from swirl.wav.scores import PoolScorer, rank_correlations, top_b
 
 FINGERPRINT = WAV_RUN_CONFIG
-RESUMABLE_FIELDS = ("output_dir", "method", "methods", "seeds", "rounds", "sampler")  # may change between runs
+RESUMABLE_FIELDS = ("output_dir", "method", "methods", "seeds", "rounds", "sampler", *TRACKING_FIELDS)  # may change
 
 
 # ---------------------------------------------------------------------------------------- the data
@@ -115,7 +119,8 @@ def train_adapter(config: WAVConfig, tokenizer: Any, role: str, rows: Any, test:
                           lora=(config.lora_r, config.lora_alpha, config.lora_dropout), dtype=config.dtype,
                           steps=steps, learning_rate=config.sft_learning_rate, batch_size=config.sft_batch_size,
                           seed=seed, trainer_dir=stage / "trainer" / role, view=config.state_view,
-                          lora_layers=config.lora_layers)
+                          lora_layers=config.lora_layers, tracking=config,
+                          stage=f"{os.path.relpath(stage, config.output_dir)}/{role}")
     wait_for_everyone()
     return metrics
 
@@ -231,7 +236,7 @@ def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts:
     execute = execute or simulate
     pool = pool_candidates(parts["pool"])
     stages = [warm]
-    for k in range(1, config.rounds + 1):
+    for k in bar(range(1, config.rounds + 1), desc=f"{method} seed {seed} rounds", unit="round"):
         stage, previous = run_dir / f"round_{k}", stages[-1]
         before = stages[-2] / "fwm" if len(stages) > 1 else warm / "fwm_initial"
         stages.append(stage)
@@ -291,11 +296,12 @@ def run_acquisition(config: WAVConfig, execute: Callable[[Candidate], dict[str, 
                     ) -> list[dict[str, Any]]:
     """Every method x seed of ``config`` (resumable); returns all per-round lines and writes
     ``<output_dir>/results.jsonl``. ``execute`` defaults to the real env (tests wrap it to count calls)."""
-    from tqdm.auto import tqdm
-
     from swirl.data import convert_state_texts, load_dataset_dict
     from swirl.models.loading import load_tokenizer
+    from swirl.progress import disable_progress_bars
 
+    if config.disable_tqdm:
+        disable_progress_bars()
     distributed_state()
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -303,7 +309,7 @@ def run_acquisition(config: WAVConfig, execute: Callable[[Candidate], dict[str, 
     data = convert_state_texts(load_dataset_dict(prepare_dataset(config, 0)), config.state_text)
     tokenizer = load_tokenizer(config.model)
     runs = [(seed, method) for seed in config.seeds for method in config.methods]
-    for seed, method in tqdm(runs, desc="WAV runs", disable=not is_main_process()):
+    for seed, method in bar(runs, desc="WAV runs", unit="run", leave=True):
         parts = split_data(config, data, seed)
         seed_dir = output_dir / f"seed_{seed}"
         warm_start_seed(config, tokenizer, parts, seed_dir / "warmstart", seed)
@@ -355,7 +361,9 @@ def acquire_for_swirl(config: Any, data_path: Path) -> Path:
                     sft_learning_rate=config.sft_learning_rate, sft_batch_size=config.sft_batch_size,
                     temperature=config.temperature, top_p=config.top_p, max_state_tokens=config.max_state_tokens,
                     max_action_tokens=config.max_action_tokens, sampler=config.sampler,
-                    state_format=config.state_format, state_text=config.state_text)
+                    state_format=config.state_format, state_text=config.state_text,
+                    report_to=config.report_to, project=config.project, disable_tqdm=config.disable_tqdm,
+                    run_name=f"{tracking.run_name(config)}/acquisition")
     run_acquisition(wav)  # finished rounds are skipped; other settings than the first run's are refused
     if is_main_process() and not out.exists():
         data = convert_state_texts(load_dataset_dict(data_path), config.state_text)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from swirl.config_fields import LoRAModelFields, MiniGridDataFields, StateFormatFields, reject_invalid
+from swirl.config_fields import (LoRAModelFields, MiniGridDataFields, StateFormatFields, TrackingFields,
+                                 reject_invalid)
 from swirl.models.state_view import StateView, state_view
 from swirl.sampling import SAMPLERS
 
@@ -14,7 +15,7 @@ INVERSE_MODELS = ("sparse", "llm")
 
 
 @dataclass
-class WAVConfig(StateFormatFields, MiniGridDataFields, LoRAModelFields):
+class WAVConfig(StateFormatFields, TrackingFields, MiniGridDataFields, LoRAModelFields):
     """Pool-based active collection of action labels (WAV's Algorithm 1) and its four baselines."""
 
     output_dir: str = field(default="runs/wav", metadata={"help": "where rounds, labels, adapters and metrics go."})
