@@ -103,6 +103,11 @@ class TrackingFields:
     disable_tqdm: bool = field(default=False, metadata={"help": "no progress bars (the run's, the trainers' and "
                                                                  "those of annotation, evaluation and data builds)."})
 
+    def check_report_to(self) -> None:
+        from swirl.tracking import check_trackers
+
+        check_trackers(self.report_to)
+
 
 TRACKING_FIELDS = ("report_to", "run_name", "project", "disable_tqdm")  # may change when a run resumes
 

@@ -34,15 +34,35 @@ class DatasetError(SwirlError, ValueError):
     """A dataset on disk is missing, corrupt or lacks the expected splits/columns."""
 
 
+# what gloo and NCCL raise in a process whose peer died: not this process's error, the peer printed its own
+PEER_FAILURES = ("Connection closed by peer", "Connection reset by peer", "remote worker crashing")
+
+
 def run_or_exit(function: Callable[..., Any], *args: Any) -> int:
     """Run ``function(*args)`` and return an exit status: a :class:`SwirlError` becomes one line on stderr and
-    status 2, Ctrl-C status 130."""
+    status 2, Ctrl-C status 130 (finished stages stay on disk; the same command resumes).
+
+    In a multi-process run the launcher (``accelerate launch``, ``torchrun``) stops every process as soon as one
+    exits with an error, so the failing process's line is the run's only error: another process that had hit the
+    same error waits a moment before printing it (the launcher stops it first), and one whose collective call
+    broke because a peer died says so in one line instead of a traceback."""
+    import os
+    import time
+
+    other_process = int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) > 0
     try:
         function(*args)
     except SwirlError as error:
+        if other_process:
+            time.sleep(5)  # an error every process hits is printed by the main one
         print(f"swirl: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("swirl: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 (re-raised unless a peer's failure caused it)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and any(text in str(error) for text in PEER_FAILURES):
+            print("swirl: stopped: another process of this run failed (its error is above)", file=sys.stderr)
+            return 1
+        raise
     return 0

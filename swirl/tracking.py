@@ -25,6 +25,16 @@ def trackers(report_to: str | list[str] | None) -> list[str]:
     return [] if names in ([], ["none"]) else names
 
 
+def check_trackers(report_to: str | list[str] | None) -> None:
+    """A tracker whose package is missing fails at start-up, in one line, not after the warm start."""
+    import importlib.util
+
+    for name, package in (("tensorboard", "tensorboard"), ("trackio", "trackio"), ("wandb", "wandb")):
+        if name in trackers(report_to) and importlib.util.find_spec(package) is None:
+            raise ValueError(f"report_to {name} needs the {package} package: pip install {package} "
+                             f"(tensorboard and trackio: pip install 'swirl-wm[tracking]')")
+
+
 def run_name(config: Any) -> str:
     return config.run_name or Path(config.output_dir).resolve().name
 

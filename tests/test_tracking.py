@@ -3,6 +3,7 @@ per stage (no raw log dicts, no deprecation warnings), and ``disable_tqdm`` turn
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sqlite3
@@ -81,6 +82,14 @@ def test_stage_scalars_name_the_evaluation_and_the_phase_signals():
                                                    "phase/kl": 0.25, "phase/keep_rate": 0.75}
     assert trackers("none") == [] and trackers("tensorboard, trackio") == ["tensorboard", "trackio"]
     assert trackers(["wandb"]) == ["wandb"]
+
+
+def test_a_tracker_that_is_not_installed_fails_at_start_up():
+    from swirl.training.config import SwirlConfig
+
+    assert importlib.util.find_spec("wandb") is None  # this machine has none: the check must name it
+    with pytest.raises(ValueError, match=r"report_to wandb needs the wandb package: pip install wandb"):
+        SwirlConfig(report_to="tensorboard,wandb")
 
 
 def test_disable_progress_bars_silences_every_bar(capsys):

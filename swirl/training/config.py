@@ -61,6 +61,7 @@ class SwirlLoopFields(StateFormatFields, TrackingFields):
     hub_model_id: str | None = field(default=None, metadata={"help": "ORG/NAME on the Hub (with push_to_hub)."})
 
     def __post_init__(self) -> None:
+        self.check_report_to()
         checks = [
             (self.iterations >= 0, "iterations", "must be >= 0"),
             (0 <= self.eval_rollout_horizon <= self.env_max_steps, "eval_rollout_horizon",

@@ -56,6 +56,7 @@ class WAVConfig(StateFormatFields, TrackingFields, MiniGridDataFields, LoRAModel
     methods: list[str] = field(default_factory=list, init=False, metadata={"help": "parsed from `method`."})
 
     def __post_init__(self) -> None:
+        self.check_report_to()
         names = [name.strip() for name in self.method.split(",") if name.strip()]
         self.methods = list(METHODS) if names == ["all"] else names
         unknown = [name for name in self.methods if name not in METHODS]
