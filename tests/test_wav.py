@@ -190,10 +190,18 @@ def recipe_command(out: Path, *flags: str) -> list[str]:
 
 def test_every_method_runs_end_to_end_under_accelerate(tmp_path):
     out = tmp_path / "wav"
-    result = subprocess.run(recipe_command(out), capture_output=True, text=True, cwd=tmp_path,
-                            timeout=900)
+    result = subprocess.run(recipe_command(out, "--report_to", "tensorboard"), capture_output=True, text=True,
+                            cwd=tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    # each round ends with one line and goes to the tracker at its number of labels, with the score's correlation
+    assert "swirl: seed_0/oracle/round_1 done in " in result.stdout
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard" / "seed_0" / "oracle" / "round_1"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("wav/oracle_spearman")] == [(20, pytest.approx(1.0))]
+    assert [e.step for e in events.Scalars("eval/fwm_exact_match")] == [20]
     methods = ["wav", "random", "uncertainty", "progress", "oracle"]
     assert [(l["method"], l["round"], l["labels"]) for l in lines] == [(m, r, 16 + 4 * r) for m in methods for r in range(3)]
     selections = {}

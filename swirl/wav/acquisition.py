@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -184,6 +185,7 @@ def warm_start_seed(config: WAVConfig, tokenizer: Any, parts: dict[str, Any], wa
 
     if stage_done(warm):
         return
+    start = time.perf_counter()
     training = {
         "fwm": train_adapter(config, tokenizer, "fwm", parts["seed_labels"], parts["test"], warm, None,
                              config.warm_start_steps, seed),
@@ -198,9 +200,26 @@ def warm_start_seed(config: WAVConfig, tokenizer: Any, parts: dict[str, Any], wa
                                                               lora_target_modules(base), layers)})
         save_adapter(initial, "default", warm / "fwm_initial")  # B = 0: exactly the base model
         metrics = evaluate_round(config, tokenizer, warm, warm, parts["test"], seed)
-        write_json_atomic(warm / "metrics.json", {"round": 0, "labels": parts["seed_labels"].num_rows,
-                                           "training": training, "eval": metrics})
+        finish_round(config, warm, {"round": 0, "labels": parts["seed_labels"].num_rows, "training": training,
+                                    "eval": metrics}, start)
     wait_for_everyone()
+
+
+def finish_round(config: WAVConfig, stage: Path, record: dict[str, Any], start: float) -> None:
+    """Mark a round complete (its ``metrics.json``, written last), log its evaluation and the score's correlation
+    with the oracle to the run's trackers at its number of labels, and print the line that ends it."""
+    from swirl.progress import show_stage_end
+    from swirl.tracking import log_stage, stage_scalars
+
+    write_json_atomic(stage / "metrics.json", record)
+    name = os.path.relpath(stage, config.output_dir)
+    scalars = stage_scalars(record["eval"]) | {f"wav/oracle_{key}": value for key, value in
+                                               record.get("correlation_with_oracle", {}).items()
+                                               if isinstance(value, (int, float))}
+    log_stage(config, name, scalars, record["labels"])
+    show_stage_end(name, time.perf_counter() - start, {
+        "labels": record["labels"], "fwm_changed_accuracy": record["eval"].get("fwm_changed_accuracy"),
+        "spearman": record.get("correlation_with_oracle", {}).get("spearman")})
 
 
 def select_candidates(config: WAVConfig, method: str, tokenizer: Any, warm: Path, previous: Path, before: Path,
@@ -242,6 +261,7 @@ def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts:
         stages.append(stage)
         if stage_done(stage):
             continue
+        start = time.perf_counter()
         executed = {row["key"] for row in read_journal(journal)}  # every process checks: none waits in vain
         remaining = [c for c in pool if c.key not in executed]
         if not remaining and not (stage / "selected.json").exists():
@@ -273,12 +293,12 @@ def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts:
         if is_main_process():
             selection = json.loads((stage / "selected.json").read_text())
             metrics = evaluate_round(config, tokenizer, warm, stage, parts["test"], seed)
-            write_json_atomic(stage / "metrics.json", {
+            finish_round(config, stage, {
                 "round": k, "labels": labelled.num_rows, "training": training, "eval": metrics,
                 **{key: selection[key] for key in ("correlation_with_oracle", "selected_oracle_error",
                                                     "pool_oracle_error", "pool_size", "details")},
                 "selected_actions": sorted(c["action"] for c in selection["selected"]),
-            })
+            }, start)
         wait_for_everyone()
     lines = []
     for stage in stages:
