@@ -17,12 +17,13 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = str(REPO / "recipes" / "minigrid" / "cpu-tiny.yaml")
 
 
-def launch(script: Path, output_dir: Path, processes: int, env: dict, **popen: object) -> subprocess.Popen:
+def launch(script: Path, output_dir: Path, processes: int, env: dict, *extra: str,
+           **popen: object) -> subprocess.Popen:
     command = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--mixed_precision", "no",
                "--dynamo_backend", "no", "--num_processes", str(processes)]
     if processes > 1:
         command[3:3] = ["--config_file", str(REPO / "recipes" / "accelerate_configs" / "ddp.yaml")]
-    return subprocess.Popen([*command, str(script), "--config", TINY, "--output_dir", str(output_dir)],
+    return subprocess.Popen([*command, str(script), "--config", TINY, "--output_dir", str(output_dir), *extra],
                             env=dict(os.environ, OMP_NUM_THREADS="1", **env), cwd=REPO, **popen)
 
 
@@ -61,7 +62,8 @@ def test_an_error_on_one_process_ends_every_process_and_the_run_resumes(tmp_path
 
 def test_ctrl_c_leaves_a_run_the_same_command_resumes(tmp_path):
     out = tmp_path / "run"
-    process = launch(REPO / "recipes" / "swirl_minigrid.py", out, 1, {}, stdout=subprocess.DEVNULL,
+    steps = ("--phase_steps", "40")  # long enough a phase to be inside it when Ctrl-C comes
+    process = launch(REPO / "recipes" / "swirl_minigrid.py", out, 1, {}, *steps, stdout=subprocess.DEVNULL,
                      stderr=subprocess.PIPE, text=True, start_new_session=True)
     checkpoints = out / "iter_1" / "phase1" / "trainer"
     deadline = time.monotonic() + 600
@@ -71,8 +73,9 @@ def test_ctrl_c_leaves_a_run_the_same_command_resumes(tmp_path):
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground process group
     _, stderr = process.communicate(timeout=60)
     assert process.returncode != 0 and "swirl: interrupted" in stderr, stderr[-3000:]
+    assert not (out / "iter_1" / "phase1" / "metrics.json").exists()
     finished = (out / "warmstart" / "metrics.json").stat().st_mtime_ns
-    rerun = launch(REPO / "recipes" / "swirl_minigrid.py", out, 1, {}, stdout=subprocess.DEVNULL,
+    rerun = launch(REPO / "recipes" / "swirl_minigrid.py", out, 1, {}, *steps, stdout=subprocess.DEVNULL,
                    stderr=subprocess.PIPE, text=True)
     _, stderr = rerun.communicate(timeout=900)
     assert rerun.returncode == 0, stderr[-3000:]
