@@ -191,3 +191,37 @@ def test_doorkey_expert_unlocks_the_door_and_reaches_the_goal(env_id):
 def test_envs_without_an_expert_say_so():
     with pytest.raises(ValueError, match="no scripted expert for EmptyEnv"):
         expert_action(make_env("MiniGrid-Empty-5x5-v0"), np.random.default_rng(0))
+
+
+def box_in_front(env_id: str, **kwargs):
+    """An env whose agent carries a blue key and faces an empty red box."""
+    env = make_env(env_id, **kwargs)
+    env.reset(seed=0)
+    core = env.unwrapped
+    front = tuple(int(v) for v in core.front_pos)
+    core.grid.set(*front, Box("red"))
+    core.carrying = Key("blue")
+    return env, core, front
+
+
+@pytest.mark.parametrize("box_toggle", ["swap", "colour"])
+def test_a_box_toggle_swaps_with_the_carried_object_or_flips_the_box_colour(box_toggle):
+    env, core, front = box_in_front("swirl/WAV-RandomPlay-6obj-v0", box_toggle=box_toggle)
+    before = state_to_text(env, "objects")
+    env.step(core.actions.toggle)
+    box = core.grid.get(*front)
+    if box_toggle == "swap":  # the key goes into the box, the agent's hands are empty
+        assert (box.color, box.contains.type, core.carrying) == ("red", "key", None)
+    else:  # the box turns blue, the agent keeps its key, the box stays empty
+        assert (box.color, box.contains, core.carrying.type) == ("blue", None, "key")
+    assert state_to_text(env, "objects") != before
+    env.step(core.actions.toggle)  # either rule undoes itself
+    assert state_to_text(env, "objects") == before
+
+
+def test_random_play_rooms_toggle_boxes_by_colour_and_the_tasks_by_swap():
+    assert make_env("swirl/WAV-RandomPlay-10obj-Noisy-v0").unwrapped.box_toggle == "colour"
+    assert make_env("swirl/WAV-RandomPlay-4obj-6x6-v0").unwrapped.box_toggle == "swap"  # the quality study's data
+    assert make_env("swirl/WAV-KeyDelivery-v0").unwrapped.box_toggle == "swap"
+    with pytest.raises(ValueError, match=r"box_toggle must be one of swap, colour \(got 'paint'\)"):
+        make_env("swirl/WAV-RandomPlay-6obj-v0", box_toggle="paint")

@@ -5,7 +5,9 @@ Rules shared by every task here (they differ from stock MiniGrid on purpose):
 * Action 6 is ``switch`` (stock MiniGrid's unused ``done``): when the agent carries an object and the cell
   in front holds an object it could pick up, the two are exchanged.
 * ``toggle`` on a key or a ball flips its colour red <-> blue; ``toggle`` on a box swaps the carried object
-  (or nothing) with the box's contents (or nothing). Doors toggle as usual.
+  (or nothing) with the box's contents (or nothing): ``box_toggle="swap"``, the tasks' rule. The random-play rooms
+  use the WAV paper's random-play rule instead, ``box_toggle="colour"``: a box toggle flips the box's colour
+  red <-> blue like a key's (a constructor option of every env here). Doors toggle as usual.
 * Optional *noisy floor tiles*: floor cells whose colours are redrawn at random (from the env's seeded RNG)
   after every step, inflating state stochasticity without touching the action's imprint.
 
@@ -17,9 +19,9 @@ Tasks (each has a random policy — ``env.action_space.sample()`` — and a scri
 * ``swirl/WAV-BallDelivery-v0``: the mirror image (the ball goes into the box, then the key is matched).
 * ``swirl/WAV-ObjectMatching-v0``: make key and ball the colour of the reference box, gather both next to
   the box, exit through the goal.
-* ``swirl/WAV-RandomPlay-<n>obj-v0``: an empty 10x10 room with ``n`` keys, balls and boxes (6-14) for random play;
-  ``swirl/WAV-RandomPlay-4obj-6x6-v0`` is a small one (4 objects in 6x6);
-  its "expert" walks to random objects and interacts with them.
+* ``swirl/WAV-RandomPlay-<n>obj-v0``: an empty 10x10 room with ``n`` keys, balls and boxes (6-14) for random play,
+  boxes toggled by colour; ``swirl/WAV-RandomPlay-4obj-6x6-v0`` is a small one (4 objects in 6x6, boxes toggled
+  by swap, as the quality study's data was built); its "expert" walks to random objects and interacts with them.
 
 The three tasks also come in 6x6 rooms (``swirl/WAV-KeyDelivery-6x6-v0`` etc.; states of ~50 SmolLM2 tokens
 instead of ~100, for CPU studies). Each has a ``-Noisy`` variant with noisy floor tiles; any size, object or tile
@@ -44,6 +46,7 @@ from swirl.envs.experts import act_on_cell, drop_anywhere, face_then, go_to, is_
 SWITCH = 6
 TWO_COLOURS = ("red", "blue")
 CARRIED, IN_BOX = "carried", "in_box"
+BOX_TOGGLES = ("swap", "colour")  # what toggle does to a box: swap it with what is carried, or flip its colour
 Pos = tuple[int, int]
 
 
@@ -58,7 +61,11 @@ class WAVEnv(MiniGridEnv):
     has_switch_action = True
     mission_text = "interact with the objects"
 
-    def __init__(self, size: int = 8, num_noisy_tiles: int = 0, max_steps: int | None = None, **kwargs: Any):
+    def __init__(self, size: int = 8, num_noisy_tiles: int = 0, max_steps: int | None = None,
+                 box_toggle: str = "swap", **kwargs: Any):
+        if box_toggle not in BOX_TOGGLES:
+            raise ValueError(f"box_toggle must be one of {', '.join(BOX_TOGGLES)} (got {box_toggle!r})")
+        self.box_toggle = box_toggle
         self.num_noisy_tiles = num_noisy_tiles
         self.noisy_tiles: list[Pos] = []
         mission = self.mission_text
@@ -114,6 +121,9 @@ class WAVEnv(MiniGridEnv):
         if front is None:
             return False
         if front.type in ("key", "ball"):
+            front.color = flip_colour(front.color)
+            return True
+        if front.type == "box" and self.box_toggle == "colour":
             front.color = flip_colour(front.color)
             return True
         if front.type == "box":
@@ -250,12 +260,12 @@ class RandomPlayEnv(WAVEnv):
 
     mission_text = "play with the objects"
 
-    def __init__(self, num_objects: int = 8, size: int = 10, **kwargs: Any):
+    def __init__(self, num_objects: int = 8, size: int = 10, box_toggle: str = "colour", **kwargs: Any):
         if not 1 <= num_objects <= (size - 2) ** 2 // 2:
             raise ValueError(f"num_objects={num_objects} does not fit a {size}x{size} room")
         self.num_objects = num_objects
         self._target: tuple[WorldObj, int] | None = None
-        super().__init__(size=size, **kwargs)
+        super().__init__(size=size, box_toggle=box_toggle, **kwargs)
 
     def _place_objects(self) -> None:
         kinds = (Key, Ball, Box)
@@ -300,7 +310,8 @@ def _register() -> None:
             kwargs={"num_objects": num_objects, "num_noisy_tiles": 8},
         )
     # a small object-rich room (states of ~50 SmolLM2 tokens instead of ~130): the CPU quality study's
-    register(id="swirl/WAV-RandomPlay-4obj-6x6-v0", entry_point=entry, kwargs={"num_objects": 4, "size": 6})
+    register(id="swirl/WAV-RandomPlay-4obj-6x6-v0", entry_point=entry,
+             kwargs={"num_objects": 4, "size": 6, "box_toggle": "swap"})
 
 
 _register()

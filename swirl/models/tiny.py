@@ -36,7 +36,8 @@ def _training_texts() -> list[str]:
     rng = np.random.default_rng(0)
     for env_id in ("swirl/WAV-KeyDelivery-Noisy-v0", "swirl/WAV-RandomPlay-14obj-v0", "MiniGrid-DoorKey-8x8-v0",
                    "MiniGrid-LockedRoom-v0", "MiniGrid-LavaGapS7-v0"):
-        env = make_env(env_id)
+        # the random-play room with the swap rule its corpus was first built with: the same tokenizer
+        env = make_env(env_id, **({"box_toggle": "swap"} if "RandomPlay" in env_id else {}))
         for seed in range(3):
             env.reset(seed=seed)
             for _ in range(20):  # both state texts and their diffs
