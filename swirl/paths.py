@@ -133,3 +133,34 @@ def find_run_config(folder: str | os.PathLike) -> dict | None:
             if (candidate / name).is_file():
                 return json.loads((candidate / name).read_text())
     return None
+
+
+def save_torch_model(directory: str | os.PathLike, module, config: dict) -> Path:
+    """Save a small torch model as ``model.safetensors`` + ``config.json`` (no pickle), atomically."""
+    import json
+
+    from safetensors.torch import save_file
+
+    with atomic_dir(Path(directory), replace=True) as tmp:
+        tmp.mkdir()
+        save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp / "model.safetensors"))
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return Path(directory)
+
+
+def load_torch_model(directory: str | os.PathLike, build, what: str):
+    """The model :func:`save_torch_model` wrote: ``build(config dict)`` then its weights; a folder that is not one
+    is a one-line ``SwirlError`` naming ``what`` it should have been."""
+    import json
+
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    try:
+        model = build(json.loads((directory / "config.json").read_text()))
+        model.load_state_dict(load_file(str(directory / "model.safetensors")))
+    except Exception as error:  # json, safetensors and torch raise several types for a bad folder
+        from swirl.errors import SwirlError
+
+        raise SwirlError(f"{directory}: not a readable {what} ({type(error).__name__}: {error})") from None
+    return model

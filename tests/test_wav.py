@@ -41,7 +41,8 @@ def test_the_mask_keeps_the_agents_neighbourhood_and_the_carried_object(noisy_da
     few features around the agent and drops most of the grid, and the sparse IDM beats the dense one."""
     train, test = noisy_data["labelled"].shuffle(seed=0).select(range(240)), noisy_data["test"]
     sparse = train_sparse_idm(train["state"], train["action"], train["next_state"], WAV_ACTION_TEXTS, l1_weight=0.1)
-    dense = train_sparse_idm(train["state"], train["action"], train["next_state"], WAV_ACTION_TEXTS, l1_weight=0.0)
+    dense = train_sparse_idm(train["state"], train["action"], train["next_state"], WAV_ACTION_TEXTS, dense=True)
+    assert len(dense.kept_features()) == len(dense.config.features)  # no mask: every feature is read
     kept = sparse.kept_features()
     assert {"ego(1,0)", "carrying", "agent_dir"} <= set(kept), kept
     assert len(kept) <= len(sparse.config.features) // 3, kept

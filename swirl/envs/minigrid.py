@@ -407,6 +407,11 @@ def _parse_single_obj(code: str, where: str) -> Obj:
     return obj
 
 
+def obj_from_code(code: str) -> Obj | None:
+    """The object of a cell code (``Kr``, ``Bb[Ar]``, ``W``; ``.`` is None): the inverse of :attr:`Obj.code`."""
+    return None if code == "." else _parse_single_obj(code, f"cell code {code!r}")
+
+
 def _parse_cell_code(code: str, where: str) -> tuple[Obj | None, int | None]:
     """One grid-text cell token: its object (or None) and the agent's direction if it holds an arrow."""
     if code == ".":

@@ -28,7 +28,6 @@ Saved as ``model.safetensors`` + ``config.json`` (vocabulary, feature names, act
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -84,6 +83,7 @@ class SparseIDMConfig:
     embedding_dim: int = 16
     hidden_dim: int = 128
     l1_weight: float = 0.1
+    dense: bool = False  # every gate open and no penalty: the dense inverse model WAV's sparse one is compared with
 
     @property
     def features(self) -> list[str]:
@@ -121,16 +121,20 @@ class SparseIDM(nn.Module):
 
     def mask(self) -> torch.Tensor:
         """The binary mask M used at inference."""
+        if self.config.dense:
+            return torch.ones_like(self.gate_logits)
         return (self.gate_probabilities() > 0.5).float()
 
     def kept_features(self) -> list[str]:
         """Names of the features the mask keeps, most confident first."""
         probabilities = self.gate_probabilities().tolist()
-        kept = [(p, name) for p, name in zip(probabilities, self.config.features) if p > 0.5]
+        kept = [(p, name) for p, name, gate in zip(probabilities, self.config.features, self.mask().tolist()) if gate]
         return [name for _, name in sorted(kept, reverse=True)]
 
     def sample_gates(self) -> torch.Tensor:
-        """Binary gates drawn from Bernoulli(sigmoid(logit)) with straight-through gradients."""
+        """Binary gates drawn from Bernoulli(sigmoid(logit)) with straight-through gradients (dense: all open)."""
+        if self.config.dense:
+            return self.mask()
         uniform = torch.rand_like(self.gate_logits).clamp(1e-6, 1 - 1e-6)
         soft = torch.sigmoid(self.gate_logits + torch.log(uniform) - torch.log1p(-uniform))
         return (soft > 0.5).float() + soft - soft.detach()
@@ -145,6 +149,8 @@ class SparseIDM(nn.Module):
         return self.classifier((pair * gates[None, :, None]).flatten(1))
 
     def sparsity_penalty(self) -> torch.Tensor:
+        if self.config.dense:
+            return torch.zeros(())
         probabilities = self.gate_probabilities()
         return self.config.l1_weight * probabilities.sum() / math.sqrt(probabilities.numel())
 
@@ -164,37 +170,23 @@ class SparseIDM(nn.Module):
 
     # ----- persistence
     def save(self, directory: str | Path) -> Path:
-        from safetensors.torch import save_file
+        from swirl.paths import save_torch_model
 
-        from swirl.paths import atomic_dir
-
-        with atomic_dir(Path(directory), replace=True) as tmp:
-            tmp.mkdir()
-            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp / "model.safetensors"))
-            (tmp / "config.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-        return Path(directory)
+        return save_torch_model(directory, self, asdict(self.config))
 
     @classmethod
     def load(cls, directory: str | Path) -> SparseIDM:
-        from safetensors.torch import load_file
+        from swirl.paths import load_torch_model
 
-        directory = Path(directory)
-        try:
-            payload = json.loads((directory / "config.json").read_text())
-            model = cls(SparseIDMConfig(**payload))
-            model.load_state_dict(load_file(str(directory / "model.safetensors")))
-        except Exception as error:  # json, safetensors and torch raise several types for a bad folder
-            from swirl.errors import SwirlError
-
-            raise SwirlError(f"{directory}: not a readable sparse IDM ({type(error).__name__}: {error})") from None
-        return model
+        return load_torch_model(directory, lambda config: cls(SparseIDMConfig(**config)), "sparse IDM")
 
 
 def train_sparse_idm(states: Sequence[str], actions: Sequence[str], next_states: Sequence[str],
                      action_labels: Sequence[str], *, steps: int = 600, batch_size: int = 128,
                      learning_rate: float = 3e-3, gate_learning_rate: float = 5e-2, l1_weight: float = 0.1,
-                     ego_radius: int = 1, weight_decay: float = 1e-4, seed: int = 0) -> SparseIDM:
-    """Fit classifier and mask jointly on labelled transitions (minibatch Adam, a few seconds on CPU).
+                     ego_radius: int = 1, weight_decay: float = 1e-4, dense: bool = False, seed: int = 0) -> SparseIDM:
+    """Fit classifier and mask jointly on labelled transitions (minibatch Adam, a few seconds on CPU); ``dense``
+    fits the classifier on every feature (no mask), the inverse model the sparse one is compared with.
 
     Rows whose states do not parse are an error: they come from our own datasets, not from a model.
     """
@@ -209,7 +201,7 @@ def train_sparse_idm(states: Sequence[str], actions: Sequence[str], next_states:
     for state in parsed:
         vocabulary.update(state_features(state, width, height, ego_radius))
     config = SparseIDMConfig(actions=list(action_labels), vocabulary=sorted(vocabulary), width=width, height=height,
-                             ego_radius=ego_radius, l1_weight=l1_weight)
+                             ego_radius=ego_radius, l1_weight=l1_weight, dense=dense)
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
