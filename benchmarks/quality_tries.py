@@ -8,6 +8,7 @@ needs no try of its own: every iteration of every run is evaluated, so the table
 the same runs. (Phase I already floors a sampled diff that does not apply to s at ``reward_clip``.)
 
     python benchmarks/quality_tries.py --config recipes/minigrid/quality-smollm2.yaml --study runs/quality-scarce
+    python benchmarks/quality_tries.py --calibration      # the warm IDM's accuracy per annotation threshold
 
 Resumable like the study (each try is a study folder). Prints a table and writes ``<output_dir>/tries.json`` and
 ``tries.md``: per try and iteration, FWM changed-cell accuracy and IDM accuracy on the study's test rows, what phase I
@@ -21,6 +22,7 @@ import json
 import shutil
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,40 @@ def try_rows(name: str, run: Path, data_all: Path, state_text: str) -> list[dict
     return rows
 
 
+THRESHOLDS = (-0.001, -0.01, -0.05, -0.1, -0.2, -0.5, -1.0, -2.0)
+
+
+def calibration(arguments: argparse.Namespace) -> list[dict[str, Any]]:
+    """How right the warm IDM's latent actions are at each annotation threshold, on the seed's state-only pairs
+    phase I annotates: the evidence a threshold is chosen by (``--calibration``; writes ``calibration.json``)."""
+    from swirl.config_fields import parse_config
+    from swirl.models.loading import load_tokenizer
+    from swirl.training.loop import load_stage, state_only_pairs
+    from swirl.training.phases import annotate_latent_actions
+    from swirl.training.warm_start import load_run_data
+
+    seed_dir = Path(arguments.study) / f"seed_{arguments.seed}"
+    config = parse_config(study.QualityConfig, ["--config", arguments.config, "--output_dir", arguments.study],
+                          description="")
+    run = study.run_configs(config, arguments.seed, seed_dir / "data", seed_dir / "data_all")["swirl"]
+    run.annotation_min_logprob = -float("inf")  # annotate every pair; the thresholds are applied below
+    tokenizer = load_tokenizer(run.model)
+    model, sampler = load_stage(run, seed_dir / "swirl" / "warmstart", tokenizer)
+    kept, _ = annotate_latent_actions(model, tokenizer, sampler, state_only_pairs(run, load_run_data(run, Path(run.dataset))),
+                                      run)
+    recorded, equivalent = study.true_actions(str(seed_dir / "data_all"), run.state_text)
+    pairs = list(zip(kept["state"], kept["next_state"], kept["latent_action"], kept["latent_logprob"]))
+    rows = []
+    for threshold in THRESHOLDS:
+        chosen = [(s, n, a) for s, n, a, logprob in pairs if logprob >= threshold]
+        counts = Counter(a for _, _, a in chosen)
+        rows.append({"threshold": threshold, "kept": len(chosen), "of": len(pairs),
+                     "right": sum(a in recorded.get((s, n), ()) for s, n, a in chosen) / max(1, len(chosen)),
+                     "equivalent": sum(a in equivalent.get((s, n), ()) for s, n, a in chosen) / max(1, len(chosen)),
+                     "actions": dict(counts.most_common())})
+    return rows
+
+
 COLUMNS = ("try", "stage", "fwm_changed_accuracy", "idm_accuracy", "kept_pairs", "latent_accuracy",
            "latent_equivalent_accuracy", "steps", "reward_std", "zero_std_groups", "kl")
 
@@ -107,7 +143,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="the study seed whose warm start every try continues.")
     parser.add_argument("--tries", nargs="+", default=list(TRIES), choices=list(TRIES), help="which tries to run.")
     parser.add_argument("--output_dir", default="runs/quality-tries", help="one study folder per try under it.")
+    parser.add_argument("--calibration", action="store_true",
+                        help="instead of the tries: how right the warm IDM's latent actions are per annotation "
+                             "threshold (calibration.json).")
     arguments = parser.parse_args(argv)
+    if arguments.calibration:
+        rows = calibration(arguments)
+        Path(arguments.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(arguments.output_dir) / "calibration.json").write_text(json.dumps(rows, indent=1))
+        for row in rows:
+            print(f"threshold {row['threshold']:>7}: kept {row['kept']:3d}/{row['of']}  right {row['right']:.1%}  "
+                  f"reproduce s' {row['equivalent']:.1%}  {row['actions']}")
+        return
     seed_dir = Path(arguments.study) / f"seed_{arguments.seed}"
     state_text = json.loads((Path(arguments.study) / study.STUDY_CONFIG).read_text())["state_text"]
     rows = try_rows("study (none)", seed_dir / "swirl", seed_dir / "data_all", state_text)
