@@ -80,6 +80,9 @@ class QualityConfig(SwirlConfig):
                                                                 "--jobs N leave it to the parent)."})
     bootstrap_samples: int = field(default=10000, metadata={"help": "bootstrap resamples of the seeds for each "
                                                                     "paired difference's 95% interval."})
+    report_only: bool = field(default=False, metadata={"help": "write the report from the arms each seed has "
+                                                               "finished and run nothing (an unfinished arm is left "
+                                                               "out for that seed)."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -281,6 +284,27 @@ def latent_action_stats(config: QualityConfig) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------------ the report
+def finished_lines(config: QualityConfig, seed: int) -> dict[str, list[dict]]:
+    """The evaluation lines of the arms one seed has finished, read from its folder (``report_only``)."""
+    from swirl.paths import stage_done
+
+    root = Path(config.output_dir) / f"seed_{seed}"
+    lines: dict[str, list[dict]] = {}
+    for run in ("swirl", "wav_swirl", "upper"):
+        if (root / run / "hub" / "README.md").exists():  # written last, when the run has finished
+            lines[run] = [json.loads(line) for line in (root / run / "metrics.jsonl").read_text().splitlines()]
+    if stage_done(root / "swirl" / "warmstart"):
+        lines["sft"] = [json.loads((root / "swirl" / "warmstart" / "metrics.json").read_text())["eval"]
+                        | {"stage": "warmstart"}]
+    for arm in ("sft_more", "pseudo"):
+        if stage_done(root / arm):
+            lines[arm] = [json.loads((root / arm / "metrics.json").read_text())["eval"] | {"stage": arm}]
+    spent = json.loads((root / "wall_time.json").read_text()) if (root / "wall_time.json").exists() else {}
+    for arm in set(lines) - {"sft"}:
+        lines[arm][-1]["wall_time_s"] = spent.get(arm)
+    return {arm: lines[arm] for arm in ARMS if arm in lines and arm in config.arms}
+
+
 def arm_lines(config: QualityConfig, seed: int, data: Path, data_all: Path,
               collect_only: bool = False) -> dict[str, list[dict]]:
     """Run (or resume) every arm of one seed; return each arm's evaluation lines (its last one is its result).
@@ -562,7 +586,7 @@ def labels_used(config: QualityConfig, seed: int, data: Path, data_all: Path) ->
 
 # ------------------------------------------------------------------------------------------------ the command
 STUDY_CONFIG = "quality_config.json"
-MAY_CHANGE = ("seeds", "arms", "jobs", "write_report", "bootstrap_samples", "output_dir",  # between invocations
+MAY_CHANGE = ("seeds", "arms", "jobs", "write_report", "bootstrap_samples", "output_dir", "report_only",
               "report_to", "run_name", "project", "disable_tqdm")
 
 
@@ -620,14 +644,15 @@ def main(argv: list[str] | None = None) -> None:
     datasets.disable_progress_bars()
     per_seed: dict[int, dict[str, list[dict]]] = {}
     timings: dict[str, float] = {}  # of this invocation: a resumed run skips its finished stages
-    if config.jobs > 1 and len(config.seeds) > 1:  # the seeds' work in parallel processes; below only collects it
+    if config.jobs > 1 and len(config.seeds) > 1 and not config.report_only:  # the seeds' work in parallel processes
         timings |= run_seeds_in_processes(config, list(sys.argv[1:] if argv is None else argv))
     collect_only = config.jobs > 1 and len(config.seeds) > 1
     labels: dict[str, int] = {}
     for seed in config.seeds:
         start = time.perf_counter()
         data, data_all = seed_datasets(config, seed)
-        per_seed[seed] = arm_lines(config, seed, data, data_all, collect_only)
+        per_seed[seed] = (finished_lines(config, seed) if config.report_only
+                          else arm_lines(config, seed, data, data_all, collect_only))
         labels |= labels_used(config, seed, data, data_all)
         timings[f"seed_{seed}"] = time.perf_counter() - start
         if config.write_report:  # after every seed: a partial study is still a readable one

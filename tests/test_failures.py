@@ -63,8 +63,10 @@ def test_an_error_on_one_process_ends_every_process_and_the_run_resumes(tmp_path
 def test_ctrl_c_leaves_a_run_the_same_command_resumes(tmp_path):
     out = tmp_path / "run"
     steps = ("--phase_steps", "40")  # long enough a phase to be inside it when Ctrl-C comes
+    # as from a terminal: a job started in the background (nohup, `&` in a script) inherits SIGINT ignored
     process = launch(REPO / "recipes" / "swirl_minigrid.py", out, 1, {}, *steps, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.PIPE, text=True, start_new_session=True)
+                     stderr=subprocess.PIPE, text=True, start_new_session=True,
+                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     checkpoints = out / "iter_1" / "phase1" / "trainer"
     deadline = time.monotonic() + 600
     while (not list(checkpoints.glob("checkpoint-*/trainer_state.json")) and process.poll() is None

@@ -112,6 +112,14 @@ def test_every_arm_of_the_scarce_regime_with_paired_differences(tmp_path):
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)  # resumes: nothing to redo
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert json.loads((out / "quality.json").read_text())["table"] == report["table"]
+    # --report_only reads the finished arms and runs nothing: an unfinished arm is left out, not started
+    (seed / "pseudo" / "metrics.json").rename(seed / "pseudo" / "metrics.json.away")
+    only = subprocess.run(command + ["--report_only", "true"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert only.returncode == 0, only.stderr[-3000:]
+    partial = json.loads((out / "quality.json").read_text())["table"]
+    assert partial == [row for row in report["table"] if row["arm"] != "pseudo"]
+    assert not (seed / "pseudo" / "metrics.json").exists()
+    (seed / "pseudo" / "metrics.json.away").rename(seed / "pseudo" / "metrics.json")
 
     # the runs it leaves are ordinary run folders: `swirl report` compares them, `swirl wav-report` reads WAV's
     swirl = [sys.executable, "-m", "swirl.cli"]
