@@ -577,7 +577,7 @@ def labels_used(config: QualityConfig, seed: int, data: Path, data_all: Path) ->
     root = Path(config.output_dir) / f"seed_{seed}"
     labelled = load_dataset_dict(data)["labelled"].num_rows
     used = {arm: labelled for arm in ("sft", "sft_more", "pseudo", "swirl") if arm in config.arms}
-    if "wav_swirl" in config.arms:
+    if "wav_swirl" in config.arms and (root / "wav_swirl" / "data_acquired").exists():  # not before WAV has run
         used["wav_swirl"] = load_dataset_dict(root / "wav_swirl" / "data_acquired")["labelled"].num_rows
     if "upper" in config.arms:
         used["upper"] = load_dataset_dict(data_all)["labelled"].num_rows
