@@ -305,10 +305,8 @@ def finished_lines(config: QualityConfig, seed: int) -> dict[str, list[dict]]:
     return {arm: lines[arm] for arm in ARMS if arm in lines and arm in config.arms}
 
 
-def arm_lines(config: QualityConfig, seed: int, data: Path, data_all: Path,
-              collect_only: bool = False) -> dict[str, list[dict]]:
+def arm_lines(config: QualityConfig, seed: int, data: Path, data_all: Path) -> dict[str, list[dict]]:
     """Run (or resume) every arm of one seed; return each arm's evaluation lines (its last one is its result).
-    ``collect_only``: read the lines of arms another process has finished, run nothing.
 
     Each arm's wall time is added to ``<seed>/wall_time.json`` by every invocation that works on it, so a study
     resumed after a kill still reports (about) what each arm cost."""
@@ -321,15 +319,10 @@ def arm_lines(config: QualityConfig, seed: int, data: Path, data_all: Path,
     spent = json.loads(timing_file.read_text()) if timing_file.exists() else {}
     lines: dict[str, list[dict]] = {}
 
-    def run_swirl_or_read(run: SwirlConfig) -> list[dict]:
-        if not collect_only:
-            return run_swirl(run, "python benchmarks/quality_minigrid.py ...")
-        return [json.loads(line) for line in (Path(run.output_dir) / "metrics.jsonl").read_text().splitlines()]
+    def run_arm(run: SwirlConfig) -> list[dict]:
+        return run_swirl(run, "python benchmarks/quality_minigrid.py ...")
 
     def timed(arm: str, work) -> None:
-        if collect_only:
-            lines[arm] = work()
-            return
         print(f"== seed {seed}: {arm}", flush=True)
         start = time.perf_counter()
         lines[arm] = work()
@@ -339,7 +332,7 @@ def arm_lines(config: QualityConfig, seed: int, data: Path, data_all: Path,
     warm = Path(runs["swirl"].output_dir) / "warmstart"
     needs_warm_start = bool({"sft", "sft_more", "pseudo"} & set(config.arms))
     if "swirl" in config.arms or (needs_warm_start and not stage_done(warm)):  # without arm swirl: 0 iterations
-        timed("swirl", lambda: run_swirl_or_read(runs["swirl"]))
+        timed("swirl", lambda: run_arm(runs["swirl"]))
     elif needs_warm_start:  # the warm start is done: read it, and leave the SWIRL run's files alone
         lines["swirl"] = [json.loads((warm / "metrics.json").read_text())["eval"] | {"stage": "warmstart"}]
     if "swirl" in lines:
@@ -349,7 +342,7 @@ def arm_lines(config: QualityConfig, seed: int, data: Path, data_all: Path,
             timed(arm, lambda arm=arm: continued_sft_arm(arm, runs["swirl"], config.extra_steps, data_all))
     for arm in ("wav_swirl", "upper"):
         if arm in config.arms:
-            timed(arm, lambda arm=arm: run_swirl_or_read(runs[arm]))
+            timed(arm, lambda arm=arm: run_arm(runs[arm]))
     for arm in set(lines) - {"sft"}:  # the warm start's time is part of the SWIRL run's (run folder swirl/)
         lines[arm][-1]["wall_time_s"] = spent.get(arm)
     return {arm: lines[arm] for arm in ARMS if arm in lines and arm in config.arms}
@@ -651,8 +644,8 @@ def main(argv: list[str] | None = None) -> None:
     for seed in config.seeds:
         start = time.perf_counter()
         data, data_all = seed_datasets(config, seed)
-        per_seed[seed] = (finished_lines(config, seed) if config.report_only
-                          else arm_lines(config, seed, data, data_all, collect_only))
+        per_seed[seed] = (finished_lines(config, seed) if config.report_only or collect_only
+                          else arm_lines(config, seed, data, data_all))
         labels |= labels_used(config, seed, data, data_all)
         timings[f"seed_{seed}"] = time.perf_counter() - start
         if config.write_report:  # after every seed: a partial study is still a readable one

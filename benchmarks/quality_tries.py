@@ -103,16 +103,14 @@ def calibration(arguments: argparse.Namespace) -> list[dict[str, Any]]:
     model, sampler = load_stage(run, seed_dir / "swirl" / "warmstart", tokenizer)
     kept, _ = annotate_latent_actions(model, tokenizer, sampler, state_only_pairs(run, load_run_data(run, Path(run.dataset))),
                                       run)
-    recorded, equivalent = study.true_actions(str(seed_dir / "data_all"), run.state_text)
     pairs = list(zip(kept["state"], kept["next_state"], kept["latent_action"], kept["latent_logprob"]))
     rows = []
     for threshold in THRESHOLDS:
         chosen = [(s, n, a) for s, n, a, logprob in pairs if logprob >= threshold]
-        counts = Counter(a for _, _, a in chosen)
-        rows.append({"threshold": threshold, "kept": len(chosen), "of": len(pairs),
-                     "right": sum(a in recorded.get((s, n), ()) for s, n, a in chosen) / max(1, len(chosen)),
-                     "equivalent": sum(a in equivalent.get((s, n), ()) for s, n, a in chosen) / max(1, len(chosen)),
-                     "actions": dict(counts.most_common())})
+        accuracy = study.label_accuracy(chosen, seed_dir / "data_all", run.state_text)
+        rows.append({"threshold": threshold, "kept": len(chosen), "of": len(pairs), "right": accuracy["accuracy"] or 0.0,
+                     "equivalent": accuracy["equivalent_accuracy"] or 0.0,
+                     "actions": dict(Counter(a for _, _, a in chosen).most_common())})
     return rows
 
 

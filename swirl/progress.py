@@ -28,9 +28,14 @@ def enable_progress_bars() -> None:
     _enabled = True
 
 
+def main_process() -> bool:
+    """``RANK`` 0 under ``accelerate launch`` / ``torchrun`` (and any single-process run): the one that prints."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def progress_bars_enabled() -> bool:
-    """Bars are on, and this is the main process (``RANK`` 0 under ``accelerate launch``)."""
-    return _enabled and int(os.environ.get("RANK", "0")) == 0
+    """Bars are on, and this is the main process."""
+    return _enabled and main_process()
 
 
 def bar(iterable: Iterable | None = None, *, desc: str, total: int | None = None, unit: str = "it",
@@ -57,7 +62,7 @@ def stage_line(stage: str, seconds: float, numbers: dict[str, float | None]) -> 
 
 
 def show_stage_end(stage: str, seconds: float, numbers: dict[str, float | None]) -> None:
-    if int(os.environ.get("RANK", "0")) == 0:
+    if main_process():
         print(stage_line(stage, seconds, numbers), flush=True)
 
 
