@@ -174,11 +174,12 @@ def test_wav_scores_survive_diffs_that_do_not_apply(world_model, tokenizer, obje
     from conftest import random_lora
     from swirl.wav.scores import PoolScorer
     from swirl.wav.candidates import pool_candidates
+    from swirl.wav.world_models import LLMWorldModels
 
     world_model.add_adapter("fwm_before", random_lora())
     candidates = pool_candidates(objects_data["state_only"].select(range(2)))  # objects texts: re-simulated as such
-    scorer = PoolScorer(candidates, world_model, tokenizer, Garbage(), lambda states, goals: [None] * len(states),
-                        view=DIFF)
+    models = LLMWorldModels(world_model, tokenizer, Garbage(), lambda states, goals: [None] * len(states), view=DIFF)
+    scorer = PoolScorer(candidates, models)
     assert scorer.predictions == [""] * len(candidates)  # never parses: not mistaken for a prediction
     assert scorer.oracle() == [1.0] * len(candidates)  # fields: a full mismatch
     assert all(math.isfinite(score) for score in scorer.progress())  # scored as written, no crash

@@ -21,6 +21,7 @@ from swirl.errors import SwirlError
 from swirl.wav.journal import JOURNAL, execute_selected, read_journal
 from swirl.wav.config import WAVConfig
 from swirl.wav.scores import PoolScorer, rank_correlations, top_b
+from swirl.wav.world_models import LLMWorldModels
 from swirl.wav.candidates import Simulator, pool_candidates
 from swirl.wav.sparse_idm import SparseIDM, train_sparse_idm, try_predict
 
@@ -117,7 +118,8 @@ def test_wav_scores_rank_like_the_oracle_when_the_cycle_is_right(noisy_data):
     truth_to_action = {(s, n): a for (s, a), n in sampler.truth.items()}
     perfect_inverse = lambda states, subgoals: [truth_to_action.get((s, g)) for s, g in zip(states, subgoals)]  # noqa: E731
     plain = type("PlainTokenizer", (), {"chat_template": None, "eos_token": "<eos>"})()
-    scorer = PoolScorer(candidates, None, plain, sampler, perfect_inverse, subgoals=7, seed=0, simulate=simulate)
+    scorer = PoolScorer(candidates, LLMWorldModels(None, plain, sampler, perfect_inverse), subgoals=7, seed=0,
+                        simulate=simulate)
     wav, oracle = scorer.score("wav"), scorer.oracle()
     # actions with the same next state (no-ops) collide: one candidate per distinct next state is proposed
     assert scorer.details["candidates_proposed"] == len(truth_to_action) > 40
@@ -128,8 +130,8 @@ def test_wav_scores_rank_like_the_oracle_when_the_cycle_is_right(noisy_data):
     assert scorer.uncertainty() == [0.0] * len(candidates)  # a deterministic copy never disagrees with itself
     random_scores = scorer.random()
     assert len(set(random_scores)) == len(candidates) and random_scores == scorer.random()  # seeded
-    perfect = PoolScorer(candidates, None, plain, EnvSampler(simulate, candidates, copy=False),
-                         perfect_inverse, simulate=simulate)
+    perfect = PoolScorer(candidates, LLMWorldModels(None, plain, EnvSampler(simulate, candidates, copy=False),
+                                                    perfect_inverse), simulate=simulate)
     assert perfect.oracle() == [0.0] * len(candidates)
 
 
@@ -326,8 +328,8 @@ def test_wav_nll_score_and_progress_with_a_real_model(noisy_data, tokenizer, tmp
 
     def scorer(now, before):
         model = with_adapters(load_base_model("tiny-qwen2"), {"fwm": tmp_path / now, "fwm_before": tmp_path / before})
-        return PoolScorer(candidates, model, tokenizer, sampler, inverse, score_loss="nll", subgoals=7,
-                          simulate=simulate)
+        return PoolScorer(candidates, LLMWorldModels(model, tokenizer, sampler, inverse), score_loss="nll",
+                          subgoals=7, simulate=simulate)
 
     trained = scorer("trained", "initial")
     wav, oracle = trained.score("wav"), trained.oracle()

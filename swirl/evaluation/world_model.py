@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from swirl.data import domain_of
 from swirl.envs.minigrid import ACTION_TEXTS
@@ -80,11 +80,24 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
             [prompt_for_row(tokenizer, "idm", row, view) for row in listed], adapter=idm_adapter, temperature=0,
             max_new_tokens=max_action_tokens, images=images("idm"))]
 
-    equivalent = None  # the actions that reproduce each row's s' (swirl.envs.identifiability), computed once
-    if domain == "minigrid" and {"seed", "action_prefix"} <= set(rows.column_names):
+    return world_model_metrics(rows, predicted_states, nll, predicted_actions, domain)
+
+
+def world_model_metrics(rows: Any, predicted_states: Sequence[str] | None, nll: Any, predicted_actions: Sequence[str] | None,
+                        domain: str = "minigrid", equivalent: list[list[int]] | None = None,
+                        breakdowns: bool = True) -> dict[str, Any]:
+    """:func:`evaluate_world_model`'s metrics of given predictions on ``rows``: ``predicted_states`` (full next
+    states) and ``nll`` (the FWM's NLL of each true next state, an array), ``predicted_actions`` (``None`` or
+    ``OTHER`` where the IDM had no answer); either half may be ``None``. ``equivalent``: the rows' equivalent
+    actions when the caller has them already (computed here otherwise, where the rows can be re-simulated).
+    ``breakdowns=False`` leaves out everything per env and per action (only the flat overall metrics)."""
+    states, actions, next_states, env_ids = rows["state"], rows["action"], rows["next_state"], rows["env_id"]
+    if predicted_actions is not None:
+        predicted_actions = [action or OTHER for action in predicted_actions]
+    if equivalent is None and domain == "minigrid" and {"seed", "action_prefix"} <= set(rows.column_names):
         from swirl.envs.identifiability import equivalent_actions_for_rows
 
-        equivalent = equivalent_actions_for_rows(rows)
+        equivalent = equivalent_actions_for_rows(rows)  # the actions that reproduce each row's s'
 
     def summarise(indices: list[int]) -> dict[str, float]:
         pick = lambda values: [values[i] for i in indices]  # noqa: E731
@@ -114,6 +127,8 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
         by_env[env_id].append(index)
         by_action[action].append(index)
     everything = list(range(len(states)))
+    if not breakdowns:
+        return summarise(everything)
     result = {**summarise(everything),
               "per_env": {env_id: summarise(indices) for env_id, indices in sorted(by_env.items())}}
     if domain == "maniskill":

@@ -10,7 +10,7 @@ from swirl.config_fields import (LoRAModelFields, ManiSkillDataFields, MiniGridD
                                  TrackingFields, reject_invalid)
 from swirl.models.state_view import STATE_MODALITIES, StateView, state_view
 from swirl.sampling import SAMPLERS
-from swirl.wav.config import METHODS, SCORE_LOSSES
+from swirl.wav.config import BACKENDS, METHODS, SCORE_LOSSES
 
 
 @dataclass
@@ -104,6 +104,10 @@ class SwirlConfig(SwirlLoopFields, MiniGridDataFields, LoRAModelFields):
                                                                 "trains on acquisition_seed_labels labelled rows plus "
                                                                 "the labels the method acquires, not the whole "
                                                                 "labelled split."})
+    acquisition_backend: str = field(default="llm", metadata={"help": "the world models acquisition chooses labels "
+                                                                      "with: llm (LoRA adapters of `model`) or "
+                                                                      "structured (small torch models over the "
+                                                                      "structured state; see WAVConfig.backend)."})
     acquisition_rounds: int = field(default=2, metadata={"help": "acquisition rounds (see WAVConfig.rounds)."})
     acquisition_budget: int = field(default=16, metadata={"help": "labels acquired per round."})
     acquisition_seed_labels: int = field(default=32, metadata={"help": "labelled rows acquisition starts from."})
@@ -124,6 +128,7 @@ class SwirlConfig(SwirlLoopFields, MiniGridDataFields, LoRAModelFields):
              "must be >= 1 (None: sft_steps)"),
             (self.acquisition_eval_rows is None or self.acquisition_eval_rows >= 1, "acquisition_eval_rows",
              "must be >= 1 (None: eval_rows)"),
+            (self.acquisition_backend in BACKENDS, "acquisition_backend", f"must be one of {', '.join(BACKENDS)}"),
             (self.acquisition_score_loss in SCORE_LOSSES, "acquisition_score_loss",
              f"must be one of {', '.join(SCORE_LOSSES)}"),
             (self.acquisition == "none" or self.state_modality == "text", "acquisition",

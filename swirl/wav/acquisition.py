@@ -41,6 +41,7 @@ from swirl.wav.candidates import Candidate, Simulator, pool_candidates
 from swirl.wav.config import METHODS, WAVConfig
 from swirl.wav.journal import JOURNAL, execute_selected, read_journal
 from swirl.wav.scores import PoolScorer, rank_correlations, top_b
+from swirl.wav.world_models import LLMWorldModels, StructuredWorldModels, WorldModels
 
 FINGERPRINT = WAV_RUN_CONFIG
 RESUMABLE_FIELDS = ("output_dir", "method", "methods", "seeds", "rounds", "sampler", *TRACKING_FIELDS)  # may change
@@ -94,22 +95,59 @@ def labelled_dataset(seed_rows: Any, acquired: list[dict[str, Any]]) -> Any:
 
 
 # ---------------------------------------------------------------------------------------- the models
+INVERSE_DIRS = {"sparse": "sparse_idm", "dense": "dense_idm", "llm": "idm"}  # where a stage keeps its inverse model
+
+
+def action_labels(env_ids: Any) -> list[str]:
+    from swirl.envs.minigrid import action_texts
+
+    return list(dict.fromkeys(a for env_id in sorted(set(env_ids)) for a in action_texts(env_id)))
+
+
+def train_structured(config: WAVConfig, states: Any, next_states: Any, actions: Any | None, out: Path,
+                     init: Path | None, steps: int, vocabulary_states: Any, seed: int) -> dict[str, Any]:
+    """A structured forward model (``actions`` given) or subgoal generator, saved to ``out`` (main process)."""
+    if is_main_process():
+        from swirl.wav.structured import StructuredModel, train_structured_model
+
+        start = time.perf_counter()
+        model = train_structured_model(
+            states, next_states, actions, code_names=action_labels(config.env_ids) if actions is not None else None,
+            latent_codes=config.structured_codes, steps=steps, batch_size=config.structured_batch_size,
+            learning_rate=config.structured_learning_rate, init=StructuredModel.load(init) if init else None,
+            vocabulary_states=vocabulary_states, seed=seed)
+        model.save(out)
+        return {"steps": steps, "rows": len(states), "seconds": time.perf_counter() - start}
+    return {}
+
+
+def train_forward_model(config: WAVConfig, tokenizer: Any, labelled: Any, test: Any, stage: Path,
+                        previous: Path | None, seed: int, vocabulary_states: Any = ()) -> dict[str, Any]:
+    """The stage's ``fwm``: from scratch on the seed labels, or continuing ``previous``'s on the grown set."""
+    if config.backend == "structured":
+        return train_structured(config, labelled["state"], labelled["next_state"], labelled["action"], stage / "fwm",
+                                previous / "fwm" if previous else None,
+                                config.structured_round_steps if previous else config.structured_steps,
+                                vocabulary_states, seed)
+    return train_adapter(config, tokenizer, "fwm", labelled, test, stage, previous / "fwm" if previous else None,
+                         config.round_steps if previous else config.warm_start_steps, seed)
+
+
 def train_inverse_model(config: WAVConfig, tokenizer: Any, labelled: Any, test: Any, stage: Path,
-                        init: Path | None, seed: int) -> dict[str, Any]:
-    """The sparse IDM (main process; seconds) or the LLM ``idm`` adapter (SFT, every process)."""
-    if config.inverse_model == "sparse":
+                        previous: Path | None, seed: int) -> dict[str, Any]:
+    """The sparse or dense IDM (main process; seconds) or the LLM ``idm`` adapter (SFT, every process)."""
+    if config.inverse_model in ("sparse", "dense"):
         if is_main_process():
-            from swirl.envs.minigrid import action_texts
             from swirl.wav.sparse_idm import train_sparse_idm
 
-            labels = list(dict.fromkeys(a for env_id in sorted(set(labelled["env_id"])) for a in action_texts(env_id)))
-            model = train_sparse_idm(labelled["state"], labelled["action"], labelled["next_state"], labels,
-                                     steps=config.sparse_idm_steps, l1_weight=config.sparse_idm_l1, seed=seed)
-            model.save(stage / "sparse_idm")
+            model = train_sparse_idm(labelled["state"], labelled["action"], labelled["next_state"],
+                                     action_labels(labelled["env_id"]), steps=config.sparse_idm_steps,
+                                     l1_weight=config.sparse_idm_l1, dense=config.inverse_model == "dense", seed=seed)
+            model.save(stage / INVERSE_DIRS[config.inverse_model])
             return {"kept_features": model.kept_features(), "num_features": len(model.config.features)}
         return {}
-    return train_adapter(config, tokenizer, "idm", labelled, test, stage, init, config.round_steps if init else
-                         config.warm_start_steps, seed)
+    return train_adapter(config, tokenizer, "idm", labelled, test, stage, previous / "idm" if previous else None,
+                         config.round_steps if previous else config.warm_start_steps, seed)
 
 
 def train_adapter(config: WAVConfig, tokenizer: Any, role: str, rows: Any, test: Any, stage: Path,
@@ -126,83 +164,119 @@ def train_adapter(config: WAVConfig, tokenizer: Any, role: str, rows: Any, test:
     return metrics
 
 
-def load_round_models(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, before: Path | None, seed: int):
-    """Base + the adapters a round's scoring and evaluation need, a sampler, and the inverse model."""
-    from swirl.sampling import load_world_model
+def round_models(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, before: Path | None,
+                 seed: int) -> WorldModels:
+    """A round's world models (main process): ``stage``'s forward and inverse models, the warm start's subgoal
+    generator and, for ``progress``, the forward model ``before`` the round's training."""
     from swirl.wav.sparse_idm import SparseIDM, try_predict
+
+    inverse_dir = stage / INVERSE_DIRS[config.inverse_model]
+    if config.backend == "structured":
+        from swirl.wav.structured import StructuredModel
+
+        return StructuredWorldModels(StructuredModel.load(stage / "fwm"), StructuredModel.load(warm / "subgoal"),
+                                     SparseIDM.load(inverse_dir), StructuredModel.load(before) if before else None,
+                                     temperature=config.temperature, seed=seed)
+    from swirl.sampling import load_world_model
 
     adapters = {"fwm": stage / "fwm", "subgoal": warm / "subgoal"}
     if before is not None:  # only the progress score reads the previous round's fwm
         adapters["fwm_before"] = before
     if config.inverse_model == "llm":
-        adapters["idm"] = stage / "idm"
+        adapters["idm"] = inverse_dir
     model, sampler = load_world_model(config.model, tokenizer, adapters, sampler=config.sampler, dtype=config.dtype,
                                       seed=seed)
-    if config.inverse_model == "sparse":
-        sparse = SparseIDM.load(stage / "sparse_idm")
-        inverse = lambda states, next_states: try_predict(sparse, states, next_states)  # noqa: E731
+    if config.inverse_model != "llm":
+        structured = SparseIDM.load(inverse_dir)
+        inverse = lambda states, next_states: try_predict(structured, states, next_states)  # noqa: E731
     else:
-        from swirl.models.prompts import idm_prompt
-
-        from swirl.errors import StateParseError
-
-        view = config.state_view
-
-        def show(state: str, next_state: str) -> str | None:  # with diff the IDM reads diff(s, s'), if s' parses
-            try:
-                return view.answer(state, next_state)
-            except StateParseError:
-                return None
-
-        def inverse(states, next_states):
-            shown = [show(s, n) for s, n in zip(states, next_states)]
-            valid = [i for i, text in enumerate(shown) if text is not None]
-            answers = sampler.generate([idm_prompt(tokenizer, states[i], shown[i], view) for i in valid],
-                                       adapter="idm", temperature=0, max_new_tokens=config.max_action_tokens)
-            actions: list[str | None] = [None] * len(states)
-            for i, answer in zip(valid, answers):
-                actions[i] = answer[0]
-            return actions
-    return model, sampler, inverse
+        inverse = llm_inverse(config, tokenizer, sampler)
+    return LLMWorldModels(model, tokenizer, sampler, inverse, view=config.state_view, temperature=config.temperature,
+                          top_p=config.top_p, max_state_tokens=config.max_state_tokens)
 
 
-def evaluate_round(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, test: Any, seed: int) -> dict[str, Any]:
-    from swirl.evaluation.world_model import evaluate_world_model
+def llm_inverse(config: WAVConfig, tokenizer: Any, sampler: Any) -> Callable:
+    """The ``idm`` adapter as an inverse model: greedy actions; ``None`` where s' does not parse (with ``diff`` the
+    IDM reads diff(s, s'))."""
+    from swirl.errors import StateParseError
+    from swirl.models.prompts import idm_prompt
 
-    model, sampler, inverse = load_round_models(config, tokenizer, warm, stage, None, seed)
-    result = evaluate_world_model(model, tokenizer, sampler, test, max_state_tokens=config.max_state_tokens,
-                                  inverse_model=inverse, view=config.state_view)
-    return {key: value for key, value in result.items() if not isinstance(value, dict)}
+    view = config.state_view
+
+    def show(state: str, next_state: str) -> str | None:
+        try:
+            return view.answer(state, next_state)
+        except StateParseError:
+            return None
+
+    def inverse(states, next_states):
+        shown = [show(s, n) for s, n in zip(states, next_states)]
+        valid = [i for i, text in enumerate(shown) if text is not None]
+        answers = sampler.generate([idm_prompt(tokenizer, states[i], shown[i], view) for i in valid],
+                                   adapter="idm", temperature=0, max_new_tokens=config.max_action_tokens)
+        actions: list[str | None] = [None] * len(states)
+        for i, answer in zip(valid, answers):
+            actions[i] = answer[0]
+        return actions
+    return inverse
+
+
+def evaluate_round(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, test: Any, seed: int,
+                   equivalent: list[list[int]] | None = None) -> dict[str, Any]:
+    """The stage's forward and inverse models on the test rows (either backend; ``equivalent``: the rows' equivalent
+    actions, computed once per run)."""
+    from swirl.evaluation.world_model import world_model_metrics
+
+    models = round_models(config, tokenizer, warm, stage, None, seed)
+    states, actions, next_states = test["state"], test["action"], test["next_state"]
+    result = world_model_metrics(test, models.predict(states, actions), models.nll(states, actions, next_states),
+                                 models.infer(states, next_states), equivalent=equivalent, breakdowns=False)
+    return result
 
 
 # ---------------------------------------------------------------------------------------- one seed
 def warm_start_seed(config: WAVConfig, tokenizer: Any, parts: dict[str, Any], warm: Path, seed: int) -> None:
     """A seed's round-0 models, shared by every method: the fwm (and the inverse model) on the seed labels, the
-    subgoal generator on state-only pairs, and the untrained LoRA ``fwm_initial``; evaluated with 0 acquired labels."""
+    subgoal generator on state-only pairs, and the untrained ``fwm_initial`` (the forward model before any
+    training, which the first round's ``progress`` compares with); evaluated with 0 acquired labels."""
+    if stage_done(warm):
+        return
+    start = time.perf_counter()
+    seed_labels, subgoal = parts["seed_labels"], parts["subgoal"]
+    # the structured models' vocabulary: every state the run may see without paying for a label
+    seen = [*seed_labels["state"], *subgoal["state"], *subgoal["next_state"], *parts["pool"]["state"]]
+    training = {
+        "fwm": train_forward_model(config, tokenizer, seed_labels, parts["test"], warm, None, seed, seen),
+        "inverse": train_inverse_model(config, tokenizer, seed_labels, parts["test"], warm, None, seed),
+    }
+    if config.backend == "structured":
+        training["subgoal"] = train_structured(config, subgoal["state"], subgoal["next_state"], None, warm / "subgoal",
+                                               None, config.structured_subgoal_steps, seen, seed)
+        train_structured(config, seed_labels["state"], seed_labels["next_state"], seed_labels["action"],
+                         warm / "fwm_initial", None, 0, seen, seed)
+    else:
+        training["subgoal"] = train_adapter(config, tokenizer, "subgoal", subgoal, parts["test"], warm, None,
+                                            config.subgoal_steps, seed)
+        if is_main_process():
+            save_initial_adapter(config, warm / "fwm_initial")
+    if is_main_process():
+        metrics = evaluate_round(config, tokenizer, warm, warm, parts["test"], seed, parts.get("equivalent"))
+        finish_round(config, warm, {"round": 0, "labels": seed_labels.num_rows, "training": training,
+                                    "eval": metrics}, start)
+    wait_for_everyone()
+
+
+def save_initial_adapter(config: WAVConfig, out: Path) -> None:
+    """The untrained LoRA (B = 0: exactly the base model)."""
     from swirl.models.adapters import lora_config, save_adapter, top_layers, with_adapters
     from swirl.models.loading import load_base_model
     from swirl.models.vision import lora_target_modules
 
-    if stage_done(warm):
-        return
-    start = time.perf_counter()
-    training = {
-        "fwm": train_adapter(config, tokenizer, "fwm", parts["seed_labels"], parts["test"], warm, None,
-                             config.warm_start_steps, seed),
-        "inverse": train_inverse_model(config, tokenizer, parts["seed_labels"], parts["test"], warm, None, seed),
-        "subgoal": train_adapter(config, tokenizer, "subgoal", parts["subgoal"], parts["test"], warm, None,
-                                 config.subgoal_steps, seed),
-    }
-    if is_main_process():
-        base = load_base_model(config.model, dtype=config.dtype)
-        layers = top_layers(base, config.lora_layers) if config.lora_layers is not None else None
-        initial = with_adapters(base, {"default": lora_config(config.lora_r, config.lora_alpha, config.lora_dropout,
-                                                              lora_target_modules(base), layers)})
-        save_adapter(initial, "default", warm / "fwm_initial")  # B = 0: exactly the base model
-        metrics = evaluate_round(config, tokenizer, warm, warm, parts["test"], seed)
-        finish_round(config, warm, {"round": 0, "labels": parts["seed_labels"].num_rows, "training": training,
-                                    "eval": metrics}, start)
-    wait_for_everyone()
+    base = load_base_model(config.model, dtype=config.dtype)
+    layers = top_layers(base, config.lora_layers) if config.lora_layers is not None else None
+    initial = with_adapters(base, {"default": lora_config(config.lora_r, config.lora_alpha, config.lora_dropout,
+                                                          lora_target_modules(base), layers)})
+    save_adapter(initial, "default", out)
 
 
 def finish_round(config: WAVConfig, stage: Path, record: dict[str, Any], start: float) -> None:
@@ -225,11 +299,9 @@ def finish_round(config: WAVConfig, stage: Path, record: dict[str, Any], start: 
 def select_candidates(config: WAVConfig, method: str, tokenizer: Any, warm: Path, previous: Path, before: Path,
                       candidates: list[Candidate], seed: int, simulate: Callable) -> dict[str, Any]:
     """Score the remaining pool with the previous round's models and pick the top-B."""
-    model, sampler, inverse = load_round_models(config, tokenizer, warm, previous, before, seed)
-    scorer = PoolScorer(candidates, model, tokenizer, sampler, inverse, score_loss=config.score_loss,
-                        subgoals=config.subgoals, uncertainty_samples=config.uncertainty_samples,
-                        temperature=config.temperature, top_p=config.top_p, max_state_tokens=config.max_state_tokens,
-                        seed=seed, simulate=simulate, view=config.state_view)
+    models = round_models(config, tokenizer, warm, previous, before, seed)
+    scorer = PoolScorer(candidates, models, score_loss=config.score_loss, subgoals=config.subgoals,
+                        uncertainty_samples=config.uncertainty_samples, seed=seed, simulate=simulate)
     scores = scorer.score(method)
     oracle = scorer.oracle()
     chosen = top_b(scores, config.budget, seed)
@@ -245,13 +317,16 @@ def select_candidates(config: WAVConfig, method: str, tokenizer: Any, warm: Path
 
 
 def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts: dict[str, Any], seed_dir: Path,
-               execute: Callable[[Candidate], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """All rounds of one method for one seed (resumable); returns the per-round lines, round 0 first."""
+               execute: Callable[[Candidate], dict[str, Any]] | None = None,
+               simulate: Simulator | None = None) -> list[dict[str, Any]]:
+    """All rounds of one method for one seed (resumable); returns the per-round lines, round 0 first. ``simulate``
+    gives the oracle its true next states (one per run: it remembers them); ``execute`` acquires a label
+    (default: ``simulate``)."""
     from swirl.data import save_dataset_dict
 
     warm, run_dir = seed_dir / "warmstart", seed_dir / method
     journal = run_dir / JOURNAL
-    simulate = Simulator()
+    simulate = simulate or Simulator()
     execute = execute or simulate
     pool = pool_candidates(parts["pool"])
     stages = [warm]
@@ -284,15 +359,12 @@ def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts:
 
         labelled = load_from_disk(str(stage / "labelled"))["labelled"]
         training = {
-            "fwm": train_adapter(config, tokenizer, "fwm", labelled, parts["test"], stage, previous / "fwm",
-                                 config.round_steps, seed * 1000 + k),
-            "inverse": train_inverse_model(config, tokenizer, labelled, parts["test"], stage,
-                                           previous / "idm" if config.inverse_model == "llm" else None,
-                                           seed * 1000 + k),
+            "fwm": train_forward_model(config, tokenizer, labelled, parts["test"], stage, previous, seed * 1000 + k),
+            "inverse": train_inverse_model(config, tokenizer, labelled, parts["test"], stage, previous, seed * 1000 + k),
         }
         if is_main_process():
             selection = json.loads((stage / "selected.json").read_text())
-            metrics = evaluate_round(config, tokenizer, warm, stage, parts["test"], seed)
+            metrics = evaluate_round(config, tokenizer, warm, stage, parts["test"], seed, parts.get("equivalent"))
             finish_round(config, stage, {
                 "round": k, "labels": labelled.num_rows, "training": training, "eval": metrics,
                 **{key: selection[key] for key in ("correlation_with_oracle", "selected_oracle_error",
@@ -327,13 +399,22 @@ def run_acquisition(config: WAVConfig, execute: Callable[[Candidate], dict[str, 
     output_dir.mkdir(parents=True, exist_ok=True)
     check_fingerprint(config, output_dir / FINGERPRINT)
     data = convert_state_texts(load_dataset_dict(prepare_dataset(config, 0)), config.state_text)
-    tokenizer = load_tokenizer(config.model)
-    runs = [(seed, method) for seed in config.seeds for method in config.methods]
-    for seed, method in bar(runs, desc="WAV runs", unit="run", leave=True):
-        parts = split_data(config, data, seed)
+    tokenizer = load_tokenizer(config.model) if config.backend == "llm" else None
+    simulate = Simulator()  # shared by every seed and method: a candidate's true next state is simulated once
+    equivalent = None  # the test rows' equivalent actions: the same rows for every seed, computed once
+    parts_of: dict[int, dict[str, Any]] = {}
+    for seed, method in bar([(seed, method) for seed in config.seeds for method in config.methods],
+                            desc="WAV runs", unit="run", leave=True):
+        if seed not in parts_of:
+            parts_of = {seed: split_data(config, data, seed)}
+            if equivalent is None and is_main_process():
+                from swirl.envs.identifiability import equivalent_actions_for_rows
+
+                equivalent = equivalent_actions_for_rows(parts_of[seed]["test"])
+            parts_of[seed]["equivalent"] = equivalent
         seed_dir = output_dir / f"seed_{seed}"
-        warm_start_seed(config, tokenizer, parts, seed_dir / "warmstart", seed)
-        run_method(config, method, seed, tokenizer, parts, seed_dir, execute)
+        warm_start_seed(config, tokenizer, parts_of[seed], seed_dir / "warmstart", seed)
+        run_method(config, method, seed, tokenizer, parts_of[seed], seed_dir, execute, simulate)
     # every run in the folder, also those of earlier commands (e.g. --method wav, then --method random)
     seed_dirs = sorted(output_dir.glob("seed_*"), key=lambda path: int(path.name.split("_", 1)[1]))
     lines = [json.loads(line) for seed_dir in seed_dirs for method in METHODS
@@ -376,6 +457,7 @@ def acquire_for_swirl(config: Any, data_path: Path) -> Path:
                     rounds=config.acquisition_rounds, budget=config.acquisition_budget,
                     seed_labels=config.acquisition_seed_labels, pool_states=config.acquisition_pool_states,
                     subgoals=config.acquisition_subgoals, score_loss=config.acquisition_score_loss,
+                    backend=config.acquisition_backend,
                     **{f.name: getattr(config, f.name) for f in fields(LoRAModelFields)}, warm_start_steps=sft_steps,
                     subgoal_steps=sft_steps, round_steps=max(1, sft_steps // 4),
                     sft_learning_rate=config.sft_learning_rate, sft_batch_size=config.sft_batch_size,

@@ -49,12 +49,21 @@ def pool_candidates(rows: Any) -> list[Candidate]:
 
 @dataclass
 class Simulator:
-    """Executes candidates in the real MiniGrid env through the dataset's re-simulation info."""
+    """Executes candidates in the real MiniGrid env through the dataset's re-simulation info. It remembers each
+    candidate's transition (the envs are deterministic given the episode's seed), so the oracle of every method
+    and round of a run simulates a candidate once."""
 
     envs: dict[str, Any] = field(default_factory=dict)
+    transitions: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def __call__(self, candidate: Candidate) -> dict[str, Any]:
         """The labelled transition of ``candidate`` (a row of the ``labelled`` schema)."""
+        key = (candidate.key, candidate.state)
+        if key not in self.transitions:
+            self.transitions[key] = self.simulate(candidate)
+        return dict(self.transitions[key])
+
+    def simulate(self, candidate: Candidate) -> dict[str, Any]:
         env = self.envs.get(candidate.env_id)
         if env is None:
             env = self.envs[candidate.env_id] = make_env(candidate.env_id)

@@ -11,7 +11,8 @@ from swirl.sampling import SAMPLERS
 
 METHODS = ("wav", "random", "uncertainty", "progress", "oracle")
 SCORE_LOSSES = ("fields", "nll")
-INVERSE_MODELS = ("sparse", "llm")
+INVERSE_MODELS = ("sparse", "dense", "llm")
+BACKENDS = ("llm", "structured")
 
 
 @dataclass
@@ -36,11 +37,28 @@ class WAVConfig(StateFormatFields, TrackingFields, MiniGridDataFields, LoRAModel
     score_loss: str = field(default="fields", metadata={"help": "verification loss l(s~, s^): fields (mismatch "
                                                                  "fraction of the parsed states) or nll (FWM NLL of "
                                                                  "s~ given (s, a~), no generation)."})
+    backend: str = field(default="llm", metadata={"help": "the world models acquisition verifies with: llm (LoRA "
+                                                          "adapters of `model`: fwm, subgoal, idm) or structured "
+                                                          "(small torch models over the structured MiniGrid state, "
+                                                          "the WAV paper's kind; seconds to minutes on a CPU)."})
     inverse_model: str = field(default="sparse", metadata={"help": "WAV's inverse model: sparse (the masked "
-                                                                    "structured-state IDM) or llm (the idm adapter)."})
+                                                                    "structured-state IDM), dense (the same without "
+                                                                    "the mask) or llm (the idm adapter; llm backend "
+                                                                    "only)."})
     sparse_idm_l1: float = field(default=0.1, metadata={"help": "L1 weight on the sparse IDM's mask (paper: 0.1)."})
     sparse_idm_steps: int = field(default=600, metadata={"help": "optimiser steps of the sparse IDM per round."})
     uncertainty_samples: int = field(default=4, metadata={"help": "FWM samples per candidate for `uncertainty`."})
+    # the structured backend
+    structured_steps: int = field(default=1500, metadata={"help": "structured: optimiser steps of the forward model "
+                                                                  "on the seed labels."})
+    structured_round_steps: int = field(default=500, metadata={"help": "structured: steps per round on the grown "
+                                                                       "labelled set (continuing the previous round's)."})
+    structured_subgoal_steps: int = field(default=800, metadata={"help": "structured: steps of the subgoal generator "
+                                                                         "on the state-only pairs."})
+    structured_codes: int = field(default=8, metadata={"help": "structured: latent codes of the subgoal generator "
+                                                               "(kinds of change it can propose)."})
+    structured_batch_size: int = field(default=128, metadata={"help": "structured: minibatch size."})
+    structured_learning_rate: float = field(default=3e-3, metadata={"help": "structured: AdamW learning rate."})
     # model (model, dtype and lora_* are LoRAModelFields)
     warm_start_steps: int = field(default=60, metadata={"help": "SFT steps of fwm (and idm) on the seed labels."})
     subgoal_steps: int = field(default=60, metadata={"help": "SFT steps of the subgoal generator on state-only pairs."})
@@ -70,7 +88,13 @@ class WAVConfig(StateFormatFields, TrackingFields, MiniGridDataFields, LoRAModel
             (self.subgoals >= 1, "subgoals", "must be >= 1"),
             (self.uncertainty_samples >= 2, "uncertainty_samples", "must be >= 2 (disagreement needs two samples)"),
             (self.score_loss in SCORE_LOSSES, "score_loss", f"must be one of {', '.join(SCORE_LOSSES)}"),
+            (self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}"),
             (self.inverse_model in INVERSE_MODELS, "inverse_model", f"must be one of {', '.join(INVERSE_MODELS)}"),
+            (self.backend == "llm" or self.inverse_model != "llm", "inverse_model",
+             "must be sparse or dense with the structured backend (llm is an adapter of the llm backend)"),
+            (min(self.structured_steps, self.structured_round_steps, self.structured_subgoal_steps) >= 1,
+             "structured_steps", "and structured_round_steps, structured_subgoal_steps must be >= 1"),
+            (self.structured_codes >= 1, "structured_codes", "must be >= 1"),
             (self.sparse_idm_l1 >= 0, "sparse_idm_l1", "must be >= 0"),
             (self.temperature > 0, "temperature", "must be > 0"),
             (self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}"),

@@ -67,9 +67,13 @@ class StructuredModel(nn.Module):
         vocabulary, dim, hidden = len(config.vocabulary), config.dim, config.hidden
         self.tokens = nn.Embedding(vocabulary, dim)
         self.positions = nn.Embedding((2 * config.radius + 1) ** 2 + 1, dim)  # the last one: "far"
+        # the first layer of each head is split by input: what the state gives (computed once per state) plus what
+        # the code adds (a vector per code), so the subgoal generator's mixture costs one output layer per code
+        self.cell_in = nn.Linear(4 * dim, hidden)  # the cell's token and position, the carried object, the front cell
+        self.agent_in = nn.Linear(5 * dim, hidden)  # the agent's four fields and the front cell
         self.code_embedding = nn.Embedding(len(config.codes), dim)
-        self.cell_head = nn.Sequential(nn.Linear(5 * dim, hidden), nn.ReLU(), nn.Linear(hidden, vocabulary))
-        self.agent_head = nn.Sequential(nn.Linear(6 * dim, hidden), nn.ReLU(), nn.Linear(hidden, 4 * vocabulary))
+        self.cell_code, self.agent_code = nn.Linear(dim, hidden, bias=False), nn.Linear(dim, hidden, bias=False)
+        self.cell_out, self.agent_out = nn.Linear(hidden, vocabulary), nn.Linear(hidden, 4 * vocabulary)
         self.prior = nn.Sequential(nn.Linear(5 * dim, hidden), nn.ReLU(), nn.Linear(hidden, len(config.codes)))
         kinds = [self.kind_of(token) for token in config.vocabulary]
         allowed = torch.tensor([[kind == wanted and token != PAD for kind, token in zip(kinds, config.vocabulary)]
@@ -112,32 +116,42 @@ class StructuredModel(nn.Module):
 
     # ----- the model
     def logits(self, encoded: dict[str, torch.Tensor], codes: torch.Tensor) -> torch.Tensor:
-        """``(batch, F, V)`` log-probabilities of every field's next token given the code of each row."""
+        """Log-probabilities of every field's next token: ``(batch, F, V)`` for one code per row (``codes`` of shape
+        ``(batch,)``), ``(batch, Z, F, V)`` for ``Z`` codes per row (``(batch, Z)``)."""
         fields, cells = encoded["fields"], self.config.width * self.config.height
-        tokens = self.tokens(fields)  # (B, F, d)
-        agent, front, code = tokens[:, cells:], self.tokens(encoded["front"]), self.code_embedding(codes)
-        carrying = agent[:, 3]
-        context = torch.cat([code, carrying, front], dim=-1)[:, None].expand(-1, cells, -1)
-        cell_logits = self.cell_head(torch.cat([tokens[:, :cells], self.positions(encoded["positions"]), context], -1))
-        agent_logits = self.agent_head(torch.cat([agent.flatten(1), front, code], -1)).view(len(fields), 4, -1)
+        tokens, front = self.tokens(fields), self.tokens(encoded["front"])  # (B, F, d), (B, d)
+        agent = tokens[:, cells:]
+        context = torch.cat([agent[:, 3], front], dim=-1)[:, None].expand(-1, cells, -1)  # carried object, front cell
+        cell_base = self.cell_in(torch.cat([tokens[:, :cells], self.positions(encoded["positions"]), context], -1))
+        agent_base = self.agent_in(torch.cat([agent.flatten(1), front], -1))
+        if codes.dim() == 2:  # every code of a row at once
+            cell_base, agent_base = cell_base[:, None], agent_base[:, None]
+        code = self.code_embedding(codes)
+        cell_logits = self.cell_out(torch.relu(cell_base + self.cell_code(code)[..., None, :]))
+        agent_logits = self.agent_out(torch.relu(agent_base + self.agent_code(code))).unflatten(-1, (4, -1))
         kinds = torch.cat([self.mask[0].expand(cells, -1), self.mask[1:]])  # the tokens each field may take
-        return torch.log_softmax(torch.cat([cell_logits, agent_logits], dim=1) + kinds, dim=-1)
+        return torch.log_softmax(torch.cat([cell_logits, agent_logits], dim=-2) + kinds, dim=-1)
 
     def prior_log_probs(self, encoded: dict[str, torch.Tensor]) -> torch.Tensor:
         agent = self.tokens(encoded["fields"][:, -4:]).flatten(1)
         return torch.log_softmax(self.prior(torch.cat([agent, self.tokens(encoded["front"])], -1)), dim=-1)
 
     def field_log_likelihood(self, encoded: dict, codes: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """``(batch, F)``: log p of each target field (padding fields count 0)."""
-        picked = self.logits(encoded, codes).gather(-1, targets[..., None]).squeeze(-1).clamp(min=-30.0)
-        return torch.where(targets == self.index[PAD], torch.zeros_like(picked), picked)  # -30: a token never seen
+        """``(batch, F)`` (or ``(batch, Z, F)`` for ``Z`` codes per row): log p of each target field (padding fields
+        count 0; a token never seen is floored at -30)."""
+        log_probs = self.logits(encoded, codes)
+        wanted = targets[:, None] if codes.dim() == 2 else targets
+        picked = log_probs.gather(-1, wanted.expand(*log_probs.shape[:-1])[..., None]).squeeze(-1).clamp(min=-30.0)
+        return torch.where(wanted == self.index[PAD], torch.zeros_like(picked), picked)
+
+    def code_log_likelihoods(self, encoded: dict, targets: torch.Tensor) -> torch.Tensor:
+        """``(batch, Z)``: ``log p(z | s) + log p(s' | s, z)`` for every code ``z``."""
+        every_code = torch.arange(len(self.config.codes)).expand(len(targets), -1)
+        return self.prior_log_probs(encoded) + self.field_log_likelihood(encoded, every_code, targets).sum(-1)
 
     def mixture_log_likelihood(self, encoded: dict, targets: torch.Tensor) -> torch.Tensor:
         """``(batch,)``: ``log sum_z p(z | s) p(s' | s, z)`` (the subgoal generator's training objective)."""
-        batch = len(targets)
-        per_code = torch.stack([self.field_log_likelihood(encoded, torch.full((batch,), z), targets).sum(-1)
-                                for z in range(len(self.config.codes))], dim=-1)
-        return torch.logsumexp(self.prior_log_probs(encoded) + per_code, dim=-1)
+        return torch.logsumexp(self.code_log_likelihoods(encoded, targets), dim=-1)
 
     # ----- inference on state texts
     def decode(self, state: MiniGridState, token_ids: Sequence[int], kind: str) -> str:
@@ -230,25 +244,33 @@ class StructuredModel(nn.Module):
 
 def train_structured_model(states: Sequence[str], next_states: Sequence[str], codes: Sequence[str] | None = None,
                            *, code_names: Sequence[str] | None = None, latent_codes: int = 8, steps: int = 1000,
-                           batch_size: int = 256, learning_rate: float = 3e-3, init: StructuredModel | None = None,
+                           batch_size: int = 256, learning_rate: float = 3e-3, balance_weight: float = 1.0,
+                           init: StructuredModel | None = None, vocabulary_states: Sequence[str] = (),
                            seed: int = 0) -> StructuredModel:
     """A forward model (``codes``: each row's action, among ``code_names``) or, without ``codes``, a subgoal
-    generator with ``latent_codes`` latent codes, fit by minibatch Adam on the transitions. ``init`` continues
-    a model (its vocabulary and size are kept; tokens it never saw read as ``<unk>``)."""
+    generator with ``latent_codes`` latent codes, fit by minibatch AdamW on the transitions. ``init`` continues
+    a model (its vocabulary and size are kept; tokens it never saw read as ``<unk>``). ``vocabulary_states``: more
+    states whose object codes and room sizes the model must know (e.g. the state-only data), beyond the rows'.
+
+    A mixture fit by likelihood alone tends to collapse: the code that is best early takes every transition and
+    the others never learn. The subgoal generator's loss therefore adds ``balance_weight`` times the negative
+    entropy of the batch's mean code posterior, which pushes the transitions apart over the codes (the load
+    balancing of mixtures of experts)."""
     if not states:
         raise ValueError("cannot train a structured model on no transitions")
     parsed = [text_to_state(text) for text in [*states, *next_states]]
     if init is not None:
         config = init.config
     else:
-        vocabulary = {PAD, UNKNOWN, EMPTY}
-        vocabulary.update(f"{name}={value}" for name, limit in (("x", 64), ("y", 64), ("dir", 4)) for value in range(limit))
-        for state in parsed:
+        known = parsed + [text_to_state(text) for text in dict.fromkeys(vocabulary_states)]
+        width, height = max(s.width for s in known), max(s.height for s in known)
+        vocabulary = {PAD, UNKNOWN, EMPTY, *(f"x={x}" for x in range(width)), *(f"y={y}" for y in range(height)),
+                      *(f"dir={d}" for d in range(4))}
+        for state in known:
             vocabulary.update(code_of(obj) for obj in (*state.cells, state.carrying))
         latent = codes is None
         config = StructuredConfig(codes=[f"z{i}" for i in range(latent_codes)] if latent else list(code_names),
-                                  vocabulary=sorted(vocabulary), width=max(s.width for s in parsed),
-                                  height=max(s.height for s in parsed), latent=latent)
+                                  vocabulary=sorted(vocabulary), width=width, height=height, latent=latent)
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -263,7 +285,10 @@ def train_structured_model(states: Sequence[str], next_states: Sequence[str], co
             batch = torch.randint(len(targets), (min(batch_size, len(targets)),), generator=generator)
             encoded = {key: value[batch] for key, value in inputs.items()}
             if labels is None:
-                loss = -model.mixture_log_likelihood(encoded, targets[batch]).mean()
+                joint = model.code_log_likelihoods(encoded, targets[batch])  # (B, Z)
+                usage = torch.softmax(joint, dim=-1).mean(0)  # the batch's mean posterior over codes
+                entropy = -(usage * usage.clamp(min=1e-9).log()).sum()
+                loss = -torch.logsumexp(joint, dim=-1).mean() - balance_weight * entropy
             else:
                 loss = -model.field_log_likelihood(encoded, labels[batch], targets[batch]).sum(-1).mean()
             optimiser.zero_grad()
