@@ -85,6 +85,9 @@ def test_field_mismatch_and_rank_correlation_known_answers(small_dataset):
     assert rank_correlations([1, 2, 3], [10, 20, 30]) == {"spearman": 1.0, "kendall": 1.0}
     assert rank_correlations([3, 2, 1], [10, 20, 30])["spearman"] == -1.0
     assert rank_correlations([-math.inf, 2, 3], [0, 20, 30])["spearman"] == 1.0  # never proposed ranks last
+    assert rank_correlations([-math.inf, 2, 3], [90, 20, 30])["spearman"] == pytest.approx(-0.5)
+    assert rank_correlations([-math.inf, 2, 3], [90, 20, 30], scored_only=True)["spearman"] == pytest.approx(1.0)
+    assert math.isnan(rank_correlations([-math.inf, -math.inf, 3], [1, 2, 3], scored_only=True)["spearman"])
     assert math.isnan(rank_correlations([1, 1, 1], [1, 2, 3])["spearman"])
     assert set(top_b([0.1, 0.9, 0.5, 0.9], 2)) == {1, 3} and top_b([0.1, 0.9, 0.5, 0.9], 3)[2] == 2
     ties = [top_b([-math.inf] * 50, 5, seed) for seed in (0, 1)]

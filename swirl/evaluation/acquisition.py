@@ -16,8 +16,8 @@ from pathlib import Path
 from statistics import fmean, pstdev
 from typing import Any, Sequence
 
-COLUMNS = ("fwm_nll", "fwm_changed_accuracy", "fwm_field_accuracy", "idm_accuracy", "oracle_spearman",
-           "oracle_kendall", "selected_oracle_error")
+COLUMNS = ("fwm_nll", "fwm_changed_accuracy", "fwm_exact_match", "idm_accuracy", "oracle_spearman",
+           "oracle_kendall", "oracle_spearman_scored", "oracle_kendall_scored", "selected_oracle_error")
 ERROR = "fwm_nll"  # the FWM error of the "labels to match" comparison (lower is better)
 
 

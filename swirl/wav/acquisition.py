@@ -312,6 +312,8 @@ def select_candidates(config: WAVConfig, method: str, tokenizer: Any, warm: Path
         "pool_oracle_error": sum(oracle) / len(oracle),
         "pool_size": len(candidates),
         "correlation_with_oracle": rank_correlations(scores, oracle),
+        # over the candidates the method scores (WAV: those a subgoal leads to; the others score every one)
+        "correlation_on_scored": rank_correlations(scores, oracle, scored_only=True),
         "details": scorer.details,
     }
 
@@ -367,8 +369,9 @@ def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts:
             metrics = evaluate_round(config, tokenizer, warm, stage, parts["test"], seed, parts.get("equivalent"))
             finish_round(config, stage, {
                 "round": k, "labels": labelled.num_rows, "training": training, "eval": metrics,
-                **{key: selection[key] for key in ("correlation_with_oracle", "selected_oracle_error",
-                                                    "pool_oracle_error", "pool_size", "details")},
+                **{key: selection.get(key) for key in ("correlation_with_oracle", "correlation_on_scored",
+                                                        "selected_oracle_error", "pool_oracle_error", "pool_size",
+                                                        "details")},
                 "selected_actions": sorted(c["action"] for c in selection["selected"]),
             }, start)
         wait_for_everyone()
@@ -378,6 +381,8 @@ def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts:
         lines.append({"method": method, "seed": seed, "round": metrics["round"], "labels": metrics["labels"],
                       **metrics["eval"], **{f"oracle_{name}": value for name, value in
                                             metrics.get("correlation_with_oracle", {}).items()},
+                      **{f"oracle_{name}_scored": value for name, value in
+                         metrics.get("correlation_on_scored", {}).items()},
                       "selected_oracle_error": metrics.get("selected_oracle_error")})
     if is_main_process():
         write_text_atomic(run_dir / "metrics.jsonl", "".join(json.dumps(json_safe(line)) + "\n" for line in lines))

@@ -110,15 +110,22 @@ class PoolScorer:
         return scores
 
 
-def rank_correlations(scores: Sequence[float], reference: Sequence[float]) -> dict[str, float]:
-    """Spearman and Kendall rank correlation of ``scores`` with ``reference`` (``-inf`` ranks last;
-    NaN when either is constant)."""
+def rank_correlations(scores: Sequence[float], reference: Sequence[float],
+                      scored_only: bool = False) -> dict[str, float]:
+    """Spearman and Kendall rank correlation of ``scores`` with ``reference`` (NaN when either is constant). A
+    score of ``-inf`` (a candidate WAV does not propose) ranks last, or, with ``scored_only``, is left out: the
+    correlation over the candidates the method scores."""
     from scipy.stats import kendalltau, spearmanr
 
-    values = np.asarray(scores, dtype=float)
-    finite = values[np.isfinite(values)]
-    values[~np.isfinite(values)] = (finite.min() - 1.0) if finite.size else 0.0
-    if np.ptp(values) == 0 or np.ptp(np.asarray(reference, dtype=float)) == 0:
+    values, reference = np.asarray(scores, dtype=float), np.asarray(reference, dtype=float)
+    finite = np.isfinite(values)
+    if scored_only:
+        values, reference = values[finite], reference[finite]
+    elif finite.any():
+        values[~finite] = values[finite].min() - 1.0
+    else:
+        values[:] = 0.0
+    if values.size < 2 or np.ptp(values) == 0 or np.ptp(reference) == 0:
         return {"spearman": float("nan"), "kendall": float("nan")}
     return {"spearman": float(spearmanr(values, reference).statistic),
             "kendall": float(kendalltau(values, reference).statistic)}

@@ -41,6 +41,7 @@ from swirl.errors import StateParseError
 
 EMPTY, PAD, UNKNOWN = ".", "<pad>", "<unk>"
 AGENT_FEATURES = ("agent_x", "agent_y", "agent_dir", "carrying")
+MOTION_FEATURES = ("turn", "step", "front", "carrying_change")  # features of the pair (s, s'), not of one state
 
 
 def ego_offsets(radius: int) -> list[tuple[int, int]]:
@@ -48,10 +49,10 @@ def ego_offsets(radius: int) -> list[tuple[int, int]]:
     return [(ahead, right) for ahead in range(-radius, radius + 1) for right in range(-radius, radius + 1)]
 
 
-def feature_names(width: int, height: int, ego_radius: int) -> list[str]:
+def feature_names(width: int, height: int, ego_radius: int, motion: bool = False) -> list[str]:
     cells = [f"cell({x},{y})" for y in range(height) for x in range(width)]
     ego = [f"ego({ahead},{right})" for ahead, right in ego_offsets(ego_radius)]
-    return cells + ego + list(AGENT_FEATURES)
+    return cells + ego + list(AGENT_FEATURES) + (list(MOTION_FEATURES) if motion else [])
 
 
 def _code(obj) -> str:
@@ -73,6 +74,30 @@ def state_features(state: MiniGridState, width: int, height: int, ego_radius: in
     return cells + ego + agent
 
 
+def object_change(before, after) -> str:
+    """How one object slot changed: same, appeared, vanished, altered (same type: colour, state, contents) or
+    replaced (another type)."""
+    if before == after:
+        return "same"
+    if before is None or after is None:
+        return "appeared" if before is None else "vanished"
+    return "altered" if before.type == after.type else "replaced"
+
+
+def motion_features(state: MiniGridState, next_state: MiniGridState) -> list[str]:
+    """What the step did, in s's frame: ``turn=<quarter turns clockwise>``, ``step=<ahead>,<right>``, and how the
+    cell in front of the agent and the carried object changed (:func:`object_change`). Each is one token, not a
+    relation the classifier must learn between two embeddings from a few hundred labels (a turn, a pick-up)."""
+    dx, dy = ((1, 0), (0, 1), (-1, 0), (0, -1))[state.agent_dir]
+    (ax, ay), (mx, my) = state.agent_pos, (next_state.agent_pos[0] - state.agent_pos[0],
+                                           next_state.agent_pos[1] - state.agent_pos[1])
+    fx, fy = ax + dx, ay + dy
+    inside = 0 <= fx < state.width and 0 <= fy < state.height
+    front = object_change(state.cell(fx, fy), next_state.cell(fx, fy)) if inside else "same"
+    return [f"turn={(next_state.agent_dir - state.agent_dir) % 4}", f"step={mx * dx + my * dy},{-mx * dy + my * dx}",
+            f"front={front}", f"carrying={object_change(state.carrying, next_state.carrying)}"]
+
+
 @dataclass
 class SparseIDMConfig:
     actions: list[str]
@@ -84,10 +109,11 @@ class SparseIDMConfig:
     hidden_dim: int = 128
     l1_weight: float = 0.1
     dense: bool = False  # every gate open and no penalty: the dense inverse model WAV's sparse one is compared with
+    motion: bool = False  # the pair's motion features (turn, step) beside the states' own
 
     @property
     def features(self) -> list[str]:
-        return feature_names(self.width, self.height, self.ego_radius)
+        return feature_names(self.width, self.height, self.ego_radius, self.motion)
 
 
 class SparseIDM(nn.Module):
@@ -108,12 +134,19 @@ class SparseIDM(nn.Module):
         )
 
     # ----- features
-    def encode(self, states: Sequence[MiniGridState]) -> torch.Tensor:
-        """Parsed states -> ``(batch, G)`` token ids (tokens never seen in training are ``<unk>``)."""
+    def encode(self, states: Sequence[MiniGridState], next_states: Sequence[MiniGridState]
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Parsed (s, s') pairs -> two ``(batch, G)`` token ids (tokens never seen in training are ``<unk>``); a
+        motion feature has the same token on both sides."""
         unknown, config = self.token_index[UNKNOWN], self.config
-        return torch.tensor([[self.token_index.get(token, unknown)
-                              for token in state_features(state, config.width, config.height, config.ego_radius)]
-                             for state in states], dtype=torch.long)
+
+        def ids(state: MiniGridState, motion: list[str]) -> list[int]:
+            tokens = state_features(state, config.width, config.height, config.ego_radius) + motion
+            return [self.token_index.get(token, unknown) for token in tokens]
+
+        motions = [motion_features(s, n) if config.motion else [] for s, n in zip(states, next_states)]
+        return (torch.tensor([ids(s, m) for s, m in zip(states, motions)], dtype=torch.long),
+                torch.tensor([ids(n, m) for n, m in zip(next_states, motions)], dtype=torch.long))
 
     # ----- model
     def gate_probabilities(self) -> torch.Tensor:
@@ -161,7 +194,7 @@ class SparseIDM(nn.Module):
         if not states:
             return []
         self.eval()
-        best = self(self.encode(states), self.encode(next_states)).argmax(dim=-1)
+        best = self(*self.encode(states, next_states)).argmax(dim=-1)
         return [self.config.actions[i] for i in best.tolist()]
 
     def predict(self, states: Sequence[str], next_states: Sequence[str]) -> list[str]:
@@ -184,7 +217,8 @@ class SparseIDM(nn.Module):
 def train_sparse_idm(states: Sequence[str], actions: Sequence[str], next_states: Sequence[str],
                      action_labels: Sequence[str], *, steps: int = 600, batch_size: int = 128,
                      learning_rate: float = 3e-3, gate_learning_rate: float = 5e-2, l1_weight: float = 0.1,
-                     ego_radius: int = 1, weight_decay: float = 1e-4, dense: bool = False, seed: int = 0) -> SparseIDM:
+                     ego_radius: int = 1, weight_decay: float = 1e-4, dense: bool = False, motion: bool = True,
+                     seed: int = 0) -> SparseIDM:
     """Fit classifier and mask jointly on labelled transitions (minibatch Adam, a few seconds on CPU); ``dense``
     fits the classifier on every feature (no mask), the inverse model the sparse one is compared with.
 
@@ -200,13 +234,16 @@ def train_sparse_idm(states: Sequence[str], actions: Sequence[str], next_states:
     vocabulary = {PAD, UNKNOWN, EMPTY}
     for state in parsed:
         vocabulary.update(state_features(state, width, height, ego_radius))
+    if motion:
+        vocabulary.update(token for s, n in zip(parsed[: len(states)], parsed[len(states):])
+                          for token in motion_features(s, n))
     config = SparseIDMConfig(actions=list(action_labels), vocabulary=sorted(vocabulary), width=width, height=height,
-                             ego_radius=ego_radius, l1_weight=l1_weight, dense=dense)
+                             ego_radius=ego_radius, l1_weight=l1_weight, dense=dense, motion=motion)
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = SparseIDM(config)
-        inputs, targets = model.encode(parsed[: len(states)]), model.encode(parsed[len(states):])
+        inputs, targets = model.encode(parsed[: len(states)], parsed[len(states):])
         labels = torch.tensor([config.actions.index(a) for a in actions])
         optimiser = torch.optim.AdamW([
             {"params": [p for name, p in model.named_parameters() if name != "gate_logits"],
