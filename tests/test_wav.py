@@ -264,15 +264,17 @@ def test_a_killed_run_resumes_without_executing_anything_twice(tmp_path):
     assert [line["labels"] for line in lines] == [16, 20, 24, 28]
 
 
-def test_swirl_warm_starts_on_the_labels_wav_acquired(tmp_path):
-    """`acquisition: wav` in the SWIRL recipe: the warm start trains on the seed labels + acquired labels."""
+@pytest.mark.parametrize("backend", ["llm", "structured"])
+def test_swirl_warm_starts_on_the_labels_wav_acquired(tmp_path, backend):
+    """`acquisition: wav` in the SWIRL recipe, with either backend choosing: the warm start trains on the seed
+    labels + acquired labels."""
     out = tmp_path / "swirl"
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
                str(ROOT / "recipes/accelerate_configs/cpu.yaml"), str(ROOT / "recipes/swirl_minigrid.py"),
                "--config", str(ROOT / "recipes/minigrid/cpu-tiny.yaml"), "--output_dir", str(out), "--iterations", "0",
                "--sft_steps", "8", "--acquisition", "wav", "--acquisition_rounds", "1", "--acquisition_budget", "5",
                "--acquisition_seed_labels", "10", "--acquisition_pool_states", "4", "--acquisition_subgoals", "2",
-               "--acquisition_score_loss", "nll"]
+               "--acquisition_score_loss", "nll", "--acquisition_backend", backend]
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     from datasets import load_from_disk
@@ -284,6 +286,8 @@ def test_swirl_warm_starts_on_the_labels_wav_acquired(tmp_path):
         data["labelled"]["env_id"], data["labelled"]["seed"], data["labelled"]["step"], data["labelled"]["action_id"])}
     training = json.loads((out / "warmstart" / "metrics.json").read_text())["training"]
     assert training["fwm"]["train_rows"] == training["idm"]["train_rows"] == 15
+    chooser = out / "acquisition" / "seed_0" / "warmstart" / "fwm"
+    assert (chooser / ("adapter_config.json" if backend == "llm" else "config.json")).exists()
 
 
 def test_unknown_acquisition_method_is_one_line():

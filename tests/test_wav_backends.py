@@ -29,7 +29,7 @@ ENV = "swirl/WAV-KeyDelivery-6x6-v0"
 
 @pytest.fixture(scope="module")
 def data():
-    return build_minigrid_dataset([ENV], episodes=40, max_steps=20, policy="expert", epsilon=0.3, test_episodes=8,
+    return build_minigrid_dataset([ENV], episodes=40, max_steps=20, policy="expert", epsilon=0.3, test_episodes=40,
                                   test_split="identifiable", state_text="objects", seed=3, progress=False)
 
 
@@ -48,7 +48,7 @@ def models(data):
 
 def test_the_structured_backend_answers_the_interface(models, data):
     test = data["test"].select(range(12))
-    states, actions, next_states = test["state"], test["action"], test["next_state"]
+    states, actions, next_states = list(test["state"]), list(test["action"]), list(test["next_state"])
     predictions = models.predict(states, actions)
     assert all(text_to_state(p).width == 6 for p in predictions)
     samples = models.sample(states, actions, 3)
@@ -77,7 +77,7 @@ def test_the_scores_read_the_structured_models_through_the_interface(models, dat
     assert 0 < len(proposed) <= 4 * 10 and scorer.details["candidates_proposed"] == len(proposed)
     # a proposed candidate's score is the forward model's loss on a subgoal the inverse model maps to its action
     assert all(math.isfinite(wav[i]) and wav[i] >= 0 for i in proposed)
-    assert rank_correlations(wav, oracle)["spearman"] > 0  # verification ranks like the true error, if weakly
+    assert rank_correlations(wav, oracle, scored_only=True)["spearman"] > 0.5, rank_correlations(wav, oracle, scored_only=True)  # ranks like the true error
     progress = scorer.progress()
     assert np.mean(progress) > 0  # the trained model is more sure of its own predictions than the untrained one
     uncertainty = scorer.uncertainty()

@@ -1,5 +1,5 @@
 """Acquisition results: per method and round, the mean +- std over seeds of the test metrics against the number of
-labels, rank correlation with the oracle, and how many labels WAV needs to match random's final error.
+labels, rank correlation with the oracle, and how many labels each method needs to match random's final value.
 
     swirl wav-report runs/wav-tiny            # reads results.jsonl; writes summary.{md,json}, plots
 
@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 COLUMNS = ("fwm_nll", "fwm_changed_accuracy", "fwm_exact_match", "idm_accuracy", "oracle_spearman",
            "oracle_kendall", "oracle_spearman_scored", "oracle_kendall_scored", "selected_oracle_error")
-ERROR = "fwm_nll"  # the FWM error of the "labels to match" comparison (lower is better)
+# the test metrics of the "labels to match random's final value" comparison, and whether higher is better
+MATCHED = {"fwm_nll": False, "fwm_exact_match": True, "fwm_changed_accuracy": True}
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -49,12 +50,13 @@ def curves(lines: Sequence[dict[str, Any]], keys: Sequence[str] = COLUMNS) -> di
     return result
 
 
-def labels_to_match(curve: dict[str, list[float]], reference: dict[str, list[float]], key: str = ERROR) -> float | None:
-    """Fewest labels at which ``curve``'s mean ``key`` (an error) is at most ``reference``'s final mean;
+def labels_to_match(curve: dict[str, list[float]], reference: dict[str, list[float]], key: str = "fwm_nll",
+                    higher_is_better: bool = False) -> float | None:
+    """Fewest labels at which ``curve``'s mean ``key`` is at least as good as ``reference``'s final mean;
     ``None`` if it never gets there."""
     target = reference[f"{key}_mean"][-1]
     for labels, value in zip(curve["labels"], curve[f"{key}_mean"]):
-        if value <= target:
+        if (value >= target) if higher_is_better else (value <= target):
             return labels
     return None
 
@@ -80,17 +82,21 @@ def summarise(lines: Sequence[dict[str, Any]], out: str | Path) -> dict[str, Any
     out = Path(out)
     by_method = curves(lines)
     summary: dict[str, Any] = {"curves": by_method}
-    if "wav" in by_method and "random" in by_method:
-        summary["wav_labels_to_match_random_final"] = labels_to_match(by_method["wav"], by_method["random"])
-        summary["random_final_labels"] = by_method["random"]["labels"][-1]
-    write_text_atomic(out / "summary.json", json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     table = summary_table(lines)
-    if "wav_labels_to_match_random_final" in summary:
-        matched = summary["wav_labels_to_match_random_final"]
-        table += (f"\n\nRandom's final {ERROR} ({summary['random_final_labels']:.0f} labels): WAV reaches it "
-                  + (f"at {matched:.0f} labels." if matched is not None else "at none of its rounds."))
-    write_text_atomic(out / "summary.md", table + "\n")
-    plot_curves(by_method, ("fwm_nll", "fwm_changed_accuracy", "idm_accuracy"), out / "error_vs_labels.png")
+    if "random" in by_method:
+        summary["random_final_labels"] = by_method["random"]["labels"][-1]
+        summary["labels_to_match_random_final"] = {
+            method: {key: labels_to_match(curve, by_method["random"], key, higher) for key, higher in MATCHED.items()}
+            for method, curve in by_method.items() if method != "random"}
+        table += f"\n\nLabels each method needs to reach random's final value ({summary['random_final_labels']:.0f} labels):\n\n"
+        table += "| method | " + " | ".join(MATCHED) + " |\n|" + "---|" * (len(MATCHED) + 1) + "\n"
+        for method, matched in summary["labels_to_match_random_final"].items():
+            table += f"| {method} | " + " | ".join("never" if labels is None else f"{labels:.0f}"
+                                                 for labels in matched.values()) + " |\n"
+    write_text_atomic(out / "summary.json", json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
+    write_text_atomic(out / "summary.md", table.rstrip("\n") + "\n")
+    plot_curves(by_method, ("fwm_nll", "fwm_exact_match", "fwm_changed_accuracy", "idm_accuracy",
+                            "oracle_spearman_scored"), out / "error_vs_labels.png")
     return summary
 
 

@@ -75,7 +75,7 @@ def _save(figure: Any, out: str | Path) -> Path:
 
 
 def plot_curves(curves: dict[str, dict[str, list[float]]], keys: Sequence[str], out: str | Path, title: str = "") -> Path:
-    """One panel per metric: a line per method of the mean against the number of labels, +- std shaded.
+    """One panel per metric: a line per method of the mean against the number of labels, +- std as error bars.
 
     ``curves[method]`` holds ``labels`` and, per key, ``<key>_mean`` and ``<key>_std`` lists.
     """
@@ -84,9 +84,7 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], keys: Sequence[str], 
     for axis, key in zip(axes[0], keys):
         for method, curve in curves.items():
             mean, std = curve[f"{key}_mean"], curve[f"{key}_std"]
-            axis.plot(curve["labels"], mean, marker="o", label=method)
-            axis.fill_between(curve["labels"], [m - s for m, s in zip(mean, std)],
-                              [m + s for m, s in zip(mean, std)], alpha=0.15)
+            axis.errorbar(curve["labels"], mean, yerr=std, marker="o", capsize=3, label=method)
         axis.set_xlabel("action labels")
         axis.set_ylabel(key)
         axis.legend(fontsize=8)

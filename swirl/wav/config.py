@@ -49,11 +49,11 @@ class WAVConfig(StateFormatFields, TrackingFields, MiniGridDataFields, LoRAModel
     sparse_idm_steps: int = field(default=600, metadata={"help": "optimiser steps of the sparse IDM per round."})
     uncertainty_samples: int = field(default=4, metadata={"help": "FWM samples per candidate for `uncertainty`."})
     # the structured backend
-    structured_steps: int = field(default=1500, metadata={"help": "structured: optimiser steps of the forward model "
+    structured_steps: int = field(default=1000, metadata={"help": "structured: optimiser steps of the forward model "
                                                                   "on the seed labels."})
-    structured_round_steps: int = field(default=500, metadata={"help": "structured: steps per round on the grown "
+    structured_round_steps: int = field(default=300, metadata={"help": "structured: steps per round on the grown "
                                                                        "labelled set (continuing the previous round's)."})
-    structured_subgoal_steps: int = field(default=800, metadata={"help": "structured: steps of the subgoal generator "
+    structured_subgoal_steps: int = field(default=600, metadata={"help": "structured: steps of the subgoal generator "
                                                                          "on the state-only pairs."})
     structured_codes: int = field(default=8, metadata={"help": "structured: latent codes of the subgoal generator "
                                                                "(kinds of change it can propose)."})
