@@ -9,7 +9,7 @@ STAMP      := $(VENV)/.swirl-installed
 PYTEST     := scripts/with_vulkan.sh $(PY) -m pytest -n 2 --dist loadfile
 DEMO_DIR   ?= outputs/demo
 
-.PHONY: setup demo test test-slow bench bench-wav quality quality-paper maniskill-setup demo-maniskill clean
+.PHONY: setup demo test test-slow bench bench-wav wav-protocol wav-protocol-llm quality quality-paper maniskill-setup demo-maniskill clean
 
 setup: $(STAMP)
 
@@ -65,6 +65,15 @@ quality: $(STAMP)
 quality-paper: $(STAMP)
 	$(PY) benchmarks/quality_minigrid.py --config recipes/minigrid/quality-smollm2.yaml --regime paper --seeds 0 \
 	    --output_dir runs/quality-paper
+
+# The WAV paper's MiniGrid protocol, structured world models, 5 methods x 3 seeds (about 30 minutes on 2 cores), and
+# the same with SmolLM2 LoRA world models at a size that fits about 90 minutes (1 seed, a 560-candidate pool).
+# Tables: runs/wav-protocol-structured/summary.md, runs/wav-protocol-llm/summary.md
+wav-protocol: $(STAMP)
+	$(PY) recipes/wav_minigrid.py --config recipes/minigrid/wav-protocol-structured.yaml
+
+wav-protocol-llm: $(STAMP)
+	$(PY) recipes/wav_minigrid.py --config recipes/minigrid/wav-protocol-llm.yaml
 
 # WAV and its four baselines, 3 seeds, tiny model (about 40 minutes on 2 cores); table in runs/wav-cpu-tiny/summary.md
 bench-wav: $(STAMP)

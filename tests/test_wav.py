@@ -45,7 +45,7 @@ def test_the_mask_keeps_the_agents_neighbourhood_and_the_carried_object(noisy_da
     dense = train_sparse_idm(train["state"], train["action"], train["next_state"], WAV_ACTION_TEXTS, dense=True)
     assert len(dense.kept_features()) == len(dense.config.features)  # no mask: every feature is read
     kept = sparse.kept_features()
-    assert {"ego(1,0)", "carrying", "agent_dir"} <= set(kept), kept
+    assert {"ego(1,0)", "carrying", "turn"} <= set(kept), kept  # the turn replaces agent_dir (motion features)
     assert len(kept) <= len(sparse.config.features) // 3, kept
     assert sum(name.startswith("cell(") for name in kept) < 10, kept  # the absolute grid is mostly dropped
 

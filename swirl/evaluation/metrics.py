@@ -82,8 +82,10 @@ def _whitespace_rouge_l(predictions: Sequence[str], references: Sequence[str]) -
     return sum(scores) / len(scores)
 
 
-def fwm_metrics(states: Sequence[str], predictions: Sequence[str], next_states: Sequence[str]) -> dict[str, float]:
-    """Aggregate FWM metrics (micro-averaged over fields); see the module doc."""
+def fwm_metrics(states: Sequence[str], predictions: Sequence[str], next_states: Sequence[str],
+                text_metrics: bool = True) -> dict[str, float]:
+    """Aggregate FWM metrics (micro-averaged over fields); see the module doc. ``text_metrics=False`` leaves out
+    BLEU and ROUGE-L (most of the cost on thousands of rows, and no news once the fields are scored)."""
     import sacrebleu
 
     if not states:
@@ -104,9 +106,8 @@ def fwm_metrics(states: Sequence[str], predictions: Sequence[str], next_states: 
         "changed_fields": totals["changed"],
         "copy_field_accuracy": copy["fields_right"] / copy["fields"],
         "copy_exact_match": copy["exact"] / count,
-        "bleu": sacrebleu.corpus_bleu(list(predictions), [list(next_states)], tokenize="none").score / 100,
-        "rouge_l": _whitespace_rouge_l(predictions, next_states),
-    }
+    } | ({"bleu": sacrebleu.corpus_bleu(list(predictions), [list(next_states)], tokenize="none").score / 100,
+          "rouge_l": _whitespace_rouge_l(predictions, next_states)} if text_metrics else {})
 
 
 def idm_metrics(predictions: Sequence[str], actions: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:

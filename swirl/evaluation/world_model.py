@@ -90,7 +90,8 @@ def world_model_metrics(rows: Any, predicted_states: Sequence[str] | None, nll: 
     states) and ``nll`` (the FWM's NLL of each true next state, an array), ``predicted_actions`` (``None`` or
     ``OTHER`` where the IDM had no answer); either half may be ``None``. ``equivalent``: the rows' equivalent
     actions when the caller has them already (computed here otherwise, where the rows can be re-simulated).
-    ``breakdowns=False`` leaves out everything per env and per action (only the flat overall metrics)."""
+    ``breakdowns=False`` leaves out everything per env and per action and the text metrics (BLEU, ROUGE-L): the
+    flat overall metrics of the fields only, quick on thousands of rows."""
     states, actions, next_states, env_ids = rows["state"], rows["action"], rows["next_state"], rows["env_id"]
     if predicted_actions is not None:
         predicted_actions = [action or OTHER for action in predicted_actions]
@@ -103,8 +104,9 @@ def world_model_metrics(rows: Any, predicted_states: Sequence[str] | None, nll: 
         pick = lambda values: [values[i] for i in indices]  # noqa: E731
         result: dict[str, float] = {"rows": len(indices)}
         if predicted_states is not None:
-            metrics = vector_fwm_metrics if domain == "maniskill" else fwm_metrics
-            fwm = metrics(pick(states), pick(predicted_states), pick(next_states))
+            fwm = (vector_fwm_metrics(pick(states), pick(predicted_states), pick(next_states))
+                   if domain == "maniskill" else
+                   fwm_metrics(pick(states), pick(predicted_states), pick(next_states), text_metrics=breakdowns))
             result |= {f"fwm_{key}": value for key, value in fwm.items()} | {"fwm_nll": float(nll[indices].mean())}
         if predicted_actions is not None and domain == "maniskill":
             idm = vector_idm_metrics(pick(predicted_actions), pick(actions))

@@ -1,10 +1,11 @@
 """Acquisition scores over a pool of candidate (state, action) pairs: WAV's verification score and the four
 baselines. Higher means "label this first".
 
-* ``wav`` (the cycle subgoal -> inverse -> forward): sample K subgoals ``s~ ~ g(.|s)`` with the ``subgoal``
-  adapter, infer ``a~ = h(s, s~)`` with the inverse model, and score ``l(s~, s^)`` where ``s^ = FWM(s, a~)``:
-  ``fields`` is the mismatch fraction of the parsed states (``s^`` greedy), ``nll`` is the FWM's
-  teacher-forced NLL of ``s~`` given ``(s, a~)`` (no generation). A candidate ``(s, a)`` gets the highest
+* ``wav`` (the cycle subgoal -> inverse -> forward): draw K subgoals ``s~ ~ g(.|s)`` from the subgoal
+  generator, infer ``a~ = h(s, s~)`` with the inverse model, and score ``l(s~, s^)`` where ``s^ = FWM(s, a~)``:
+  ``fields`` is the mismatch fraction of the parsed states (``s^`` greedy), ``nll`` is the FWM's NLL of ``s~``
+  given ``(s, a~)`` (teacher-forced per token for the LLM, the per-field cross-entropy for the structured
+  model; no generation). A candidate ``(s, a)`` gets the highest
   score of the subgoals whose inferred action is ``a``; an action no subgoal leads to is never proposed
   (score ``-inf``: off the data manifold as far as the subgoal generator knows).
 * ``random``: uniform scores.
@@ -15,8 +16,9 @@ baselines. Higher means "label this first".
   (executed in simulation for every candidate: the baseline that cheats, and the reference every other
   score is rank-correlated with).
 
-:class:`PoolScorer` computes these lazily and caches what several of them share (the greedy FWM
-predictions, the true next states), so a round computes each model call once.
+:class:`PoolScorer` computes these through the world-model interface (:mod:`swirl.wav.world_models`, either
+backend), lazily, and caches what several of them share (the greedy FWM predictions, the true next states), so a
+round computes each model call once.
 """
 
 from __future__ import annotations

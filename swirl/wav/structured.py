@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -80,6 +80,10 @@ class StructuredModel(nn.Module):
                                 for wanted in ("cell", "x", "y", "dir", "cell")])  # padding is never predicted
         allowed[4] &= torch.tensor([token != "W" for token in config.vocabulary])  # nobody carries a wall
         self.register_buffer("mask", torch.where(allowed, 0.0, float("-inf")), persistent=False)
+        # x=<n> / y=<n> tokens by value (-1: not a coordinate), to keep the agent inside each row's own room
+        for axis in ("x", "y"):
+            values = [int(token[2:]) if token.startswith(f"{axis}=") else -1 for token in config.vocabulary]
+            self.register_buffer(f"{axis}_values", torch.tensor(values), persistent=False)
 
     @staticmethod
     def kind_of(token: str) -> str:
@@ -106,7 +110,8 @@ class StructuredModel(nn.Module):
             fx, fy = ax + dx, ay + dy
             inside = 0 <= fx < state.width and 0 <= fy < state.height
             front.append(self.index.get(code_of(state.cell(fx, fy)) if inside else PAD, unknown))
-        return {"fields": torch.tensor(fields), "positions": torch.tensor(positions), "front": torch.tensor(front)}
+        return {"fields": torch.tensor(fields), "positions": torch.tensor(positions), "front": torch.tensor(front),
+                "size": torch.tensor([[state.width, state.height] for state in states])}
 
     def code_ids(self, codes: Sequence[str]) -> torch.Tensor:
         unknown = [code for code in codes if code not in self.config.codes]
@@ -129,6 +134,10 @@ class StructuredModel(nn.Module):
         code = self.code_embedding(codes)
         cell_logits = self.cell_out(torch.relu(cell_base + self.cell_code(code)[..., None, :]))
         agent_logits = self.agent_out(torch.relu(agent_base + self.agent_code(code))).unflatten(-1, (4, -1))
+        outside = torch.zeros(len(fields), 4, len(self.config.vocabulary), dtype=torch.bool)  # beyond the row's room
+        outside[:, 0] = self.x_values[None] >= encoded["size"][:, :1]
+        outside[:, 1] = self.y_values[None] >= encoded["size"][:, 1:]
+        agent_logits = agent_logits.masked_fill(outside[:, None] if codes.dim() == 2 else outside, float("-inf"))
         kinds = torch.cat([self.mask[0].expand(cells, -1), self.mask[1:]])  # the tokens each field may take
         return torch.log_softmax(torch.cat([cell_logits, agent_logits], dim=-2) + kinds, dim=-1)
 
@@ -165,8 +174,9 @@ class StructuredModel(nn.Module):
     @torch.no_grad()
     def predict(self, states: Sequence[str], codes: Sequence[str]) -> list[str]:
         """The most likely next state text of each (state, code), field by field, in the states' text kind."""
-        if not states:
-            return []
+        return in_chunks(self._predict, states, codes)
+
+    def _predict(self, states: Sequence[str], codes: Sequence[str]) -> list[str]:
         self.eval()
         parsed = [text_to_state(text) for text in states]
         best = self.logits(self.encode(parsed), self.code_ids(codes)).argmax(-1)
@@ -176,14 +186,17 @@ class StructuredModel(nn.Module):
     def sample(self, states: Sequence[str], codes: Sequence[str], n: int, temperature: float = 1.0,
                seed: int = 0) -> list[list[str]]:
         """``n`` next states per (state, code), every field drawn from its distribution (WAV's ``uncertainty``)."""
-        if not states:
-            return []
+        generator = torch.Generator().manual_seed(seed)
+        return in_chunks(lambda *chunk: self._sample(*chunk, n, temperature, generator), states, codes)
+
+    def _sample(self, states: Sequence[str], codes: Sequence[str], n: int, temperature: float,
+                generator: torch.Generator) -> list[list[str]]:
         self.eval()
         parsed = [text_to_state(text) for text in states]
-        probabilities = torch.softmax(self.logits(self.encode(parsed), self.code_ids(codes)) / temperature, dim=-1)
-        generator = torch.Generator().manual_seed(seed)
-        drawn = [torch.multinomial(probabilities.flatten(0, 1), 1, generator=generator).view(len(states), -1)
-                 for _ in range(n)]
+        scaled = self.logits(self.encode(parsed), self.code_ids(codes)) / temperature
+        # Gumbel-max: argmax(logits / T + Gumbel noise) is a draw from softmax(logits / T), every field at once
+        drawn = [(scaled - torch.log(-torch.log(torch.rand(scaled.shape, generator=generator).clamp(min=1e-12))))
+                 .argmax(-1) for _ in range(n)]
         return [[self.decode(state, sample[i].tolist(), state_text_kind(text)) for sample in drawn]
                 for i, (state, text) in enumerate(zip(parsed, states))]
 
@@ -191,6 +204,9 @@ class StructuredModel(nn.Module):
     def loss(self, states: Sequence[str], codes: Sequence[str], targets: Sequence[str]) -> list[float]:
         """Mean per-field cross-entropy of each target state given (state, code): the verification loss. A target
         that does not parse (or has another room size) gets ``inf``."""
+        return in_chunks(self._loss, states, codes, targets)
+
+    def _loss(self, states: Sequence[str], codes: Sequence[str], targets: Sequence[str]) -> list[float]:
         self.eval()
         losses = [float("inf")] * len(states)
         good = []
@@ -216,6 +232,9 @@ class StructuredModel(nn.Module):
         codes (distinct, so maybe fewer than ``k``)."""
         if not self.config.latent:
             raise ValueError("propose needs a subgoal generator (latent codes), not a forward model")
+        return in_chunks(lambda chunk: self._propose(chunk, k), states)
+
+    def _propose(self, states: Sequence[str], k: int) -> list[list[str]]:
         self.eval()
         parsed = [text_to_state(text) for text in states]
         encoded = self.encode(parsed)
@@ -240,6 +259,16 @@ class StructuredModel(nn.Module):
         from swirl.paths import load_torch_model
 
         return load_torch_model(directory, lambda config: cls(StructuredConfig(**config)), "structured model")
+
+
+def in_chunks(function: Callable[..., list], *columns: Sequence, size: int = 1024) -> list:
+    """``function`` over ``size`` rows of the columns at a time, results concatenated: a pool of 20k candidates
+    would otherwise hold (20k x fields x vocabulary) floats at once."""
+    columns = tuple(column if isinstance(column, list) else list(column) for column in columns)
+    results: list = []
+    for start in range(0, len(columns[0]), size):
+        results.extend(function(*(column[start:start + size] for column in columns)))
+    return results
 
 
 def train_structured_model(states: Sequence[str], next_states: Sequence[str], codes: Sequence[str] | None = None,
