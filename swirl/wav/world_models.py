@@ -92,7 +92,8 @@ class LLMWorldModels:
         from swirl.models.prompts import completion
         from swirl.models.scoring import log_likelihood
 
-        answers = [self.written.get((s, a, t)) or self.view.answer(s, t) for s, a, t in zip(states, actions, targets)]
+        answers = [self.written[(s, a, t)] if (s, a, t) in self.written else self.view.answer(s, t)
+                   for s, a, t in zip(states, actions, targets)]
         scores = log_likelihood(self.model, self.tokenizer, self.prompts(states, actions),
                                 [completion(self.tokenizer, text) for text in answers],
                                 adapter="fwm_before" if before else "fwm")
