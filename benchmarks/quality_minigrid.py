@@ -588,11 +588,12 @@ def check_same_study(config: QualityConfig) -> None:
     may change): its seeds' data and finished stages would silently mix two studies."""
     from dataclasses import asdict
 
+    from swirl.config_fields import field_defaults
     from swirl.paths import refuse_other_settings
 
     refuse_other_settings(Path(config.output_dir) / STUDY_CONFIG,
                           {key: value for key, value in asdict(config).items() if key not in MAY_CHANGE},
-                          made="holds a study")
+                          made="holds a study", defaults=field_defaults(type(config)))
 
 
 def run_seeds_in_processes(config: QualityConfig, argv: list[str]) -> dict[str, float]:

@@ -139,6 +139,15 @@ class LoRAModelFields:
         ])
 
 
+def field_defaults(config_class: type) -> dict[str, Any]:
+    """Every field of a config dataclass that has a default, at that default (for resuming folders made before a
+    field existed: :func:`swirl.paths.refuse_other_settings`)."""
+    from dataclasses import MISSING, fields
+
+    return {f.name: f.default if f.default is not MISSING else f.default_factory() for f in fields(config_class)
+            if f.default is not MISSING or f.default_factory is not MISSING}
+
+
 def reject_invalid(config: Any, checks: Sequence[tuple[bool, str, str]]) -> None:
     """Raise a one-line ``ValueError`` naming the first field whose check fails: ``(ok, field name, why)``."""
     for ok, name, why in checks:

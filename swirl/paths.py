@@ -85,10 +85,13 @@ def stage_done(stage_dir: str | os.PathLike) -> bool:
     return True
 
 
-def refuse_other_settings(path: str | os.PathLike, settings: dict, made: str = "was made", write: bool = True) -> None:
+def refuse_other_settings(path: str | os.PathLike, settings: dict, made: str = "was made", write: bool = True,
+                          defaults: dict | None = None) -> None:
     """Record a folder's ``settings`` in ``path`` on first use (when ``write``); on a later use, raise a one-line
     ``SwirlError`` naming every setting that differs, so that a rerun never silently mixes two experiments in one
-    folder. ``made`` words the message: "<folder> <made> with other settings (...)"."""
+    folder. ``made`` words the message: "<folder> <made> with other settings (...)". A setting the record does not
+    hold (a field added since the folder was made) counts as recorded at its value in ``defaults``: a folder made
+    before a new option still resumes while the option keeps its default."""
     import json
 
     from swirl.errors import SwirlError
@@ -96,6 +99,7 @@ def refuse_other_settings(path: str | os.PathLike, settings: dict, made: str = "
     path, settings = Path(path), json_safe(settings)
     if path.exists():
         recorded = json.loads(path.read_text())
+        recorded = {key: value for key, value in json_safe(defaults or {}).items() if key in settings} | recorded
         changed = sorted(key for key in settings.keys() | recorded.keys() if settings.get(key) != recorded.get(key))
         if changed:
             raise SwirlError(f"{path.parent} {made} with other settings ({', '.join(changed)} differ); use another "

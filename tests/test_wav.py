@@ -369,3 +369,20 @@ def test_a_folder_is_not_resumed_with_other_settings(tmp_path):
     check_fingerprint(WAVConfig(budget=4, method="random", rounds=9), tmp_path / "wav_config.json")  # may change
     with pytest.raises(SwirlError, match="budget differ"):
         check_fingerprint(WAVConfig(budget=8), tmp_path / "wav_config.json")
+
+
+def test_a_folder_made_before_a_new_setting_still_resumes(tmp_path):
+    """A setting added since a folder was made counts as recorded at its default: old runs resume, a non-default
+    value of the new setting is refused like any other change."""
+    from swirl.config_fields import field_defaults
+    from swirl.paths import refuse_other_settings
+
+    path = tmp_path / "run" / "settings.json"
+    refuse_other_settings(path, {"budget": 16})  # made before `backend` existed
+    defaults = field_defaults(WAVConfig)
+    assert defaults["backend"] == "llm" and defaults["seeds"] == [0]
+    refuse_other_settings(path, {"budget": 16, "backend": "llm"}, defaults=defaults)
+    with pytest.raises(SwirlError, match=r"other settings \(backend differ\)"):
+        refuse_other_settings(path, {"budget": 16, "backend": "structured"}, defaults=defaults)
+    with pytest.raises(SwirlError, match=r"other settings \(budget differ\)"):
+        refuse_other_settings(path, {"budget": 8, "backend": "llm"}, defaults=defaults)

@@ -436,7 +436,10 @@ def check_fingerprint(config: WAVConfig, path: Path) -> None:
     change): its warm start and rounds would silently mix two experiments."""
     from dataclasses import asdict
 
+    from swirl.config_fields import field_defaults
+
     refuse_other_settings(path, {key: value for key, value in asdict(config).items() if key not in RESUMABLE_FIELDS},
+                          defaults=field_defaults(type(config)),
                           write=is_main_process())
 
 
