@@ -74,7 +74,7 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
                               [completion(tokenizer, target_for_row("fwm", row, view)) for row in listed],
                               adapter=fwm_adapter, images=images("fwm")).mean
     if "idm" in roles and inverse_model is not None:
-        predicted_actions = [action or OTHER for action in inverse_model(states, next_states)]
+        predicted_actions = inverse_model(states, next_states)  # None (no answer) counts as OTHER below
     elif "idm" in roles:
         predicted_actions = [answers[0] for answers in sampler.generate(
             [prompt_for_row(tokenizer, "idm", row, view) for row in listed], adapter=idm_adapter, temperature=0,

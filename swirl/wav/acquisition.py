@@ -407,19 +407,19 @@ def run_acquisition(config: WAVConfig, execute: Callable[[Candidate], dict[str, 
     tokenizer = load_tokenizer(config.model) if config.backend == "llm" else None
     simulate = Simulator()  # shared by every seed and method: a candidate's true next state is simulated once
     equivalent = None  # the test rows' equivalent actions: the same rows for every seed, computed once
-    parts_of: dict[int, dict[str, Any]] = {}
+    parts: dict[str, Any] = {}
     for seed, method in bar([(seed, method) for seed in config.seeds for method in config.methods],
                             desc="WAV runs", unit="run", leave=True):
-        if seed not in parts_of:
-            parts_of = {seed: split_data(config, data, seed)}
+        if parts.get("seed") != seed:  # the runs come seed by seed: split each seed's data once
+            parts = split_data(config, data, seed) | {"seed": seed}
             if equivalent is None and is_main_process():
                 from swirl.envs.identifiability import equivalent_actions_for_rows
 
-                equivalent = equivalent_actions_for_rows(parts_of[seed]["test"])
-            parts_of[seed]["equivalent"] = equivalent
+                equivalent = equivalent_actions_for_rows(parts["test"])
+            parts["equivalent"] = equivalent
         seed_dir = output_dir / f"seed_{seed}"
-        warm_start_seed(config, tokenizer, parts_of[seed], seed_dir / "warmstart", seed)
-        run_method(config, method, seed, tokenizer, parts_of[seed], seed_dir, execute, simulate)
+        warm_start_seed(config, tokenizer, parts, seed_dir / "warmstart", seed)
+        run_method(config, method, seed, tokenizer, parts, seed_dir, execute, simulate)
     # every run in the folder, also those of earlier commands (e.g. --method wav, then --method random)
     seed_dirs = sorted(output_dir.glob("seed_*"), key=lambda path: int(path.name.split("_", 1)[1]))
     lines = [json.loads(line) for seed_dir in seed_dirs for method in METHODS
