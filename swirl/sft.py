@@ -144,36 +144,39 @@ def sft_examples(rows: Any, role: str, tokenizer: Any, view: StateView = TEXT_VI
     return prompt_completion_dataset(rows, role, tokenizer, view).select_columns(columns)
 
 
-def run_sft(model: Any, tokenizer: Any, train: Any, test: Any, config: SwirlSFTConfig,
+def run_sft(model: Any, tokenizer: Any, train: Any, test: Any | None, config: SwirlSFTConfig,
             tensorboard: Path | None = None) -> dict[str, Any]:
     """Train the adapter named ``default`` of the PeftModel ``model`` on prompt-completion ``train`` (TensorBoard
     events, with ``report_to: tensorboard``, in ``tensorboard`` if given).
 
-    Returns eval loss on ``test`` before (NaN under DeepSpeed) and after, and the wall time. The loop's warm start calls this
-    with the model it already holds; :func:`train_sft` is the stand-alone entry point.
+    Returns eval loss on ``test`` before (NaN under DeepSpeed) and after (both NaN when ``test`` is None or empty),
+    and the wall time. The loop's warm start calls this with the model it already holds; :func:`train_sft` is the
+    stand-alone entry point.
     """
     from trl import SFTTrainer
 
     from swirl.progress import use_stage_bar
     from swirl.tracking import route_tensorboard
 
-    trainer = SFTTrainer(model=model, args=config, train_dataset=train, eval_dataset=test, processing_class=tokenizer)
+    evaluates = test is not None and test.num_rows > 0
+    trainer = SFTTrainer(model=model, args=config, train_dataset=train, eval_dataset=test if evaluates else None,
+                         processing_class=tokenizer)
     use_stage_bar(trainer, f"SFT {config.role}")
     if tensorboard is not None:
         route_tensorboard(trainer, tensorboard)
     start = time.perf_counter()
     # Under DeepSpeed, evaluating before training starts ZeRO inference, which only stage 3 supports.
-    can_evaluate_first = test.num_rows and not trainer.is_deepspeed_enabled
+    can_evaluate_first = evaluates and not trainer.is_deepspeed_enabled
     before = trainer.evaluate()["eval_loss"] if can_evaluate_first else float("nan")
     train_start = time.perf_counter()
     trainer.train()
     train_time = time.perf_counter() - train_start
-    after = trainer.evaluate()["eval_loss"] if test.num_rows else float("nan")
+    after = trainer.evaluate()["eval_loss"] if evaluates else float("nan")
     return {
         "role": config.role,
         "model": config.model,
         "train_rows": train.num_rows,
-        "eval_rows": test.num_rows,
+        "eval_rows": test.num_rows if evaluates else 0,
         "eval_loss_before": before,
         "eval_loss_after": after,
         "wall_time_s": time.perf_counter() - start,
@@ -182,7 +185,7 @@ def run_sft(model: Any, tokenizer: Any, train: Any, test: Any, config: SwirlSFTC
     }
 
 
-def train_and_save(config: SwirlSFTConfig, tokenizer: Any, train: Any, test: Any, adapter_dir: str | Path,
+def train_and_save(config: SwirlSFTConfig, tokenizer: Any, train: Any, test: Any | None, adapter_dir: str | Path,
                    tensorboard: Path | None = None) -> dict[str, Any]:
     """SFT ``config.init_adapter`` (or a fresh LoRA of the config's shape) as TRL's ``default`` adapter on the base,
     then save it at ``adapter_dir`` on the main process; the metrics of :func:`run_sft`."""
@@ -235,9 +238,9 @@ def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eva
                             state_modality=view.modality, state_format=view.state_format, lora_vision=lora_vision,
                             lora_layers=lora_layers,
                             **(trainer_tracking(tracking, stage) if tracking is not None else {"report_to": "none"}))
-    metrics = train_and_save(config, tokenizer, sft_examples(train_rows, role, tokenizer, view),
-                             sft_examples(eval_rows, role, tokenizer, view), adapter_dir,
-                             tensorboard_dir(tracking, stage) if tracking is not None else None)
+    evaluation = sft_examples(eval_rows, role, tokenizer, view) if eval_rows.num_rows else None  # 0 rows: no eval loss
+    metrics = train_and_save(config, tokenizer, sft_examples(train_rows, role, tokenizer, view), evaluation,
+                             adapter_dir, tensorboard_dir(tracking, stage) if tracking is not None else None)
     metrics.pop("is_main_process")
     return metrics
 

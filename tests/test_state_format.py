@@ -184,3 +184,33 @@ def test_wav_scores_survive_diffs_that_do_not_apply(world_model, tokenizer, obje
     assert scorer.oracle() == [1.0] * len(candidates)  # fields: a full mismatch
     assert all(math.isfinite(score) for score in scorer.progress())  # scored as written, no crash
     assert scorer.wav() == [-math.inf] * len(candidates) and scorer.details["subgoals_with_action"] == 0
+
+
+class Respaced:
+    """A sampler that answers given diffs in order: right, but not written the canonical way."""
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    def generate(self, prompts, adapter=None, n=1, temperature=1.0, top_p=1.0, max_new_tokens=256, stop=None,
+                 images=None):
+        assert len(prompts) == len(self.answers)
+        return [[answer] * n for answer in self.answers]
+
+
+def test_the_oracle_scores_the_truth_alike_whether_or_not_f_predicted_it_first(world_model, tokenizer, objects_data):
+    from swirl.envs.minigrid import state_diff
+    from swirl.wav.candidates import pool_candidates
+    from swirl.wav.scores import PoolScorer
+    from swirl.wav.world_models import LLMWorldModels
+
+    candidates = pool_candidates(objects_data["state_only"].select(range(2)))
+    truths = PoolScorer(candidates, None).true_next_states
+    respaced = [state_diff(c.state, truth).replace(" ", "  ", 1) for c, truth in zip(candidates, truths)]
+    models = LLMWorldModels(world_model, tokenizer, Respaced(respaced), lambda states, goals: [None] * len(states),
+                            view=DIFF)
+    scorer = PoolScorer(candidates, models, score_loss="nll")
+    first = scorer.oracle()
+    right = [i for i, (p, t) in enumerate(zip(scorer.predictions, truths)) if p == t]
+    assert len(right) >= 4  # where the extra space still applies (not in "no change"), f predicts the truth
+    assert scorer.oracle() == first  # the truth is still scored by its canonical text, not f's spaced one

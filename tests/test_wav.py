@@ -182,7 +182,7 @@ def test_config_rejects_bad_values_by_name():
     assert WAVConfig(method="wav, random").methods == ["wav", "random"]
     for kwargs, name in [({"method": "greedy"}, "method"), ({"budget": 0}, "budget"),
                          ({"score_loss": "l2"}, "score_loss"), ({"inverse_model": "cnn"}, "inverse_model"),
-                         ({"uncertainty_samples": 1}, "uncertainty_samples")]:
+                         ({"uncertainty_samples": 1}, "uncertainty_samples"), ({"sft_eval_rows": -1}, "sft_eval_rows")]:
         with pytest.raises(ValueError, match=f"^{name} "):
             WAVConfig(**kwargs)
 
@@ -236,8 +236,11 @@ def test_every_method_runs_end_to_end_under_accelerate(tmp_path):
 
     first, last = lora(out / "seed_0" / "warmstart"), lora(out / "seed_0" / "wav" / "round_2")
     assert any((first[k] != last[k]).any() for k in first)
-    kept = json.loads((out / "seed_0" / "warmstart" / "metrics.json").read_text())["training"]["inverse"]
+    warm_training = json.loads((out / "seed_0" / "warmstart" / "metrics.json").read_text())["training"]
+    kept = warm_training["inverse"]
     assert 0 < len(kept["kept_features"]) <= kept["num_features"]
+    # sft_eval_rows 0 (the default): no SFT eval loss; every round's evaluation measures the FWM's NLL instead
+    assert warm_training["fwm"]["eval_rows"] == 0 and warm_training["fwm"]["eval_loss_after"] is None  # NaN -> null
     assert (out / "summary.md").read_text().startswith("| method | round |")
     assert (out / "error_vs_labels.png").stat().st_size > 1000
 
@@ -300,12 +303,16 @@ def test_wav_with_the_llm_inverse_model_and_the_fields_loss(tmp_path):
     """The other switches: the `idm` adapter as WAV's inverse model, the generated-state `fields` loss."""
     out = tmp_path / "wav"
     result = subprocess.run(recipe_command(out, "--method", "wav", "--rounds", "1", "--inverse_model", "llm",
-                                           "--score_loss", "fields"), capture_output=True, text=True, cwd=tmp_path,
+                                           "--score_loss", "fields", "--sft_eval_rows", "2"),
+                            capture_output=True, text=True, cwd=tmp_path,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     warm, round_1 = out / "seed_0" / "warmstart", out / "seed_0" / "wav" / "round_1"
     assert (warm / "idm" / "adapter_config.json").exists() and not (warm / "sparse_idm").exists()
     assert (round_1 / "idm" / "adapter_config.json").exists()
+    training = json.loads((round_1 / "metrics.json").read_text())["training"]
+    assert training["inverse"]["eval_rows"] == training["fwm"]["eval_rows"] == 2  # --sft_eval_rows 2
+    assert math.isfinite(training["fwm"]["eval_loss_before"]) and math.isfinite(training["fwm"]["eval_loss_after"])
     selection = json.loads((round_1 / "selected.json").read_text())
     assert len(selection["selected"]) == 4 and selection["details"]["subgoals"] > 0
     assert all(0.0 <= c["oracle_error"] <= 1.0 for c in selection["selected"])  # fields: a mismatch fraction

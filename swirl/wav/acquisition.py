@@ -154,7 +154,8 @@ def train_adapter(config: WAVConfig, tokenizer: Any, role: str, rows: Any, test:
                   init: Path | None, steps: int, seed: int) -> dict[str, Any]:
     from swirl.sft import sft_adapter
 
-    metrics = sft_adapter(config.model, tokenizer, role, rows, test, stage / role, init_adapter=init,
+    eval_rows = test.select(range(min(config.sft_eval_rows, test.num_rows)))  # 0 rows: no eval loss
+    metrics = sft_adapter(config.model, tokenizer, role, rows, eval_rows, stage / role, init_adapter=init,
                           lora=(config.lora_r, config.lora_alpha, config.lora_dropout), dtype=config.dtype,
                           steps=steps, learning_rate=config.sft_learning_rate, batch_size=config.sft_batch_size,
                           seed=seed, trainer_dir=stage / "trainer" / role, view=config.state_view,

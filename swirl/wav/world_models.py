@@ -52,7 +52,7 @@ class LLMWorldModels:
         self.model, self.tokenizer, self.sampler, self.inverse = model, tokenizer, sampler, inverse
         self.view, self.temperature, self.top_p, self.max_state_tokens = view, temperature, top_p, max_state_tokens
         self.stop = None if view.is_diff else STATE_STOP
-        self.written: dict[tuple[str, str, str], str] = {}  # (state, action, full prediction) -> the answer as written
+        self.written: dict[tuple[str, str], str] = {}  # (state, action) -> a diff that did not apply, as written
 
     def prompts(self, states: Sequence[str], actions: Sequence[str]) -> list[str]:
         from swirl.models.prompts import fwm_prompt
@@ -67,8 +67,10 @@ class LLMWorldModels:
             self.prompts(states, actions), adapter="fwm", temperature=0, max_new_tokens=self.max_state_tokens,
             stop=self.stop)]
         predictions = self.full_states(states, answers)
-        # a diff that does not apply has no full text to score: nll reads the answer as it was written
-        self.written.update(((s, a, p), answer) for s, a, p, answer in zip(states, actions, predictions, answers))
+        # a diff that does not apply has no full text to score: nll reads that answer as it was written. Any other
+        # target is scored by its one canonical text, so the oracle's NLL of the truth does not depend on whether
+        # f happened to predict it (and write it its own way) before.
+        self.written.update(((s, a), answer) for s, a, p, answer in zip(states, actions, predictions, answers) if not p)
         return predictions
 
     def sample(self, states: Sequence[str], actions: Sequence[str], n: int) -> list[list[str]]:
@@ -92,7 +94,7 @@ class LLMWorldModels:
         from swirl.models.prompts import completion
         from swirl.models.scoring import log_likelihood
 
-        answers = [self.written[(s, a, t)] if (s, a, t) in self.written else self.view.answer(s, t)
+        answers = [self.written[(s, a)] if not t and (s, a) in self.written else self.view.answer(s, t)
                    for s, a, t in zip(states, actions, targets)]
         scores = log_likelihood(self.model, self.tokenizer, self.prompts(states, actions),
                                 [completion(self.tokenizer, text) for text in answers],
