@@ -157,10 +157,14 @@ def reject_invalid(config: Any, checks: Sequence[tuple[bool, str, str]]) -> None
 
 def parse_config(config_class: type, argv: Sequence[str] | None, description: str, prog: str | None = None) -> Any:
     """A TRL-style config (YAML via ``--config`` + flag overrides) parsed by ``trl.TrlParser``; a value its
-    ``__post_init__`` rejects becomes one ``SwirlError`` line instead of a traceback."""
+    ``__post_init__`` rejects becomes one ``SwirlError`` line instead of a traceback. Help texts are plain text
+    (a ``%`` in one is printed as written)."""
     from trl import TrlParser
 
     parser = TrlParser((config_class,), prog=prog, description=description)
+    for action in parser._actions:  # argparse %-formats help texts: a literal "10%" would crash --help
+        if action.help:
+            action.help = action.help.replace("%", "%%")
     try:
         (config,) = parser.parse_args_and_config(args=list(argv) if argv is not None else None)
     except ValueError as error:
