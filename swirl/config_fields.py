@@ -4,6 +4,7 @@ the one way a config rejects bad values or is parsed from YAML + flags (:func:`p
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
@@ -162,9 +163,9 @@ def parse_config(config_class: type, argv: Sequence[str] | None, description: st
     from trl import TrlParser
 
     parser = TrlParser((config_class,), prog=prog, description=description)
-    for action in parser._actions:  # argparse %-formats help texts: a literal "10%" would crash --help
-        if action.help:
-            action.help = action.help.replace("%", "%%")
+    for action in parser._actions:  # argparse %-formats help texts: a bare "10%" would crash --help
+        if action.help:  # transformers' own texts already write "%%" (and "%(default)s"): left as they are
+            action.help = re.sub(r"(?<!%)%(?![%(])", "%%", action.help)
     try:
         (config,) = parser.parse_args_and_config(args=list(argv) if argv is not None else None)
     except ValueError as error:
