@@ -51,6 +51,7 @@ from swirl.training.config import SwirlConfig
 
 REGIMES = {"scarce": 0.1, "paper": 0.5}  # share of training episodes that keep their actions
 ARMS = ("sft", "sft_more", "pseudo", "swirl", "wav_swirl", "upper")
+WAV_POOL_STATES_PER_LABEL = 2  # wav_swirl's candidate pool: see run_configs
 REFERENCES = ("sft", "pseudo")  # the arms every other arm is compared with, seed by seed
 METRICS = ("fwm_changed_accuracy", "fwm_exact_match", "fwm_parse_rate", "idm_accuracy", "idm_equivalent_accuracy")
 PHASE_SIGNALS = ("reward_std", "frac_reward_zero_std", "kl", "parse_rate", "completions/mean_length", "step_time")
@@ -154,8 +155,10 @@ def run_configs(config: QualityConfig, seed: int, data: Path, data_all: Path) ->
     rounds = max(1, config.acquisition_rounds)
     seed_labels = min(config.acquisition_seed_labels, labelled)
     per_round = math.ceil(max(0, labelled - seed_labels) / rounds)
-    # every pool state offers each action once (7 in MiniGrid, 6 of them often distinct): enough to spend the budget
-    pool_states = max(config.acquisition_pool_states, math.ceil(rounds * per_round / 6))
+    # WAV proposes only the actions its subgoals lead to: about 1.5 candidates per pool state with 2 subgoals (seeds
+    # 0-3 of the first study: 43-55 of 32 states' 224). So the pool holds 2 states per label WAV acquires, for its
+    # proposals to outnumber the budget of every round; with 32 states half the labels were unscored, random picks.
+    pool_states = max(config.acquisition_pool_states, WAV_POOL_STATES_PER_LABEL * rounds * per_round)
     iterations = config.iterations if "swirl" in config.arms else 0
     return {
         "swirl": SwirlConfig(**shared | {"output_dir": str(root / "swirl"), "dataset": str(data),

@@ -63,6 +63,8 @@ def test_every_arm_of_the_scarce_regime_with_paired_differences(tmp_path):
     # WAV's own models train for acquisition_sft_steps (a quarter per round), not the warm start's sft_steps
     acquisition = json.loads((out / "seed_0" / "wav_swirl" / "acquisition" / "wav_config.json").read_text())
     assert (acquisition["warm_start_steps"], acquisition["subgoal_steps"], acquisition["round_steps"]) == (20, 20, 5)
+    # a pool of 2 states per label to acquire, so that WAV's proposals (~1.5 a state) can outnumber its budget
+    assert acquisition["pool_states"] == 2 * acquisition["budget"] > 4  # the preset runs one round
 
     # sft_more continued both warm-start adapters; pseudo continued the fwm only, on labelled + pseudo-labelled rows
     seed = out / "seed_0"

@@ -220,6 +220,14 @@ def test_every_method_runs_end_to_end_under_accelerate(tmp_path):
 
         assert load_from_disk(str(run / "round_2" / "labelled"))["labelled"].num_rows == 24
         metrics = json.loads((run / "round_2" / "metrics.json").read_text())
+        # picks with no score (WAV beyond what its subgoals propose: -inf, null in JSON) are counted and announced
+        picked = json.loads((run / "round_2" / "selected.json").read_text())["selected"]
+        assert metrics["unscored_picks"] == sum(c["score"] is None for c in picked)
+        if method != "wav":
+            assert metrics["unscored_picks"] == 0
+        elif metrics["unscored_picks"]:
+            assert (f"swirl: note: wav scored {4 - metrics['unscored_picks']} candidates for a budget of 4; the other "
+                    f"{metrics['unscored_picks']} are unscored candidates in random order") in result.stderr
         spearman = metrics["correlation_with_oracle"]["spearman"]
         # null (NaN in strict JSON) only for a constant score: tiny-model subgoals do not parse (wav proposes
         # nothing) and its samples all disagree completely (uncertainty 1.0 everywhere)

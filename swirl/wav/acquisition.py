@@ -25,7 +25,9 @@ the pool's states (``pool_states`` random rows, every action of each a candidate
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -306,10 +308,16 @@ def select_candidates(config: WAVConfig, method: str, tokenizer: Any, warm: Path
     scores = scorer.score(method)
     oracle = scorer.oracle()
     chosen = top_b(scores, config.budget, seed)
+    unscored = sum(scores[i] == -math.inf for i in chosen)  # WAV's picks beyond what its subgoals lead to: random
+    if unscored:
+        print(f"swirl: note: {method} scored {len(chosen) - unscored} candidates for a budget of {len(chosen)}; the "
+              f"other {unscored} are unscored candidates in random order (raise pool_states or subgoals)",
+              file=sys.stderr)
     return {
         "method": method,
         "selected": [candidates[i].to_json() | {"score": scores[i], "oracle_error": oracle[i]} for i in chosen],
         "selected_oracle_error": sum(oracle[i] for i in chosen) / len(chosen),
+        "unscored_picks": unscored,
         "pool_oracle_error": sum(oracle) / len(oracle),
         "pool_size": len(candidates),
         "correlation_with_oracle": rank_correlations(scores, oracle),
@@ -372,7 +380,7 @@ def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts:
                 "round": k, "labels": labelled.num_rows, "training": training, "eval": metrics,
                 **{key: selection.get(key) for key in ("correlation_with_oracle", "correlation_on_scored",
                                                         "selected_oracle_error", "pool_oracle_error", "pool_size",
-                                                        "details")},
+                                                        "unscored_picks", "details")},
                 "selected_actions": sorted(c["action"] for c in selection["selected"]),
             }, start)
         wait_for_everyone()
