@@ -58,9 +58,11 @@ demo-maniskill: $(STAMP)
 
 # The self-improvement study (issue #19), SmolLM2 on the CPU: six arms (sft, sft_more, pseudo, swirl, wav_swirl,
 # upper), scarce regime (10% labelled), 5 seeds one after the other. Resumable: rerun after an interruption.
-# Results: runs/quality-scarce/quality.{json,md,png}. `make quality-paper`: the paper regime (half labelled), 1 seed.
+# Results: runs/quality-scarce/quality.{json,md,png}; then every arm's FWM on held-out no-op transitions, which the
+# study's identifiable test leaves out (noops.{json,md}). `make quality-paper`: the paper regime (half labelled), 1 seed.
 quality: $(STAMP)
 	$(PY) benchmarks/quality_minigrid.py --config recipes/minigrid/quality-smollm2.yaml
+	$(PY) benchmarks/quality_noops.py --study runs/quality-scarce --seeds 0 1 2 3 4
 
 quality-paper: $(STAMP)
 	$(PY) benchmarks/quality_minigrid.py --config recipes/minigrid/quality-smollm2.yaml --regime paper --seeds 0 \

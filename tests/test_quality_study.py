@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,25 @@ def test_every_arm_of_the_scarce_regime_with_paired_differences(tmp_path):
     other = subprocess.run(STUDY + ["--output_dir", str(out), "--regime", "paper"], capture_output=True, text=True,
                            timeout=300, cwd=REPO)
     assert other.returncode == 2 and "holds a study with other settings (regime differ)" in other.stderr
+
+    # quality_noops.py: every finished arm's final FWM on held-out no-op transitions, executed in the real env
+    noops = [sys.executable, str(REPO / "benchmarks" / "quality_noops.py"), "--study", str(out), "--seeds", "0",
+             "--rows_per_action", "2"]
+    tested = subprocess.run(noops, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert tested.returncode == 0, tested.stderr[-3000:]
+    rows = load_dataset_dict(seed / "noop_test")["test"]
+    assert rows.num_rows > 2 and all(row["state"] == row["next_state"] for row in rows)  # nothing changes
+    assert max(Counter(rows["action"]).values()) == 2 and "turn left" not in rows["action"]  # a turn always acts
+    result = json.loads((out / "noops.json").read_text())
+    assert [row["arm"] for row in result["table"]] == ["sft", "sft_more", "pseudo", "swirl", "wav_swirl", "upper"]
+    assert all(row["rows"] == [rows.num_rows] and 0 <= row["noop_exact_match"] <= 1 for row in result["table"])
+    assert result["per_seed"]["0"]["swirl"]["stage"] == "swirl/iter_1/phase2"
+    assert "| `wav_swirl` | 0 |" in (out / "noops.md").read_text()
+    evaluated = (seed / "upper" / "warmstart" / "noop_eval" / "eval.json").stat().st_mtime_ns
+    again = subprocess.run(noops, capture_output=True, text=True, timeout=300, cwd=REPO)  # reads, evaluates nothing
+    assert again.returncode == 0 and (seed / "upper" / "warmstart" / "noop_eval" / "eval.json").stat().st_mtime_ns == evaluated
+    missing = subprocess.run(noops[:3] + [str(tmp_path), "--seeds", "0"], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "must be a quality study's output_dir" in missing.stderr
 
 
 def test_a_killed_study_resumes_without_redoing_finished_stages(tmp_path):
