@@ -2,9 +2,9 @@
 
 The quality study tests on identifiable transitions only (one action explains s', and s' != s), so it cannot tell
 whether a forward model predicts effects that do not happen: "toggle" facing an empty cell, "pick up" with nothing
-in front. WAV's pool is every action at each pool state, and that is where its forward model errs most: on seed 0
-of the study, 61 of WAV's 97 picks were such no-ops, and its forward model's prediction was wrong on 54 of them. So
-``wav_swirl`` spends labels on a skill the study's table does not measure; this script measures it.
+in front. WAV's pool is every action at each pool state, and it picks many such no-ops (31-61 of ~100 on seeds 0-2
+of the study; on seed 0 its forward model's prediction was wrong on 54 of its 61). So ``wav_swirl`` spends labels
+on a skill the study's table does not measure; this script measures it, for every arm.
 
 For every test state of a seed (held-out episodes), each action is executed in the real env (WAV's
 :class:`~swirl.wav.candidates.Simulator`); the no-op ones (s' = s) are kept, at most ``rows_per_action`` per action.
@@ -37,16 +37,11 @@ def noop_transitions(test: Any, rows_per_action: int, seed: int) -> list[dict[st
     import numpy as np
 
     from swirl.envs.identifiability import is_noop
-    from swirl.wav.candidates import Simulator, pool_candidates
+    from swirl.wav.candidates import Simulator, distinct_states, pool_candidates
 
-    seen, distinct = set(), []
-    for i, key in enumerate(zip(test["env_id"], test["state"])):
-        if key not in seen:
-            seen.add(key)
-            distinct.append(i)
     simulate = Simulator()
     by_action: dict[str, list[dict[str, Any]]] = {}
-    for candidate in pool_candidates(test.select(distinct)):
+    for candidate in pool_candidates(test.select(distinct_states(test))):
         transition = simulate(candidate)
         if is_noop(transition["state"], transition["next_state"]):
             by_action.setdefault(transition["action"], []).append(transition)

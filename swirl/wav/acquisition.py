@@ -39,7 +39,7 @@ from swirl.config_fields import TRACKING_FIELDS
 from swirl.distributed import distributed_state, is_main_process, wait_for_everyone
 from swirl.paths import (WAV_RUN_CONFIG, json_safe, refuse_other_settings, stage_done, write_json_atomic,
                          write_text_atomic)
-from swirl.wav.candidates import Candidate, Simulator, pool_candidates
+from swirl.wav.candidates import Candidate, Simulator, distinct_states, pool_candidates
 from swirl.wav.config import METHODS, WAVConfig
 from swirl.wav.journal import JOURNAL, execute_selected, read_journal
 from swirl.wav.scores import PoolScorer, rank_correlations, top_b
@@ -68,11 +68,7 @@ def split_data(config: WAVConfig, data: Any, seed: int) -> dict[str, Any]:
     subgoal_rows = state_only.select([i for i, flag in enumerate(in_subgoal) if flag])
     pool_rows = state_only.select([i for i, flag in enumerate(in_subgoal) if not flag])
     pool_rows = pool_rows.shuffle(seed=seed, keep_in_memory=True)
-    seen, distinct = set(), []  # a state reached twice (turn left, turn right) is one pool state, not two
-    for i, key in enumerate(zip(pool_rows["env_id"], pool_rows["state"])):
-        if key not in seen and len(distinct) < config.pool_states:
-            seen.add(key)
-            distinct.append(i)
+    distinct = distinct_states(pool_rows, config.pool_states)
     test = data["test"].shuffle(seed=0, keep_in_memory=True)  # the same test rows for every seed and method
     return {
         "seed_labels": labelled.select(range(min(config.seed_labels, labelled.num_rows))),

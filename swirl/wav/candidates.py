@@ -37,6 +37,15 @@ class Candidate:
                    | {"action_prefix": tuple(payload["action_prefix"])})
 
 
+def distinct_states(rows: Any, limit: int | None = None) -> list[int]:
+    """Indices of the first row of each distinct (env, state) of ``rows``, in order, at most ``limit``: a state
+    reached twice (turn left, turn right) is one state to act from, not two."""
+    first: dict[tuple[str, str], int] = {}
+    for i, key in enumerate(zip(rows["env_id"], rows["state"])):
+        first.setdefault(key, i)
+    return list(first.values())[:limit]
+
+
 def pool_candidates(rows: Any) -> list[Candidate]:
     """Every action of the env at every pool state (rows of a split with re-simulation columns)."""
     candidates = []
