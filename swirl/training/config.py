@@ -19,7 +19,12 @@ class SwirlLoopFields(StateFormatFields, TrackingFields):
 
     output_dir: str = field(default="runs/swirl", metadata={"help": "where adapters, metrics and checkpoints go."})
     # data (the dataset and env_* fields come from the data fields class)
-    max_state_only_pairs: int | None = field(default=None, metadata={"help": "use at most this many state-only pairs per phase."})
+    max_state_only_pairs: int | None = field(default=None, metadata={"help": "state-only pairs per iteration: "
+                                                                         "iteration k takes the k-th block of this "
+                                                                         "many from the seeded shuffle of the pool "
+                                                                         "(wrapping round when it runs out), so "
+                                                                         "iterations see different pairs (None: the "
+                                                                         "whole pool every iteration)."})
     eval_rows: int = field(default=32, metadata={"help": "test rows for the per-phase evaluation."})
     eval_rollout_horizon: int = field(default=0, metadata={"help": "also score open-loop FWM rollouts of horizons "
                                                                    "1..H from test states in each stage's evaluation "
@@ -41,7 +46,9 @@ class SwirlLoopFields(StateFormatFields, TrackingFields):
                                                                       "eval_rows; 0 skips it)."})
     # SWIRL
     iterations: int = field(default=2, metadata={"help": "SWIRL iterations (each: phase I then phase II)."})
-    phase_steps: int = field(default=20, metadata={"help": "GRPO steps per phase."})
+    phase_steps: int | None = field(default=20, metadata={"help": "GRPO steps per phase (None: one pass over the "
+                                                                    "phase's pairs, ceil(pairs / prompts per "
+                                                                    "step))."})
     learning_rate: float = field(default=5e-5, metadata={"help": "GRPO learning rate (paper: 5e-5)."})
     beta: float = field(default=0.1, metadata={"help": "KL weight to the phase-start reference (paper: 0.1)."})
     num_generations: int = field(default=4, metadata={"help": "GRPO group size G (paper: 16)."})
@@ -50,6 +57,11 @@ class SwirlLoopFields(StateFormatFields, TrackingFields):
     top_p: float = field(default=0.96, metadata={"help": "nucleus sampling (paper: 0.96)."})
     max_state_tokens: int = field(default=256, metadata={"help": "max new tokens of a generated state."})
     max_action_tokens: int = field(default=8, metadata={"help": "max new tokens of a generated action."})
+    phase1_anchor: float = field(default=0.0, metadata={"help": "weight of phase I's anchor reward, 1 when a "
+                                                                   "sampled next state is the observed s' (a "
+                                                                   "Monte-Carlo form of the ELBO's reconstruction "
+                                                                   "term P(s' | s, z)); 0 (default) is the paper's "
+                                                                   "objective, which never looks at s'."})
     reward_clip: float = field(default=-10.0, metadata={"help": "rewards are clamped below at this value."})
     annotation_min_logprob: float = field(default=-2.0, metadata={"help": "keep an IDM-annotated pair when the "
                                                                         "action's mean token log-prob is at least this."})
@@ -68,7 +80,10 @@ class SwirlLoopFields(StateFormatFields, TrackingFields):
              "must be between 0 and env_max_steps (a rollout replays that many recorded steps)"),
             (self.eval_rollout_starts >= 1, "eval_rollout_starts", "must be >= 1"),
             (self.num_generations >= 2, "num_generations", "must be >= 2 (GRPO compares samples of a group)"),
-            (self.phase_steps >= 1, "phase_steps", "must be >= 1"),
+            (self.phase_steps is None or self.phase_steps >= 1, "phase_steps", "must be >= 1 (None: one pass)"),
+            (self.max_state_only_pairs is None or self.max_state_only_pairs >= 1, "max_state_only_pairs",
+             "must be >= 1 (None: the whole pool)"),
+            (self.phase1_anchor >= 0, "phase1_anchor", "must be >= 0 (0: the paper's objective)"),
             (self.beta >= 0, "beta", "must be >= 0"),
             (self.temperature > 0, "temperature", "must be > 0 for GRPO sampling"),
             (0 < self.top_p <= 1, "top_p", "must be in (0, 1]"),

@@ -61,10 +61,21 @@ def evaluate_stage(config: RunConfig, stage_dir: Path, test: Any, tokenizer: Any
     return carry_over(json.loads((previous / "metrics.json").read_text())["eval"], evaluation)
 
 
-def state_only_pairs(config: RunConfig, data: Any) -> Any:
+def state_only_pairs(config: RunConfig, data: Any, iteration: int | None = None) -> Any:
+    """The state-only pairs of ``iteration`` (1-based): the k-th block of ``max_state_only_pairs`` rows of the pool
+    shuffled with the run's seed, wrapping round to the start when the pool runs out, so that successive
+    iterations annotate and train on different pairs. ``iteration=None``: every pair the run's iterations use, in
+    that order (what the pseudo-labelling and oracle baselines must see). Without ``max_state_only_pairs``, the
+    whole pool each time."""
     pairs = data["state_only"].shuffle(seed=config.seed, keep_in_memory=True)
-    if config.max_state_only_pairs is not None:
-        pairs = pairs.select(range(min(config.max_state_only_pairs, pairs.num_rows)))
+    block = config.max_state_only_pairs
+    if block is not None and pairs.num_rows:
+        if iteration is None:
+            indices = range(min(block * max(1, config.iterations), pairs.num_rows))
+        else:
+            indices = [(block * (iteration - 1) + offset) % pairs.num_rows for offset in range(block)]
+            indices = list(dict.fromkeys(indices))  # a block larger than the pool takes each pair once
+        pairs = pairs.select(indices)
     return pairs.select_columns(["state", "next_state"] + (["image", "next_image"] if config.state_view.has_images else []))
 
 
@@ -168,8 +179,8 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
         wait_for_everyone()
     run_bar.update()
     previous = stages[0]
-    pairs = state_only_pairs(config, data)
     for iteration in range(1, config.iterations + 1):
+        pairs = state_only_pairs(config, data, iteration)
         for phase in (1, 2):
             stage = output_dir / f"iter_{iteration}" / f"phase{phase}"
             stages.append(stage)
@@ -193,11 +204,11 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
 
                     raise SwirlError(f"phase {phase} of iteration {iteration} has no training pairs (annotation kept "
                                      f"none: lower annotation_min_logprob or train the warm start longer)")
-                summary = run_grpo_phase(phase, config, tokenizer, adapters, train, stage)
+                summary = run_grpo_phase(phase, config, tokenizer, adapters, train, stage, iteration)
                 if is_main_process():
                     evaluation = evaluate_stage(config, stage, test, tokenizer, previous, PHASE_ROLES[phase][0])
                     finish_stage(config, stage, {"training": summary | extra, "eval": evaluation},
-                                 config.phase_steps, start)
+                                 summary["max_steps"], start)
                 wait_for_everyone()
             run_bar.update()
             previous = stage

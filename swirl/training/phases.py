@@ -12,13 +12,20 @@ In both, the policy adapter is loaded under the name ``default`` (TRL trains tha
 under its role name; with ``beta > 0`` GRPOTrainer adds a frozen ``ref`` adapter copied from ``default``
 at construction: exactly the phase-start reference the KL term needs (not the bare base model).
 
+Each phase draws its prompts with its own seed (:func:`phase_seed`: from the run's seed, the iteration and the
+phase); with one seed for all, TRL's sampler drew the same prompts in the same order in every phase. With
+``phase_steps: None`` a phase makes one pass over its pairs; either way its summary records how many distinct
+pairs the rewards were called on (``distinct_pairs_trained``) beside how many it had (``pairs_available``).
+
 With image states (``config.state_view``), prompts are conversations with image placeholders and each row
 carries its ``images`` (phase I: s; phase II: s and s'), which TRL feeds to the VLM's processor.
 """
 
 from __future__ import annotations
 
+import math
 import shutil
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -32,7 +39,22 @@ PHASE_ROLES = {1: ("fwm", "idm"), 2: ("idm", "fwm")}  # phase -> (policy, frozen
 ANNOTATION_CHUNK = 512  # state-only pairs annotated per sampler/scorer call
 
 
-def grpo_args(config: RunConfig, output_dir: Path, max_completion_length: int, stage: str) -> Any:
+def phase_seed(seed: int, iteration: int, phase: int) -> int:
+    """The seed of one phase's trainer (its prompt order and samples): distinct for every (iteration, phase) of a
+    run, the same on a rerun."""
+    return seed * 1000 + 2 * iteration + phase
+
+
+def planned_phase_steps(config: RunConfig, pairs: int, processes: int = 1) -> int:
+    """``phase_steps``, or with ``None`` one pass over ``pairs``: every step takes ``prompts_per_step`` prompts on
+    each of ``processes``."""
+    if config.phase_steps is not None:
+        return config.phase_steps
+    return max(1, math.ceil(pairs / (config.prompts_per_step * processes)))
+
+
+def grpo_args(config: RunConfig, output_dir: Path, max_completion_length: int, stage: str, seed: int,
+              steps: int, reward_weights: list[float] | None = None) -> Any:
     """TRL ``GRPOConfig`` for one phase (CPU settings switched on when there is no GPU), reporting to the run's
     trackers as ``<run_name>/<stage>``."""
     import torch
@@ -50,12 +72,13 @@ def grpo_args(config: RunConfig, output_dir: Path, max_completion_length: int, s
         max_completion_length=max_completion_length,
         temperature=config.temperature,
         top_p=config.top_p,
-        max_steps=config.phase_steps,
+        max_steps=steps,
+        reward_weights=reward_weights,
         logging_steps=1,
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=1,
-        seed=config.seed,
+        seed=seed,
         use_cpu=not gpu,
         bf16=gpu and torch.cuda.is_bf16_supported(),
         activation_checkpointing=False,
@@ -115,7 +138,7 @@ def phase2_dataset(tokenizer: Any, pairs: Any, view: StateView = TEXT_VIEW) -> A
 
 
 def grpo_trainer(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[str, Path], train_dataset: Any,
-                 phase_dir: Path) -> tuple[Any, Any]:
+                 phase_dir: Path, iteration: int = 1) -> tuple[Any, Any]:
     """The phase's ``GRPOTrainer``, untrained, and the ``PeftModel`` it trains: the policy adapter (from
     ``adapters[policy]``) under ``default``, the frozen scorer under its role name and, with ``beta > 0``, TRL's
     frozen ``ref`` copy of ``default``, the KL reference (checked here: TRL falls back to the bare base model,
@@ -127,19 +150,26 @@ def grpo_trainer(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[s
     from swirl.models.loading import load_base_model
     from swirl.progress import use_stage_bar
     from swirl.tracking import route_tensorboard, tensorboard_dir
-    from swirl.training.rewards import FWMStateReward, IDMActionReward
+    from swirl.distributed import distributed_state
+    from swirl.training.rewards import FWMStateReward, IDMActionReward, ObservedNextStateReward
 
     policy, scorer = PHASE_ROLES[phase]
     base = load_base_model(config.model, dtype=config.dtype, device="cpu")
     model = with_adapters(base, {"default": adapters[policy], scorer: adapters[scorer]})
     reward_class = IDMActionReward if phase == 1 else FWMStateReward
-    reward = reward_class(model, tokenizer, adapter=scorer, clip=config.reward_clip, view=config.state_view)
+    rewards = [reward_class(model, tokenizer, adapter=scorer, clip=config.reward_clip, view=config.state_view)]
+    weights = None
+    if phase == 1 and config.phase1_anchor > 0:  # the optional anchor to the observed s' (rewards.py)
+        rewards.append(ObservedNextStateReward(tokenizer, view=config.state_view))
+        weights = [1.0, config.phase1_anchor]
     max_length = config.max_state_tokens if phase == 1 else config.max_action_tokens
     columns = ["prompt", "state", "next_state"] + (["latent_action"] if phase == 1 else [])
     columns += ["images"] if config.state_view.has_images else []  # not image/next_image: TRL reads an "image" column
     stage = f"{phase_dir.parent.name}/{phase_dir.name}"  # iter_<k>/phase<n>
-    trainer = GRPOTrainer(model=model, reward_funcs=[reward],
-                          args=grpo_args(config, phase_dir / "trainer", max_length, stage),
+    steps = planned_phase_steps(config, train_dataset.num_rows, distributed_state().num_processes)
+    args = grpo_args(config, phase_dir / "trainer", max_length, stage, phase_seed(config.seed, iteration, phase), steps,
+                     weights)
+    trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=args,
                           train_dataset=train_dataset.select_columns(columns), processing_class=tokenizer)
     use_stage_bar(trainer, f"{stage} GRPO ({policy})")
     route_tensorboard(trainer, tensorboard_dir(config, stage))
@@ -150,14 +180,22 @@ def grpo_trainer(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[s
 
 
 def run_grpo_phase(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[str, Path], train_dataset: Any,
-                   phase_dir: Path) -> dict[str, Any]:
-    """Train the phase's policy adapter with GRPO; save both adapters under ``phase_dir``; return a summary."""
+                   phase_dir: Path, iteration: int = 1) -> dict[str, Any]:
+    """Train the phase's policy adapter with GRPO; save both adapters under ``phase_dir``; return a summary,
+    with the distinct (s, s') pairs the phase's rewards saw over all processes (a resumed phase counts those of
+    its steps after the checkpoint)."""
+    from accelerate.utils import gather_object
+
     from swirl.models.adapters import save_adapter
 
     policy, scorer = PHASE_ROLES[phase]
     trainer_dir = phase_dir / "trainer"
-    trainer, model = grpo_trainer(phase, config, tokenizer, adapters, train_dataset, phase_dir)
+    trainer, model = grpo_trainer(phase, config, tokenizer, adapters, train_dataset, phase_dir, iteration)
+    start = time.perf_counter()
     trainer.train(resume_from_checkpoint=last_checkpoint(trainer_dir))
+    train_seconds = time.perf_counter() - start
+    reward = trainer.reward_funcs[0]
+    seen = set(gather_object(sorted(reward.pairs_seen))) if trainer.accelerator.num_processes > 1 else reward.pairs_seen
     if trainer.accelerator.is_main_process:
         save_adapter(model, "default", phase_dir / policy)
         if (phase_dir / scorer).exists():
@@ -165,11 +203,18 @@ def run_grpo_phase(phase: int, config: RunConfig, tokenizer: Any, adapters: dict
         shutil.copytree(adapters[scorer], phase_dir / scorer)
     trainer.accelerator.wait_for_everyone()
     steps = [entry for entry in trainer.state.log_history if "reward" in entry]
-    summary_keys = ("reward", "reward_std", "kl", "completions/mean_length", "parse_rate")
+    summary_keys = ("reward", "reward_std", "kl", "completions/mean_length", "parse_rate",
+                    "rewards/observed_next_state/mean")
     return {
         "phase": phase,
         "policy": policy,
         "steps": len(steps),
+        "max_steps": trainer.args.max_steps,
+        "seed": trainer.args.seed,
+        "pairs_available": len(set(zip(train_dataset["state"], train_dataset["next_state"]))),
+        "distinct_pairs_trained": len(seen),
+        "train_seconds": train_seconds,
+        "scored_share": reward.scored_answers / max(1, reward.requested_answers),
         "first_step": {key: steps[0].get(key) for key in summary_keys} if steps else {},
         "last_step": {key: steps[-1].get(key) for key in summary_keys} if steps else {},
         "log": steps,

@@ -8,6 +8,16 @@ Both score a sampled completion with the *other* role's adapter of the same base
 * phase II, ELBO maximisation (IDM is the policy, prompt (s, s'), sample z^):
   ``r(z^) = clamp(mean_t log P_fwm(s'_t | s, z^, s'_<t), min=clip)``.
 
+Phase I never looks at the observed s' (only the IDM's z was read from it), so nothing stops the FWM from
+writing the change that makes z most recognisable, even for a pair where z really did nothing.
+:class:`ObservedNextStateReward` is the optional anchor (``phase1_anchor``): ``r(s^) = 1[s^ = s']``. Its
+expectation under the policy is ``P_fwm(s' | s, z)``, the likelihood in the ELBO's reconstruction term
+``E_q(z|s,s')[log P(s' | s, z)]`` (the term phase II maximises over the IDM), here maximised over the FWM from its
+own samples, which is what a GRPO reward can do. Weighted in by TRL's ``reward_weights``.
+
+Every reward records the (s, s') pairs it scored (``pairs_seen``): how many distinct state-only pairs a phase
+really trained on is a measured number, not a setting.
+
 Ground truth travels as dataset columns (``state``, ``latent_action``, ``next_state``). With text states
 written in full, unparseable generated states are scored like any other text (the IDM sees them) and
 counted in ``parse_rate``. With ``state_format: diff`` (``view.is_diff``) the FWM samples a diff, the IDM
@@ -26,6 +36,7 @@ from typing import Any, Callable, Sequence
 
 from swirl.errors import StateParseError
 from swirl.envs.minigrid import render_state, text_to_state
+from swirl.envs.state_format import next_state_answer
 from swirl.models.prompts import completion, fwm_prompt, idm_prompt, strip_completion
 from swirl.models.scoring import log_likelihood
 from swirl.models.state_view import TEXT_VIEW, StateView
@@ -48,16 +59,30 @@ def completion_text(completion: Any) -> str:
     return completion if isinstance(completion, str) else completion[0]["content"]
 
 
-class LogLikelihoodReward:
-    """Shared part of both rewards: score answers under the frozen scorer adapter, clamp from below."""
+class PairRecorder:
+    """Remembers the (s, s') pairs a reward was called on: the phase's training pairs, as TRL drew them."""
+
+    def __init__(self) -> None:
+        self.pairs_seen: set[tuple[str, str]] = set()
+
+    def record(self, state: Sequence[str], next_state: Sequence[str] | None) -> None:
+        if next_state is not None:
+            self.pairs_seen.update(zip(state, next_state))
+
+
+class LogLikelihoodReward(PairRecorder):
+    """Shared part of both rewards: score answers under the frozen scorer adapter, clamp from below. A (prompt,
+    answer) that occurs several times in a call (a group's samples often repeat) is scored once."""
 
     default_adapter = ""
 
     def __init__(self, model: Any, tokenizer: Any, adapter: str | None = None, clip: float = -10.0,
                  token_budget: int = 16384, view: StateView = TEXT_VIEW):
+        super().__init__()
         self.model, self.tokenizer, self.clip, self.token_budget = model, tokenizer, clip, token_budget
         self.adapter = adapter or self.default_adapter
         self.view = view  # how the scorer's prompts show states; its domain says what a valid state is
+        self.scored_answers = self.requested_answers = 0  # the saving of scoring each distinct answer once
 
     def first_images(self, images: Sequence[Sequence[Any]] | None) -> list[list[Any]]:
         """The image of s for each prompt (its first image)."""
@@ -70,8 +95,19 @@ class LogLikelihoodReward:
                             images: list[list[Any]] | None = None) -> list[float]:
         if not prompts:
             return []
+        if images is not None:  # image prompts are not compared: each is scored as it comes
+            return self.score(prompts, list(answers), images)
+        keys = list(zip(prompts, answers))
+        distinct = list(dict.fromkeys(keys))
+        value = dict(zip(distinct, self.score([p for p, _ in distinct], [a for _, a in distinct], None)))
+        self.requested_answers += len(keys) - len(distinct)  # score() counted the distinct ones
+        return [value[key] for key in keys]
+
+    def score(self, prompts: list[str], answers: list[str], images: list[list[Any]] | None) -> list[float]:
         scored = log_likelihood(self.model, self.tokenizer, prompts, [completion(self.tokenizer, a) for a in answers],
                                 adapter=self.adapter, token_budget=self.token_budget, images=images)
+        self.requested_answers += len(prompts)
+        self.scored_answers += len(prompts)
         return scored.mean.clamp(min=self.clip).tolist()
 
 
@@ -83,7 +119,9 @@ class IDMActionReward(LogLikelihoodReward):
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], state: Sequence[str],
                  latent_action: Sequence[str], log_metric: Callable[[str, float], None] | None = None,
-                 images: Sequence[Sequence[Any]] | None = None, **_: Any) -> list[float]:
+                 images: Sequence[Sequence[Any]] | None = None, next_state: Sequence[str] | None = None,
+                 **_: Any) -> list[float]:
+        self.record(state, next_state)
         sampled = [strip_completion(self.tokenizer, completion_text(text)) for text in completions]
         full = [self.view.reconstruct(s, s_hat) for s, s_hat in zip(state, sampled)]  # None: not a valid state
         if log_metric is not None:
@@ -118,6 +156,7 @@ class FWMStateReward(LogLikelihoodReward):
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], state: Sequence[str],
                  next_state: Sequence[str], images: Sequence[Sequence[Any]] | None = None, **_: Any) -> list[float]:
+        self.record(state, next_state)
         actions = [strip_completion(self.tokenizer, completion_text(text)) for text in completions]
         state_images = self.first_images(images) if self.view.has_images else None
         # s', or diff(s, s'): once per prompt, not once per sample of its group
@@ -125,3 +164,35 @@ class FWMStateReward(LogLikelihoodReward):
         answers = [shown[pair] for pair in zip(state, next_state)]
         return self.clamped_mean_loglik([fwm_prompt(self.tokenizer, s, z_hat, self.view)
                                          for s, z_hat in zip(state, actions)], answers, state_images)
+
+
+class ObservedNextStateReward(PairRecorder):
+    """Phase I's optional anchor: 1 when a sampled next state is the observed s', else 0 (a sample that is not a
+    valid next state included). ``E[r] = P_fwm(s' | s, z)``: the ELBO's reconstruction term, as a reward.
+
+    >>> from swirl.models.state_view import state_view
+    >>> reward = ObservedNextStateReward(tokenizer=None, view=state_view("text", "minigrid", "diff"))
+    >>> s = "room 4x4\\nagent 1,1 facing right\\ncarrying none\\nend"
+    >>> moved = s.replace("1,1", "2,1")
+    >>> reward([None] * 3, ["agent 2,1 facing right", "agent 1,1 facing down", "not a diff"], state=[s] * 3,
+    ...        next_state=[moved] * 3)
+    [1.0, 0.0, 0.0]
+    """
+
+    __name__ = "observed_next_state"
+
+    def __init__(self, tokenizer: Any, view: StateView = TEXT_VIEW):
+        super().__init__()
+        self.tokenizer, self.view = tokenizer, view
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], state: Sequence[str],
+                 next_state: Sequence[str], **_: Any) -> list[float]:
+        self.record(state, next_state)
+        rewards = []
+        for s, observed, text in zip(state, next_state, completions):
+            answer = completion_text(text)
+            sampled = self.view.reconstruct(s, answer if self.tokenizer is None else strip_completion(self.tokenizer, answer))
+            same = sampled is not None and (next_state_answer(s, sampled, "diff", self.view.domain)
+                                            == next_state_answer(s, observed, "diff", self.view.domain))
+            rewards.append(float(same))
+        return rewards
