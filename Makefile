@@ -56,13 +56,12 @@ demo-maniskill: $(STAMP)
 	scripts/with_vulkan.sh $(VENV)/bin/accelerate launch --config_file recipes/accelerate_configs/cpu.yaml \
 	    recipes/swirl_maniskill.py --config recipes/maniskill/cpu-smollm2.yaml --output_dir $(DEMO_DIR)/maniskill-smollm2
 
-# The self-improvement study (issue #19), SmolLM2 on the CPU: six arms (sft, sft_more, pseudo, swirl, wav_swirl,
-# upper), scarce regime (10% labelled), 5 seeds one after the other. Resumable: rerun after an interruption.
-# Results: runs/quality-scarce/quality.{json,md,png}; then every arm's FWM on held-out no-op transitions, which the
-# study's identifiable test leaves out (noops.{json,md}). `make quality-paper`: the paper regime (half labelled), 1 seed.
+# The self-improvement study (issues #19, #29), SmolLM2 on the CPU: the arms of swirl/study/arms.py (sft, sft_more,
+# pseudo, oracle_pairs, swirl, swirl_anchored, upper), scarce regime (10% labelled), 5 seeds one after the other; each
+# arm's FWM on identifiable and on no-op test rows. Resumable: rerun after an interruption.
+# Results: runs/quality-scarce/quality.{json,md,png}. `make quality-paper`: the paper regime (half labelled), 1 seed.
 quality: $(STAMP)
 	$(PY) benchmarks/quality_minigrid.py --config recipes/minigrid/quality-smollm2.yaml
-	$(PY) benchmarks/quality_noops.py --study runs/quality-scarce --seeds 0 1 2 3 4
 
 quality-paper: $(STAMP)
 	$(PY) benchmarks/quality_minigrid.py --config recipes/minigrid/quality-smollm2.yaml --regime paper --seeds 0 \

@@ -26,9 +26,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import quality_minigrid as study  # noqa: E402  (the study's config, data and latent-action accuracy)
+from swirl.study import arms as study_arms, config as study_config, labels as study_labels, runner as study_runner
 
 TRIES: dict[str, list[str]] = {
     "threshold": ["--annotation_min_logprob", "-0.1"],  # seed 0: keeps 49 of 128 pairs, 98% right (-2: 65%)
@@ -50,7 +48,7 @@ def run_try(name: str, arguments: argparse.Namespace) -> Path:
     for part in ("data", "data_all"):  # the seed's data, as the study built it
         if not (out / f"seed_{arguments.seed}" / part).exists():
             shutil.copytree(seed_dir / part, out / f"seed_{arguments.seed}" / part)
-    study.main(["--config", arguments.config, "--output_dir", str(out), "--seeds", str(arguments.seed),
+    study_runner.main(["--config", arguments.config, "--output_dir", str(out), "--seeds", str(arguments.seed),
                 "--arms", "sft", "swirl", "--fwm_adapter", str(warm / "fwm"), "--idm_adapter", str(warm / "idm"),
                 "--write_report", "false", *TRIES[name]])
     return out / f"seed_{arguments.seed}" / "swirl"
@@ -75,7 +73,7 @@ def try_rows(name: str, run: Path, data_all: Path, state_text: str) -> list[dict
         if (stage / "latent_actions.jsonl").exists():
             labels = [tuple(json.loads(text)[key] for key in ("state", "next_state", "latent_action"))
                       for text in (stage / "latent_actions.jsonl").read_text().splitlines()]
-            accuracy = study.label_accuracy(labels, data_all, state_text)
+            accuracy = study_labels.label_accuracy(labels, data_all, state_text)
             row |= {"kept_pairs": len(labels), "latent_accuracy": accuracy["accuracy"],
                     "latent_equivalent_accuracy": accuracy["equivalent_accuracy"]}
         rows.append(row)
@@ -95,9 +93,9 @@ def calibration(arguments: argparse.Namespace) -> list[dict[str, Any]]:
     from swirl.training.warm_start import load_run_data
 
     seed_dir = Path(arguments.study) / f"seed_{arguments.seed}"
-    config = parse_config(study.QualityConfig, ["--config", arguments.config, "--output_dir", arguments.study],
+    config = parse_config(study_config.QualityConfig, ["--config", arguments.config, "--output_dir", arguments.study],
                           description="")
-    run = study.run_configs(config, arguments.seed, seed_dir / "data", seed_dir / "data_all")["swirl"]
+    run = study_arms.run_configs(config, arguments.seed, seed_dir / "data", seed_dir / "data_all")["swirl"]
     run.annotation_min_logprob = -float("inf")  # annotate every pair; the thresholds are applied below
     tokenizer = load_tokenizer(run.model)
     model, sampler = load_stage(run, seed_dir / "swirl" / "warmstart", tokenizer)
@@ -107,7 +105,7 @@ def calibration(arguments: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for threshold in THRESHOLDS:
         chosen = [(s, n, a) for s, n, a, logprob in pairs if logprob >= threshold]
-        accuracy = study.label_accuracy(chosen, seed_dir / "data_all", run.state_text)
+        accuracy = study_labels.label_accuracy(chosen, seed_dir / "data_all", run.state_text)
         rows.append({"threshold": threshold, "kept": len(chosen), "of": len(pairs), "right": accuracy["accuracy"] or 0.0,
                      "equivalent": accuracy["equivalent_accuracy"] or 0.0,
                      "actions": dict(Counter(a for _, _, a in chosen).most_common())})
@@ -154,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"reproduce s' {row['equivalent']:.1%}  {row['actions']}")
         return
     seed_dir = Path(arguments.study) / f"seed_{arguments.seed}"
-    state_text = json.loads((Path(arguments.study) / study.STUDY_CONFIG).read_text())["state_text"]
+    state_text = json.loads((Path(arguments.study) / study_config.STUDY_CONFIG).read_text())["state_text"]
     rows = try_rows("study (none)", seed_dir / "swirl", seed_dir / "data_all", state_text)
     for name in arguments.tries:
         print(f"== try {name}: {' '.join(TRIES[name])}", flush=True)

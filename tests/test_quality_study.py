@@ -1,9 +1,9 @@
-"""The self-improvement study (benchmarks/quality_minigrid.py): every arm of its smoke preset, the paired statistics,
-resuming after a kill, parallel seeds, and the presets it documents."""
+"""The self-improvement study (swirl.study, run by benchmarks/quality_minigrid.py): every arm of its smoke preset,
+the no-op test, the paired statistics and the power calculation, resuming after a kill, parallel seeds, and the
+presets it documents."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -18,24 +18,17 @@ import torch
 from safetensors.torch import load_file
 
 from swirl.data import load_dataset_dict
+from swirl.study import statistics as study_statistics
+from swirl.study.config import ARMS, DEFAULT_ARMS, QualityConfig
 
 REPO = Path(__file__).resolve().parent.parent
 STUDY = [sys.executable, str(REPO / "benchmarks" / "quality_minigrid.py"), "--config",
          str(REPO / "recipes" / "minigrid" / "quality-tiny.yaml")]
-ARM_STAGES = [("sft", "warmstart"), ("sft_more", "sft_more"), ("pseudo", "pseudo"), ("swirl", "warmstart"),
-              ("swirl", "iter_1/phase1"), ("swirl", "iter_1/phase2"), ("wav_swirl", "warmstart"),
-              ("wav_swirl", "iter_1/phase1"), ("wav_swirl", "iter_1/phase2"), ("upper", "warmstart")]
-
-
-@pytest.fixture(scope="module")
-def quality():
-    """benchmarks/quality_minigrid.py as a module."""
-    spec = importlib.util.spec_from_file_location("quality_minigrid", REPO / "benchmarks" / "quality_minigrid.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+ARM_STAGES = [("sft", "warmstart"), ("sft_more", "sft_more"), ("pseudo", "pseudo"), ("oracle_pairs", "oracle_pairs"),
+              ("swirl", "warmstart"), ("swirl", "iter_1/phase1"), ("swirl", "iter_1/phase2"),
+              ("swirl_anchored", "warmstart"), ("swirl_anchored", "iter_1/phase1"), ("swirl_anchored", "iter_1/phase2"),
+              ("wav_swirl", "warmstart"), ("wav_swirl", "iter_1/phase1"), ("wav_swirl", "iter_1/phase2"),
+              ("upper", "warmstart")]
 
 
 def tensors(adapter: Path) -> dict[str, torch.Tensor]:
@@ -44,7 +37,7 @@ def tensors(adapter: Path) -> dict[str, torch.Tensor]:
 
 def test_every_arm_of_the_scarce_regime_with_paired_differences(tmp_path):
     out = tmp_path / "quality"
-    command = STUDY + ["--output_dir", str(out)]
+    command = STUDY + ["--output_dir", str(out), "--arms", *ARMS]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1500, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "quality.json").read_text())
@@ -57,64 +50,94 @@ def test_every_arm_of_the_scarce_regime_with_paired_differences(tmp_path):
     data, data_all = load_dataset_dict(out / "seed_0" / "data"), load_dataset_dict(out / "seed_0" / "data_all")
     assert len(set(zip(data["labelled"]["env_id"], data["labelled"]["episode"]))) == 2
     labels = report["labelled_rows"]
-    assert labels["seed_0/sft"] == labels["seed_0/sft_more"] == labels["seed_0/pseudo"] == labels["seed_0/swirl"] \
-        == labels["seed_0/wav_swirl"] == data["labelled"].num_rows
+    assert {labels[f"seed_0/{arm}"] for arm in ARMS if arm != "upper"} == {data["labelled"].num_rows}
     assert labels["seed_0/upper"] == data_all["labelled"].num_rows == data["labelled"].num_rows + data["state_only"].num_rows
+    seed = out / "seed_0"
 
     # WAV's own models train for acquisition_sft_steps (a quarter per round), not the warm start's sft_steps
-    acquisition = json.loads((out / "seed_0" / "wav_swirl" / "acquisition" / "wav_config.json").read_text())
+    acquisition = json.loads((seed / "wav_swirl" / "acquisition" / "wav_config.json").read_text())
     assert (acquisition["warm_start_steps"], acquisition["subgoal_steps"], acquisition["round_steps"]) == (20, 20, 5)
     # a pool of 2 states per label to acquire, so that WAV's proposals (~1.5 a state) can outnumber its budget
     assert acquisition["pool_states"] == 2 * acquisition["budget"] > 4  # the preset runs one round
 
-    # sft_more continued both warm-start adapters; pseudo continued the fwm only, on labelled + pseudo-labelled rows
-    seed = out / "seed_0"
+    # sft_more continued both warm-start adapters; pseudo and oracle_pairs the fwm only, on labelled + the pairs
     warm = {role: tensors(seed / "swirl" / "warmstart" / role) for role in ("fwm", "idm")}
     for role in ("fwm", "idm"):
         more = tensors(seed / "sft_more" / role)
         assert any(not torch.equal(more[k], warm[role][k]) for k in more)
-    pseudo_fwm, pseudo_idm = tensors(seed / "pseudo" / "fwm"), tensors(seed / "pseudo" / "idm")
-    assert any(not torch.equal(pseudo_fwm[k], warm["fwm"][k]) for k in pseudo_fwm)
-    assert all(torch.equal(pseudo_idm[k], warm["idm"][k]) for k in pseudo_idm)
+    swirl_pairs = [json.loads(line) for line in (seed / "swirl" / "iter_1" / "phase1" / "latent_actions.jsonl").open()]
+    for arm in ("pseudo", "oracle_pairs"):
+        fwm, idm = tensors(seed / arm / "fwm"), tensors(seed / arm / "idm")
+        assert any(not torch.equal(fwm[k], warm["fwm"][k]) for k in fwm)
+        assert all(torch.equal(idm[k], warm["idm"][k]) for k in idm)
+        training = json.loads((seed / arm / "metrics.json").read_text())["training"]
+        assert training["extra_steps"] == 2 and training["learning_rate"] == 5e-3  # the warm start's SFT rate
+        assert training["fwm"]["train_rows"] == data["labelled"].num_rows + training["state_only_pairs"]
+    assert json.loads((seed / "oracle_pairs" / "metrics.json").read_text())["training"]["state_only_pairs"] == len(
+        swirl_pairs) == 4  # the very pairs SWIRL's phase I annotated (all kept at the tiny preset's threshold)
     pseudo = json.loads((seed / "pseudo" / "metrics.json").read_text())["training"]
-    assert pseudo["extra_steps"] == 1 and pseudo["fwm"]["train_rows"] == data["labelled"].num_rows + pseudo[
-        "pseudo_labels"]["kept_pairs"]
     labels = pseudo["pseudo_labels"]  # a recorded action always reproduces s': equivalent accuracy is at least as high
     assert 0 <= labels["pseudo_label_accuracy"] <= labels["pseudo_label_equivalent_accuracy"] <= 1
     assert sum(labels["latent_action_counts"].values()) == labels["kept_pairs"]
+
+    # swirl_anchored starts from swirl's warm start (copied, not retrained) and its phase I adds the anchor reward
+    for role in ("fwm", "idm"):
+        assert tensors(seed / "swirl_anchored" / "warmstart" / role).keys() == warm[role].keys()
+        assert all(torch.equal(tensors(seed / "swirl_anchored" / "warmstart" / role)[k], warm[role][k]) for k in warm[role])
+    anchored = json.loads((seed / "swirl_anchored" / "iter_1" / "phase1" / "metrics.json").read_text())["training"]
+    plain = json.loads((seed / "swirl" / "iter_1" / "phase1" / "metrics.json").read_text())["training"]
+    assert all("rewards/observed_next_state/mean" in step for step in anchored["log"])
+    assert not any("rewards/observed_next_state/mean" in step for step in plain["log"])
+    assert plain["distinct_pairs_trained"] == plain["pairs_available"] == 4 and plain["max_steps"] == 2
+
     # what phase I's latent actions were, from the pairs each phase I kept (latent_actions.jsonl)
     latent = report["latent_actions"]
-    assert [(row["run"], row["stage"]) for row in latent] == [("swirl", "iter_1/phase1"), ("wav_swirl", "iter_1/phase1")]
+    assert [(row["run"], row["stage"]) for row in latent] == [
+        (run, "iter_1/phase1") for run in ("swirl", "swirl_anchored", "wav_swirl")]
     assert all(row["kept"] >= 1 and 0 <= row["accuracy"] <= row["equivalent_accuracy"] <= 1 for row in latent)
-    kept = [json.loads(line) for line in (seed / "swirl" / "iter_1" / "phase1" / "latent_actions.jsonl").open()]
-    assert len(kept) == latent[0]["kept"]  # each with the IDM's confidence, the quantity the threshold cuts
-    assert all(-100.0 <= line["logprob"] <= 0.0 for line in kept) and len({line["logprob"] for line in kept}) > 1
+    assert all(-100.0 <= line["logprob"] <= 0.0 for line in swirl_pairs) and len({line["logprob"] for line in swirl_pairs}) > 1
+
+    # the no-op test rows: executed in the real env, nothing changes, at most 2 per action, never a turn
+    rows = load_dataset_dict(seed / "noop_test")["test"]
+    assert rows.num_rows > 2 and all(row["state"] == row["next_state"] for row in rows)
+    assert max(Counter(rows["action"]).values()) == 2 and "turn left" not in rows["action"]
+    # the headline: every arm's changed-cell accuracy, no-op exact match, NLL and state-only pairs trained
+    headline = {row["arm"]: row for row in report["headline"]}
+    assert list(headline) == list(ARMS)
+    assert all(0 <= row["noop_exact_match"] <= 1 and row["fwm_nll"] > 0 for row in headline.values())
+    assert {arm: headline[arm]["state_only_pairs_trained"] for arm in ARMS} == {
+        "sft": 0, "sft_more": 0, "pseudo": labels["kept_pairs"], "oracle_pairs": 4, "swirl": 4, "swirl_anchored": 4,
+        "wav_swirl": 4, "upper": 0}
+    assert headline["swirl"]["vs_sft"]["mean_difference"] == pytest.approx(
+        headline["swirl"]["fwm_changed_accuracy"] - headline["sft"]["fwm_changed_accuracy"])
+    assert (seed / "upper" / "warmstart" / "noop_eval" / "eval.json").exists()
 
     # each arm against sft and against pseudo; one seed has no interval
     differences = {(row["arm"], row["reference"]): row for row in report["differences"]}
-    assert set(differences) == {(arm, ref) for ref in ("sft", "pseudo") for arm in
-                                ("sft", "sft_more", "pseudo", "swirl", "wav_swirl", "upper") if arm != ref}
+    assert set(differences) == {(arm, ref) for ref in ("sft", "pseudo") for arm in ARMS if arm != ref}
     swirl = differences[("swirl", "sft")]
     assert swirl["mean_difference"] == pytest.approx(swirl["arm_mean"] - swirl["reference_mean"])
-    assert swirl["ci95_low"] is None and swirl["seeds"] == 1
-    # open-loop rollouts of horizons 1-2 and per-action accuracy for every arm's final stage
-    assert [(row["arm"], row["horizon"]) for row in report["rollouts"]] == [
-        (arm, h) for arm in ("sft", "sft_more", "pseudo", "swirl", "wav_swirl", "upper") for h in (1, 2)]
-    assert set(report["per_action"]) == {"sft", "sft_more", "pseudo", "swirl", "wav_swirl", "upper"}
+    assert swirl["ci95_low"] is None and swirl["seeds"] == 1 and swirl["seeds_for_effect"] is None
+    assert set(report["per_action"]) == set(ARMS) and set(report["noop_per_action"]) == set(ARMS)
     markdown = (out / "quality.md").read_text()
-    for text in ("| sft_more | sft_more | 1 |", "| swirl | sft | 1 |", "| arm | h=1 | h=2 |", "Pseudo labels:",
-                 "| swirl | iter_1/phase1 | 1 |"):
+    for text in ("| sft_more | sft_more | 1 |", "| swirl | sft | 1 |", "Pseudo labels:", "| swirl | iter_1/phase1 | 1 |",
+                 "| `oracle_pairs` (oracle_pairs) | 1 |", "FWM exact match per action on the no-op rows"):
         assert text in markdown
     assert (out / "quality.png").stat().st_size > 0
     diagnostics = report["phase_diagnostics"]  # the GRPO evidence per run and phase, read from the stages' logs
     assert [(row["run"], row["stage"]) for row in diagnostics] == [
-        (run, f"iter_1/phase{phase}") for run in ("swirl", "wav_swirl") for phase in (1, 2)]
+        (run, f"iter_1/phase{phase}") for run in ("swirl", "swirl_anchored", "wav_swirl") for phase in (1, 2)]
     assert all(0 <= row["keep_rate"] <= 1 and row["reward_std"] >= 0 for row in diagnostics[::2])
+    assert all(row["distinct_pairs_trained"] == 4 for row in diagnostics)
+    assert all(0 < row["scored_share"] <= 1 for row in diagnostics[1::2])  # phase II: each distinct action once
     assert "GRPO phases (means over seeds and steps):" in markdown
-    assert set(json.loads((seed / "wall_time.json").read_text())) == {"swirl", "sft_more", "pseudo", "wav_swirl", "upper"}
+    assert set(json.loads((seed / "wall_time.json").read_text())) == set(ARMS) - {"sft"}
+    noop_eval = seed / "upper" / "warmstart" / "noop_eval" / "eval.json"
+    evaluated = noop_eval.stat().st_mtime_ns
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)  # resumes: nothing to redo
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert json.loads((out / "quality.json").read_text())["table"] == report["table"]
+    assert noop_eval.stat().st_mtime_ns == evaluated  # the no-op test was read, not rerun
     # --report_only reads the finished arms and runs nothing: an unfinished arm is left out, not started
     (seed / "pseudo" / "metrics.json").rename(seed / "pseudo" / "metrics.json.away")
     only = subprocess.run(command + ["--report_only", "true"], capture_output=True, text=True, timeout=300, cwd=REPO)
@@ -138,25 +161,6 @@ def test_every_arm_of_the_scarce_regime_with_paired_differences(tmp_path):
                            timeout=300, cwd=REPO)
     assert other.returncode == 2 and "holds a study with other settings (regime differ)" in other.stderr
 
-    # quality_noops.py: every finished arm's final FWM on held-out no-op transitions, executed in the real env
-    noops = [sys.executable, str(REPO / "benchmarks" / "quality_noops.py"), "--study", str(out), "--seeds", "0",
-             "--rows_per_action", "2"]
-    tested = subprocess.run(noops, capture_output=True, text=True, timeout=600, cwd=REPO)
-    assert tested.returncode == 0, tested.stderr[-3000:]
-    rows = load_dataset_dict(seed / "noop_test")["test"]
-    assert rows.num_rows > 2 and all(row["state"] == row["next_state"] for row in rows)  # nothing changes
-    assert max(Counter(rows["action"]).values()) == 2 and "turn left" not in rows["action"]  # a turn always acts
-    result = json.loads((out / "noops.json").read_text())
-    assert [row["arm"] for row in result["table"]] == ["sft", "sft_more", "pseudo", "swirl", "wav_swirl", "upper"]
-    assert all(row["rows"] == [rows.num_rows] and 0 <= row["noop_exact_match"] <= 1 for row in result["table"])
-    assert result["per_seed"]["0"]["swirl"]["stage"] == "swirl/iter_1/phase2"
-    assert "| `wav_swirl` | 0 |" in (out / "noops.md").read_text()
-    evaluated = (seed / "upper" / "warmstart" / "noop_eval" / "eval.json").stat().st_mtime_ns
-    again = subprocess.run(noops, capture_output=True, text=True, timeout=300, cwd=REPO)  # reads, evaluates nothing
-    assert again.returncode == 0 and (seed / "upper" / "warmstart" / "noop_eval" / "eval.json").stat().st_mtime_ns == evaluated
-    missing = subprocess.run(noops[:3] + [str(tmp_path), "--seeds", "0"], capture_output=True, text=True, timeout=120)
-    assert missing.returncode == 2 and "must be a quality study's output_dir" in missing.stderr
-
 
 def test_a_killed_study_resumes_without_redoing_finished_stages(tmp_path):
     out = tmp_path / "quality"
@@ -179,25 +183,38 @@ def test_a_killed_study_resumes_without_redoing_finished_stages(tmp_path):
         ("sft", "warmstart"), ("sft_more", "sft_more"), ("upper", "warmstart")]
 
 
-def test_bootstrap_interval_and_paired_differences(quality):
-    low, high = quality.bootstrap_interval([0.10, 0.12, 0.08, 0.11, 0.09], samples=2000)
+def test_bootstrap_interval_and_paired_differences():
+    low, high = study_statistics.bootstrap_interval([0.10, 0.12, 0.08, 0.11, 0.09], samples=2000)
     assert 0.08 <= low < 0.10 < high <= 0.12
-    assert quality.bootstrap_interval([0.1, 0.1, 0.1], samples=100) == pytest.approx((0.1, 0.1))
-    line = lambda value: [{"stage": "final", "fwm_changed_accuracy": value}]  # noqa: E731
-    per_seed = {0: {"sft": line(0.2), "pseudo": line(0.3), "swirl": line(0.4)},
-                1: {"sft": line(0.4), "pseudo": line(0.3), "swirl": line(0.5)}}
-    rows = {(row["arm"], row["reference"]): row for row in quality.paired_differences(per_seed, samples=500)}
+    assert study_statistics.bootstrap_interval([0.1, 0.1, 0.1], samples=100) == pytest.approx((0.1, 0.1))
+    line = lambda value: {"stage": "final", "fwm_changed_accuracy": value}  # noqa: E731
+    finals = {0: {"sft": line(0.2), "pseudo": line(0.3), "swirl": line(0.4), "oracle_pairs": line(0.6)},
+              1: {"sft": line(0.4), "pseudo": line(0.3), "swirl": line(0.5), "oracle_pairs": line(0.6)}}
+    found = study_statistics.paired_differences(finals, ARMS, samples=500)
+    rows = {(row["arm"], row["reference"]): row for row in found}
     assert rows[("swirl", "sft")]["per_seed_difference"] == pytest.approx([0.2, 0.1])
     assert rows[("swirl", "sft")]["mean_difference"] == pytest.approx(0.15)
     assert rows[("swirl", "sft")]["relative_change"] == pytest.approx(0.45 / 0.3 - 1)
     assert rows[("swirl", "sft")]["ci95_low"] == pytest.approx(0.1) and rows[("swirl", "sft")]["ci95_high"] == pytest.approx(0.2)
     assert rows[("sft", "pseudo")]["mean_difference"] == pytest.approx(0.0)
+    assert rows[("swirl", "sft")]["difference_std"] == pytest.approx(0.0707, abs=1e-4)
+    # the share of the oracle's gain: swirl +0.15 of oracle_pairs' +0.3
+    assert study_statistics.headroom_shares(found)["swirl"] == pytest.approx(0.5)
+    assert study_statistics.headroom_shares([r for r in found if r["arm"] != "oracle_pairs"])["swirl"] is None
+
+
+def test_seeds_needed_for_a_paired_difference():
+    # (1.96 + 0.84)^2 x (SD / effect)^2: SD 6.6 points and +5 points need 14 seeds, +1 for the t distribution
+    assert study_statistics.seeds_needed(0.066, 0.05) == 15
+    assert study_statistics.seeds_needed(0.02, 0.05) == 3
+    assert study_statistics.seeds_needed(0.066, 0.10) < study_statistics.seeds_needed(0.066, 0.05)
+    assert study_statistics.seeds_needed(0.0, 0.05) is None
 
 
 def test_seeds_in_parallel_processes(tmp_path):
     out = tmp_path / "quality"
     command = STUDY + ["--output_dir", str(out), "--seeds", "0", "1", "--jobs", "2", "--arms", "upper",
-                       "--sft_steps", "2", "--eval_rows", "2", "--eval_rollout_horizon", "0"]
+                       "--sft_steps", "2", "--eval_rows", "2", "--upper_epochs_matched", "true"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 at a time, 1 thread(s) each" in result.stdout
@@ -207,6 +224,11 @@ def test_seeds_in_parallel_processes(tmp_path):
     for seed in (0, 1):  # each seed's own process wrote its own log and run
         assert "== seed %d: upper" % seed in (out / f"seed_{seed}.log").read_text()
         assert (out / f"seed_{seed}" / "upper" / "warmstart" / "metrics.json").exists()
+        # upper sees its rows as many times as sft sees its own: sft_steps scaled by the rows
+        data = load_dataset_dict(out / f"seed_{seed}" / "data")
+        every = load_dataset_dict(out / f"seed_{seed}" / "data_all")["labelled"].num_rows
+        upper_steps = json.loads((out / f"seed_{seed}" / "upper" / "swirl_config.json").read_text())["sft_steps"]
+        assert upper_steps == round(2 * every / data["labelled"].num_rows) > 2
 
 
 def test_a_failed_seed_is_named_with_its_log(tmp_path):
@@ -220,29 +242,32 @@ def test_a_failed_seed_is_named_with_its_log(tmp_path):
 
 def test_unknown_regime_or_arm_is_one_line(tmp_path):
     for flag, value, message in (("--regime", "plenty", "regime must be one of scarce, paper (got 'plenty')"),
-                                 ("--arms", "magic", "arms must be among sft, sft_more, pseudo, swirl, wav_swirl, upper")):
+                                 ("--arms", "magic", "arms must be among " + ", ".join(ARMS)),
+                                 ("--anchor_weight", "0", "anchor_weight must be > 0 (got 0.0)")):
         result = subprocess.run(STUDY + ["--output_dir", str(tmp_path), flag, value], capture_output=True, text=True,
                                 timeout=120, cwd=REPO)
         assert result.returncode == 2 and message in result.stderr
 
 
-def test_the_gpu_preset_changes_only_the_training_budget(quality):
+def test_the_gpu_preset_changes_only_the_training_budget():
     """benchmarks/README.md compares the CPU and GPU presets' tables: the data, model and evaluation must match."""
     from swirl.config_fields import parse_config
 
-    cpu, gpu = (parse_config(quality.QualityConfig, ["--config", str(REPO / "recipes" / "minigrid" / name)], "preset")
+    cpu, gpu = (parse_config(QualityConfig, ["--config", str(REPO / "recipes" / "minigrid" / name)], "preset")
                 for name in ("quality-smollm2.yaml", "quality-smollm2-gpu.yaml"))
     shared = ("regime", "seeds", "model", "state_text", "state_format", "env_ids", "env_episodes", "env_max_steps",
               "env_policy", "env_epsilon", "env_test_episodes", "env_test_split", "eval_rows", "eval_rollout_horizon",
-              "eval_rollout_starts", "max_state_only_pairs", "lora_r", "lora_alpha", "beta", "temperature", "top_p",
+              "max_state_only_pairs", "phase_steps", "prompts_per_step", "lora_r", "lora_alpha", "beta", "temperature", "top_p",
               "reward_clip", "annotation_min_logprob", "acquisition_seed_labels", "iterations", "test_rows_per_action")
     assert {name: getattr(gpu, name) for name in shared} == {name: getattr(cpu, name) for name in shared}
     assert (cpu.regime, len(cpu.seeds), cpu.eval_rows, cpu.test_rows_per_action) == ("scarce", 5, 400, 55)
+    assert cpu.arms == gpu.arms == list(DEFAULT_ARMS) and "wav_swirl" not in cpu.arms
+    assert (cpu.phase_steps, cpu.extra_steps) == (None, 2 * 16)  # one pass over 64 pairs, 4 prompts a step
     assert (cpu.num_generations, gpu.num_generations, gpu.learning_rate) == (8, 16, 5e-5)  # the paper's group and lr
     assert gpu.sft_steps > cpu.sft_steps and gpu.output_dir != cpu.output_dir
 
 
-def test_every_config_prints_its_help(quality, capsys):
+def test_every_config_prints_its_help(capsys):
     """`--help` lists every field of every config a script parses, even where a help text says "10%" (argparse
     %-formats help texts; the quality study's `--help` once crashed on its `regime` field)."""
     from dataclasses import fields
@@ -253,7 +278,7 @@ def test_every_config_prints_its_help(quality, capsys):
     from swirl.wav.config import WAVConfig
 
     helps = {}
-    for config_class in (SwirlConfig, SwirlManiSkillConfig, WAVConfig, SwirlSFTConfig, quality.QualityConfig):
+    for config_class in (SwirlConfig, SwirlManiSkillConfig, WAVConfig, SwirlSFTConfig, QualityConfig):
         with pytest.raises(SystemExit) as exit_:
             parse_config(config_class, ["--help"], description="a description", prog="prog")
         help_text = helps[config_class] = " ".join(capsys.readouterr().out.split())
@@ -261,5 +286,5 @@ def test_every_config_prints_its_help(quality, capsys):
         assert help_text.startswith("usage: prog")
         missing = [f.name for f in fields(config_class) if f.init and f"--{f.name}" not in help_text]
         assert not missing, (config_class.__name__, missing)
-    assert "scarce (10% of the training episodes labelled)" in helps[quality.QualityConfig]
+    assert "scarce (10% of the training episodes labelled)" in helps[QualityConfig]
     assert "~20% slower training" in helps[SwirlSFTConfig]  # transformers' help, written "~20%%" there

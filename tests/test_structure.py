@@ -24,6 +24,7 @@ LAYERS = (
     ("sft, evaluation", ("swirl.sft", "swirl.evaluation")),
     ("wav", ("swirl.wav",)),
     ("training", ("swirl.training",)),
+    ("study", ("swirl.study",)),
     ("command line", ("swirl.cli", "swirl.recipes")),
 )
 

@@ -214,7 +214,8 @@ def run_grpo_phase(phase: int, config: RunConfig, tokenizer: Any, adapters: dict
         "pairs_available": len(set(zip(train_dataset["state"], train_dataset["next_state"]))),
         "distinct_pairs_trained": len(seen),
         "train_seconds": train_seconds,
-        "scored_share": reward.scored_answers / max(1, reward.requested_answers),
+        # the share of sampled answers the scorer really scored (each distinct one once; None: none to score)
+        "scored_share": reward.scored_answers / reward.requested_answers if reward.requested_answers else None,
         "first_step": {key: steps[0].get(key) for key in summary_keys} if steps else {},
         "last_step": {key: steps[-1].get(key) for key in summary_keys} if steps else {},
         "log": steps,
