@@ -23,6 +23,7 @@ carries its ``images`` (phase I: s; phase II: s and s'), which TRL feeds to the 
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import time
@@ -157,7 +158,11 @@ def grpo_trainer(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[s
     base = load_base_model(config.model, dtype=config.dtype, device="cpu")
     model = with_adapters(base, {"default": adapters[policy], scorer: adapters[scorer]})
     reward_class = IDMActionReward if phase == 1 else FWMStateReward
-    rewards = [reward_class(model, tokenizer, adapter=scorer, clip=config.reward_clip, view=config.state_view)]
+    state = distributed_state()
+    pair_log = phase_dir / f"pairs_seen.rank{state.process_index}.jsonl"  # counted by run_grpo_phase
+    phase_dir.mkdir(parents=True, exist_ok=True)
+    rewards = [reward_class(model, tokenizer, adapter=scorer, clip=config.reward_clip, view=config.state_view,
+                            pair_log=pair_log)]
     weights = None
     if phase == 1 and config.phase1_anchor > 0:  # the optional anchor to the observed s' (rewards.py)
         rewards.append(ObservedNextStateReward(tokenizer, view=config.state_view))
@@ -166,7 +171,7 @@ def grpo_trainer(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[s
     columns = ["prompt", "state", "next_state"] + (["latent_action"] if phase == 1 else [])
     columns += ["images"] if config.state_view.has_images else []  # not image/next_image: TRL reads an "image" column
     stage = f"{phase_dir.parent.name}/{phase_dir.name}"  # iter_<k>/phase<n>
-    steps = planned_phase_steps(config, train_dataset.num_rows, distributed_state().num_processes)
+    steps = planned_phase_steps(config, train_dataset.num_rows, state.num_processes)
     args = grpo_args(config, phase_dir / "trainer", max_length, stage, phase_seed(config.seed, iteration, phase), steps,
                      weights)
     trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=args,
@@ -182,10 +187,8 @@ def grpo_trainer(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[s
 def run_grpo_phase(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[str, Path], train_dataset: Any,
                    phase_dir: Path, iteration: int = 1) -> dict[str, Any]:
     """Train the phase's policy adapter with GRPO; save both adapters under ``phase_dir``; return a summary,
-    with the distinct (s, s') pairs the phase's rewards saw over all processes (a resumed phase counts those of
-    its steps after the checkpoint)."""
-    from accelerate.utils import gather_object
-
+    with the distinct (s, s') pairs the phase's rewards saw over all processes and runs (a resumed phase's
+    earlier steps included: each process appends them to ``pairs_seen.rank<k>.jsonl``)."""
     from swirl.models.adapters import save_adapter
 
     policy, scorer = PHASE_ROLES[phase]
@@ -195,7 +198,8 @@ def run_grpo_phase(phase: int, config: RunConfig, tokenizer: Any, adapters: dict
     trainer.train(resume_from_checkpoint=last_checkpoint(trainer_dir))
     train_seconds = time.perf_counter() - start
     reward = trainer.reward_funcs[0]
-    seen = set(gather_object(sorted(reward.pairs_seen))) if trainer.accelerator.num_processes > 1 else reward.pairs_seen
+    trainer.accelerator.wait_for_everyone()
+    seen = {tuple(json.loads(line)) for log in phase_dir.glob("pairs_seen.rank*.jsonl") for line in log.open()}
     if trainer.accelerator.is_main_process:
         save_adapter(model, "default", phase_dir / policy)
         if (phase_dir / scorer).exists():

@@ -32,6 +32,8 @@ that does not parse cannot be drawn and gets the ``clip`` reward. Phase II's FWM
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from swirl.errors import StateParseError
@@ -60,14 +62,22 @@ def completion_text(completion: Any) -> str:
 
 
 class PairRecorder:
-    """Remembers the (s, s') pairs a reward was called on: the phase's training pairs, as TRL drew them."""
+    """Remembers the (s, s') pairs a reward was called on: the phase's training pairs, as TRL drew them. With a
+    ``log`` file each new pair is also appended there (one JSON line), so that a phase resumed from a checkpoint
+    still counts the pairs of its steps before the interruption."""
 
-    def __init__(self) -> None:
+    def __init__(self, log: Path | None = None) -> None:
         self.pairs_seen: set[tuple[str, str]] = set()
+        self.log = log
 
     def record(self, state: Sequence[str], next_state: Sequence[str] | None) -> None:
-        if next_state is not None:
-            self.pairs_seen.update(zip(state, next_state))
+        if next_state is None:
+            return
+        new = [pair for pair in dict.fromkeys(zip(state, next_state)) if pair not in self.pairs_seen]
+        self.pairs_seen.update(new)
+        if self.log is not None and new:
+            with open(self.log, "a") as file:
+                file.writelines(json.dumps(pair) + "\n" for pair in new)
 
 
 class LogLikelihoodReward(PairRecorder):
@@ -77,8 +87,8 @@ class LogLikelihoodReward(PairRecorder):
     default_adapter = ""
 
     def __init__(self, model: Any, tokenizer: Any, adapter: str | None = None, clip: float = -10.0,
-                 token_budget: int = 16384, view: StateView = TEXT_VIEW):
-        super().__init__()
+                 token_budget: int = 16384, view: StateView = TEXT_VIEW, pair_log: Path | None = None):
+        super().__init__(pair_log)
         self.model, self.tokenizer, self.clip, self.token_budget = model, tokenizer, clip, token_budget
         self.adapter = adapter or self.default_adapter
         self.view = view  # how the scorer's prompts show states; its domain says what a valid state is
