@@ -262,7 +262,7 @@ def test_the_gpu_preset_changes_only_the_training_budget():
     assert {name: getattr(gpu, name) for name in shared} == {name: getattr(cpu, name) for name in shared}
     assert (cpu.regime, len(cpu.seeds), cpu.eval_rows, cpu.test_rows_per_action) == ("scarce", 5, 400, 55)
     assert cpu.arms == gpu.arms == list(DEFAULT_ARMS) and "wav_swirl" not in cpu.arms
-    assert (cpu.phase_steps, cpu.extra_steps) == (None, 2 * 16)  # one pass over 64 pairs, 4 prompts a step
+    assert (cpu.phase_steps, cpu.extra_steps) == (None, 16)  # one pass over 64 pairs, 4 prompts a step
     assert (cpu.num_generations, gpu.num_generations, gpu.learning_rate) == (8, 16, 5e-5)  # the paper's group and lr
     assert gpu.sft_steps > cpu.sft_steps and gpu.output_dir != cpu.output_dir
 
