@@ -77,7 +77,8 @@ def adapters_and_pairs(model_name: str, config: SwirlConfig, work: Path, warm: P
 
 
 def measure(model_name: str, steps: int, work: Path, state_modality: str = "text", prompts_per_step: int = 2,
-            generations: int = 4, warm: Path | None = None, dataset: Path | None = None) -> list[dict]:
+            generations: int = 4, warm: Path | None = None, dataset: Path | None = None,
+            shared_prompt: bool = True) -> list[dict]:
     """Time ``steps`` GRPO steps of each phase at ``prompts_per_step`` prompts x ``generations`` samples (states
     shown as ``state_modality``: image needs a VLM, as benchmarks/vlm_step.py passes)."""
     text_only = state_modality == "text"
@@ -85,7 +86,7 @@ def measure(model_name: str, steps: int, work: Path, state_modality: str = "text
                          prompts_per_step=prompts_per_step, save_steps=1000, max_state_tokens=48 if text_only else 110,
                          max_action_tokens=6, state_text="objects" if text_only else "grid",
                          state_format="diff" if text_only else "full", learning_rate=2e-4,
-                         state_modality=state_modality)
+                         state_modality=state_modality, shared_prompt=shared_prompt)
     view = config.state_view
     tokenizer = load_tokenizer(model_name)
     adapters, pairs = adapters_and_pairs(model_name, config, work, warm, dataset, steps * prompts_per_step)
@@ -100,13 +101,14 @@ def measure(model_name: str, steps: int, work: Path, state_modality: str = "text
     for phase, data in ((1, phase1), (2, phase2)):
         TIMERS.clear()
         summary = run_grpo_phase(phase, config, tokenizer, adapters, data,
-                                 work / f"{model_name}-p{prompts_per_step}" / f"phase{phase}")
+                                 work / f"{model_name}-p{prompts_per_step}-{shared_prompt}" / f"phase{phase}")
         step = TIMERS["step"] / steps
         generation, scoring = TIMERS["generation"] / steps, TIMERS["scoring"] / steps
         pairs_trained = summary["distinct_pairs_trained"]
         results.append({"model": model_name, "state_modality": state_modality, "warm_start": warm is not None,
                         "phase": phase,
                         "prompts_per_step": prompts_per_step, "generations": generations,
+                        "shared_prompt": shared_prompt,
                         "completions_per_step": prompts_per_step * generations, "step_s": step,
                         "generation_s": generation, "scoring_s": scoring, "update_s": step - generation - scoring,
                         "scoring_share": scoring / step, "pairs_trained": pairs_trained,
@@ -123,6 +125,9 @@ def main() -> None:
     parser.add_argument("--prompts-per-step", type=int, nargs="+", default=[1, 4],
                         help="prompts per step to compare (each with --generations samples)")
     parser.add_argument("--generations", type=int, default=8, help="GRPO group size (samples per prompt)")
+    parser.add_argument("--shared-prompt", nargs="+", default=["off", "on"], choices=("off", "on"),
+                        help="TRL's own policy/reference pass (off) and the one that reads each prompt once per "
+                             "group (on, the default of SWIRL runs); both by default")
     parser.add_argument("--warm", type=Path, default=None,
                         help="a run's warm-start stage folder (with fwm/ and idm/) for real adapters; its model must "
                              "be the only one in --models")
@@ -136,16 +141,17 @@ def main() -> None:
     rows = []
     for name in args.models:
         for prompts in args.prompts_per_step:
-            rows.extend(measure(name, args.steps, work, prompts_per_step=prompts, generations=args.generations,
-                                warm=args.warm, dataset=args.dataset))
-    print("| model | warm start | phase | prompts x samples | step (s) | generation (s) | scoring (s) | update (s) | "
-          "answers scored | s per pair | pairs per CPU-minute |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+            for shared in args.shared_prompt:
+                rows.extend(measure(name, args.steps, work, prompts_per_step=prompts, generations=args.generations,
+                                    warm=args.warm, dataset=args.dataset, shared_prompt=shared == "on"))
+    print("| model | warm start | phase | prompts x samples | shared prompt | step (s) | generation (s) | scoring (s) | "
+          "update (s) | answers scored | s per pair | pairs per CPU-minute |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         phase = "I (FWM policy)" if row["phase"] == 1 else "II (IDM policy)"
         scored = "—" if row["scored_share"] is None else f"{row['scored_share']:.0%}"
         print(f"| {row['model']} | {'yes' if row['warm_start'] else 'no'} | {phase} | {row['prompts_per_step']} x "
-              f"{row['generations']} | {row['step_s']:.2f} | {row['generation_s']:.2f} | {row['scoring_s']:.2f} | "
+              f"{row['generations']} | {'on' if row['shared_prompt'] else 'off'} | {row['step_s']:.2f} | {row['generation_s']:.2f} | {row['scoring_s']:.2f} | "
               f"{row['update_s']:.2f} | {scored} | {row['seconds_per_pair']:.2f} | {row['pairs_per_minute']:.1f} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"threads": torch.get_num_threads(), "results": rows}, indent=2) + "\n")

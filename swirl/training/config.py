@@ -62,6 +62,11 @@ class SwirlLoopFields(StateFormatFields, TrackingFields):
                                                                    "Monte-Carlo form of the ELBO's reconstruction "
                                                                    "term P(s' | s, z)); 0 (default) is the paper's "
                                                                    "objective, which never looks at s'."})
+    shared_prompt: bool = field(default=True, metadata={"help": "read each prompt once per GRPO group in the "
+                                                                "policy and reference passes, not once per sample "
+                                                                "(swirl.training.shared_prompt: the same "
+                                                                "log-probs, several times cheaper with long states "
+                                                                "and short answers; off: TRL's own pass)."})
     reward_clip: float = field(default=-10.0, metadata={"help": "rewards are clamped below at this value."})
     annotation_min_logprob: float = field(default=-2.0, metadata={"help": "keep an IDM-annotated pair when the "
                                                                         "action's mean token log-prob is at least this."})

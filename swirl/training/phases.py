@@ -153,6 +153,7 @@ def grpo_trainer(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[s
     from swirl.tracking import route_tensorboard, tensorboard_dir
     from swirl.distributed import distributed_state
     from swirl.training.rewards import FWMStateReward, IDMActionReward, ObservedNextStateReward
+    from swirl.training.shared_prompt import SharedPromptGRPOTrainer
 
     policy, scorer = PHASE_ROLES[phase]
     base = load_base_model(config.model, dtype=config.dtype, device="cpu")
@@ -174,7 +175,8 @@ def grpo_trainer(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[s
     steps = planned_phase_steps(config, train_dataset.num_rows, state.num_processes)
     args = grpo_args(config, phase_dir / "trainer", max_length, stage, phase_seed(config.seed, iteration, phase), steps,
                      weights)
-    trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=args,
+    trainer_class = SharedPromptGRPOTrainer if config.shared_prompt else GRPOTrainer
+    trainer = trainer_class(model=model, reward_funcs=rewards, args=args,
                           train_dataset=train_dataset.select_columns(columns), processing_class=tokenizer)
     use_stage_bar(trainer, f"{stage} GRPO ({policy})")
     route_tensorboard(trainer, tensorboard_dir(config, stage))

@@ -1,0 +1,76 @@
+"""A GRPO step that reads each prompt once per group.
+
+A GRPO batch holds G samples of every prompt, and TRL scores each sample (policy, then the KL reference) as a
+whole sequence, prompt included. SWIRL's prompts are long (a state, ~130 tokens) and its completions short (a diff
+or an action, ~10 tokens), so almost all of a step's forward and backward pass is the same prompt read G times
+(``benchmarks/grpo_step.py``: the update was 3/4 of a step). :class:`SharedPromptGRPOTrainer` reads the distinct
+prompts once, with gradients, copies their key/value cache to the rows of their group (the copy is part of the
+graph, so the prompt's share of the gradient is summed over the group, as it is when every row reads it), and
+reads only the completions on top. The per-token log-probs are those of TRL's own method (tested to match), so
+the loss, the KL term and everything TRL logs are unchanged.
+
+It falls back to TRL's method wherever the shortcut is not known to be the same: image inputs, MoE auxiliary
+losses, and several processes (DDP would see two forward passes before one backward). One difference remains in
+training mode: with LoRA dropout a prompt's dropout mask is drawn once for its group instead of once per row.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+from transformers import DynamicCache
+from trl import GRPOTrainer
+
+
+class SharedPromptGRPOTrainer(GRPOTrainer):
+    """TRL's ``GRPOTrainer`` whose per-token log-probs read every distinct prompt once."""
+
+    def _get_per_token_logps_and_entropies(self, model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                                           logits_to_keep: int, batch_size: int | None = None,
+                                           compute_entropy: bool = False, compute_aux_loss: bool = False,
+                                           **multimodal: Any) -> tuple[torch.Tensor, torch.Tensor | None, Any]:
+        if (compute_aux_loss or any(value is not None for value in multimodal.values())
+                or self.accelerator.num_processes > 1 or input_ids.size(1) <= logits_to_keep):
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **multimodal)
+        return shared_prompt_logps(model, self.accelerator.unwrap_model(model), input_ids, attention_mask,
+                                   logits_to_keep, compute_entropy)
+
+
+def causal_backbone(model: Any) -> Any:
+    """The decoder stack (no LM head) of a causal LM, through a ``PeftModel`` if there is one: its LoRA layers
+    follow the active adapter, so the policy and the ``ref`` adapter are both read through it."""
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return getattr(causal_lm, causal_lm.base_model_prefix)
+
+
+def shared_prompt_logps(model: Any, unwrapped: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                        completion_length: int, compute_entropy: bool) -> tuple[torch.Tensor, torch.Tensor | None, None]:
+    """Per-token log-probs (and entropies) of the last ``completion_length`` tokens of each row, reading each
+    distinct prompt (all but those tokens) once.
+
+    The prompt without its last token is read by the decoder stack into a cache; each row gets its prompt's cache
+    (``index_select``: differentiable); the row's last prompt token and its completion are then read on top by the
+    model's own forward with TRL's fused LM head, scoring the completion tokens (``shift_labels``). Positions are
+    counted from the start of the padded row, as TRL's single forward counts them."""
+    prefix_length = input_ids.size(1) - completion_length - 1
+    prompts = torch.cat([input_ids[:, :prefix_length], attention_mask[:, :prefix_length]], dim=1)
+    distinct, row_prompt = torch.unique(prompts, dim=0, return_inverse=True)
+    backbone = causal_backbone(unwrapped)
+    read = backbone(input_ids=distinct[:, :prefix_length], attention_mask=distinct[:, prefix_length:], use_cache=True)
+    cache = DynamicCache()
+    prompt_cache = read.cache if getattr(read, "cache", None) is not None else read.past_key_values
+    for index, layer in enumerate(prompt_cache.layers):
+        cache.update(layer.keys.index_select(0, row_prompt), layer.values.index_select(0, row_prompt), index)
+    # transformers 5.25 renamed the forward's `past_key_values` to `cache` (the old name goes in 5.40)
+    cache_argument = "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
+    completion = input_ids[:, -completion_length:]
+    labels = completion.masked_fill(attention_mask[:, -completion_length:] == 0, -100)
+    shift_labels = torch.cat([labels, labels.new_full((labels.size(0), 1), -100)], dim=1)
+    outputs = model(input_ids=input_ids[:, prefix_length:], attention_mask=attention_mask, shift_labels=shift_labels,
+                    fused_lm_head=True, **{cache_argument: cache})
+    entropies = outputs.entropy[:, :completion_length] if compute_entropy else None
+    return outputs.log_probs[:, :completion_length], entropies, None
