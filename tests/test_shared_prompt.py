@@ -43,6 +43,7 @@ def group_batch(tokenizer) -> tuple[torch.Tensor, torch.Tensor, int]:
 
 def test_the_trainer_is_the_shared_prompt_one(trainer):
     assert isinstance(trainer, SharedPromptGRPOTrainer)
+    assert trainer.model.generate.__qualname__.startswith("share_prompts_in_generate")  # its sampling too
 
 
 @pytest.mark.parametrize("adapter", ["default", "ref"])
@@ -71,3 +72,21 @@ def test_shared_prompt_logps_and_gradients_match_trls(trainer, tokenizer, adapte
         torch.testing.assert_close(grads[name], trl_grads[name], rtol=1e-3, atol=1e-6)
     assert any(g.abs().sum() > 0 for g in grads.values())  # the prompt's LoRA layers got a gradient
     model.set_adapter("default")
+
+
+def test_generation_from_shared_prompts_is_the_same(world_model, tokenizer):
+    from swirl.training.shared_prompt import share_prompts_in_generate
+
+    world_model.eval()
+    ids, mask, completion_length = group_batch(tokenizer)
+    prompt_length = ids.size(1) - completion_length
+    prompts, prompt_mask = ids[:, :prompt_length], mask[:, :prompt_length]
+    settings = dict(max_new_tokens=6, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    expected = world_model.generate(input_ids=prompts, attention_mask=prompt_mask, **settings)
+    shared = share_prompts_in_generate(world_model)(input_ids=prompts, attention_mask=prompt_mask, **settings)
+    assert torch.equal(shared, expected)
+    scores = dict(output_scores=True, return_dict_in_generate=True, **settings)
+    expected = world_model.generate(input_ids=prompts, attention_mask=prompt_mask, **scores).scores
+    shared = share_prompts_in_generate(world_model)(input_ids=prompts, attention_mask=prompt_mask, **scores).scores
+    for step_shared, step_expected in zip(shared, expected):  # the sampling distribution of every step
+        torch.testing.assert_close(step_shared, step_expected, rtol=1e-4, atol=1e-4)
