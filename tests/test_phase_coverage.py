@@ -39,6 +39,18 @@ def test_phase_seeds_differ_and_one_pass_covers_every_pair():
     assert planned_phase_steps(one_pass, 64) == 16 and planned_phase_steps(one_pass, 65) == 17
     assert planned_phase_steps(one_pass, 64, processes=2) == 8
     assert planned_phase_steps(SwirlConfig(phase_steps=3), 64) == 3
+
+
+def test_a_phase_is_padded_to_whole_steps_so_one_pass_sees_every_pair():
+    from datasets import Dataset
+
+    from swirl.training.phases import padded_to_whole_steps
+
+    rows = Dataset.from_dict({"state": [f"s{i}" for i in range(5)], "next_state": [f"n{i}" for i in range(5)]})
+    padded = padded_to_whole_steps(rows, 4)
+    assert padded.num_rows == 8 and padded["state"] == ["s0", "s1", "s2", "s3", "s4", "s0", "s1", "s2"]
+    assert padded_to_whole_steps(rows.select(range(1)), 4)["state"] == ["s0"] * 4  # one pair still makes a step
+    assert padded_to_whole_steps(rows.select(range(4)), 4).num_rows == 4
     with pytest.raises(ValueError, match="phase_steps"):
         SwirlConfig(phase_steps=0)
     with pytest.raises(ValueError, match="phase1_anchor"):
@@ -55,7 +67,7 @@ def test_every_phase_trains_on_all_of_its_own_pairs_and_the_anchor_is_logged(tmp
                          env_episodes=8, env_max_steps=10, env_test_episodes=2, state_text="objects",
                          state_format="diff", lora_r=8, lora_alpha=16, sft_steps=40, sft_learning_rate=5e-3, sft_eval_rows=0, iterations=2,
                          phase_steps=None, prompts_per_step=2, num_generations=2, learning_rate=1e-3,
-                         max_state_tokens=24, max_action_tokens=6, max_state_only_pairs=4, eval_rows=4, sampler="hf",
+                         max_state_tokens=24, max_action_tokens=6, max_state_only_pairs=5, eval_rows=4, sampler="hf",
                          annotation_min_logprob=-100.0, phase1_anchor=0.5, save_steps=100, disable_tqdm=True)
     run_swirl(config)
     out = tmp_path / "run"
@@ -63,8 +75,8 @@ def test_every_phase_trains_on_all_of_its_own_pairs_and_the_anchor_is_logged(tmp
     for iteration in (1, 2):
         for phase in (1, 2):
             training = json.loads((out / f"iter_{iteration}" / f"phase{phase}" / "metrics.json").read_text())["training"]
-            assert training["max_steps"] == 2  # 4 pairs, 2 prompts a step: one pass
-            assert training["distinct_pairs_trained"] == training["pairs_available"] == 4
+            assert training["max_steps"] == 3  # 5 pairs, 2 prompts a step: one pass (the last step repeats one)
+            assert training["distinct_pairs_trained"] == training["pairs_available"] == 5
             trained[(iteration, phase)] = training
         assert trained[(iteration, 1)]["seed"] != trained[(iteration, 2)]["seed"]
         anchor = [step.get("rewards/observed_next_state/mean") for step in trained[(iteration, 1)]["log"]]
@@ -74,4 +86,4 @@ def test_every_phase_trains_on_all_of_its_own_pairs_and_the_anchor_is_logged(tmp
     first, second = ([json.loads(line)["state"] + json.loads(line)["next_state"]
                       for line in (out / f"iter_{k}" / "phase1" / "latent_actions.jsonl").read_text().splitlines()]
                      for k in (1, 2))
-    assert len(first) == len(second) == 4 and not set(first) & set(second)  # iteration 2 saw new pairs
+    assert len(first) == len(second) == 5 and not set(first) & set(second)  # iteration 2 saw new pairs

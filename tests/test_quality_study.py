@@ -106,8 +106,13 @@ def test_every_arm_of_the_scarce_regime_with_paired_differences(tmp_path):
     assert list(headline) == list(ARMS)
     assert all(0 <= row["noop_exact_match"] <= 1 and row["fwm_nll"] > 0 for row in headline.values())
     assert {arm: headline[arm]["state_only_pairs_trained"] for arm in ARMS} == {
-        "sft": 0, "sft_more": 0, "pseudo": labels["kept_pairs"], "oracle_pairs": 4, "swirl": 4, "swirl_anchored": 4,
-        "wav_swirl": 4, "upper": 0}
+        "sft": 0, "sft_more": 0, "pseudo": pseudo["state_only_pairs"], "oracle_pairs": 4, "swirl": 4,
+        "swirl_anchored": 4, "wav_swirl": 4, "upper": 0}
+    # wall time beyond the shared warm start: a SWIRL run's stages record their seconds
+    assert not any(row["wall_time_includes_warm_start"] for row in headline.values())
+    swirl_stages = [json.loads((seed / "swirl" / "iter_1" / f"phase{k}" / "metrics.json").read_text())["seconds"]
+                    for k in (1, 2)]
+    assert headline["swirl"]["wall_time_s"] == pytest.approx(sum(swirl_stages)) and headline["sft"]["wall_time_s"] is None
     assert headline["swirl"]["vs_sft"]["mean_difference"] == pytest.approx(
         headline["swirl"]["fwm_changed_accuracy"] - headline["sft"]["fwm_changed_accuracy"])
     assert (seed / "upper" / "warmstart" / "noop_eval" / "eval.json").exists()

@@ -24,7 +24,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -98,13 +98,13 @@ def oracle_labelled_rows(run: SwirlConfig, pairs: Any, data_all: Path) -> tuple[
     return pairs.add_column("action", actions), {"kept_pairs": len(actions)}
 
 
-def continued_sft_arm(name: str, run: SwirlConfig, steps: int, learning_rate: float,
-                      data_all: Path) -> list[dict[str, Any]]:
+def continued_sft_arm(name: str, run: SwirlConfig, steps: int, learning_rate: float, data_all: Path,
+                      iterations: int) -> list[dict[str, Any]]:
     """Arm ``sft_more``, ``pseudo`` or ``oracle_pairs``: the SWIRL run's warm-start adapters continued for ``steps``
     SFT steps at ``learning_rate``, in ``<seed>/<name>/``; returns its evaluation line. ``sft_more`` continues both
     adapters on the labelled rows; ``pseudo`` and ``oracle_pairs`` continue the fwm on the labelled rows plus the
-    state-only pairs of the SWIRL run (every iteration's), labelled by the warm IDM or with their true actions
-    (their idm is the warm start's)."""
+    state-only pairs of the SWIRL run's ``iterations`` (every iteration's block), labelled by the warm IDM or with
+    their true actions (their idm is the warm start's)."""
     warm = Path(run.output_dir) / "warmstart"
     stage = Path(run.output_dir).parent / name
     if stage_done(stage):
@@ -116,13 +116,13 @@ def continued_sft_arm(name: str, run: SwirlConfig, steps: int, learning_rate: fl
     training: dict[str, Any] = {"extra_steps": steps, "learning_rate": learning_rate}
     fwm_rows = data["labelled"]
     if name in ("pseudo", "oracle_pairs"):
-        pairs = state_only_pairs(run, data)
+        pairs = state_only_pairs(replace(run, iterations=iterations), data)  # the study's, even without arm swirl
         if name == "pseudo":
             extra, stats = pseudo_labelled_rows(run, tokenizer, pairs, data_all, warm)
             training["pseudo_labels"] = stats
         else:
             extra, stats = oracle_labelled_rows(run, pairs, data_all)
-        training["state_only_pairs"] = stats["kept_pairs"]
+        training["state_only_pairs"] = len(set(zip(extra["state"], extra["next_state"])))
         fwm_rows = concatenate_datasets([data["labelled"].select_columns(LINE_COLUMNS), extra.select_columns(LINE_COLUMNS)])
     roles = ("fwm", "idm") if name == "sft_more" else ("fwm",)
     for role in roles:
@@ -148,27 +148,39 @@ def final_stage(seed_dir: Path, arm: str, stage: str) -> Path:
 
 
 def state_only_pairs_trained(seed_dir: Path, arm: str, stage: str) -> int:
-    """Distinct state-only pairs an arm trained on: phase I's, summed over iterations, for a SWIRL run (each
-    iteration's block is new while the pool lasts); the pseudo- or truly-labelled pairs for ``pseudo`` and
-    ``oracle_pairs``; 0 for the arms that use labelled rows only."""
+    """Distinct state-only pairs (s, s') an arm trained on: for a SWIRL run, those its GRPO phases' rewards saw in
+    any phase and iteration (the phases' ``pairs_seen`` logs); the pseudo- or truly-labelled pairs for ``pseudo``
+    and ``oracle_pairs``; 0 for the arms that use labelled rows only."""
     if arm in RUNS and stage != "warmstart":
-        run = seed_dir / arm
-        return sum(json.loads(path.read_text())["training"].get("distinct_pairs_trained", 0)
-                   for path in run.glob("iter_*/phase1/metrics.json"))
+        logs = (seed_dir / arm).glob("iter_*/phase*/pairs_seen.rank*.jsonl")
+        return len({line for log in logs for line in log.read_text().splitlines()})
     if arm in ("pseudo", "oracle_pairs") and stage_done(seed_dir / arm):
         return json.loads((seed_dir / arm / "metrics.json").read_text())["training"].get("state_only_pairs", 0)
     return 0
 
 
+def arm_seconds(seed_dir: Path, arm: str, spent: dict[str, float]) -> tuple[float | None, bool]:
+    """What an arm cost beyond the shared warm start, and whether that number still includes the warm start. A
+    SWIRL run's stages record their seconds (the sum of its iterations' stages, when all have); otherwise the
+    arm's time in ``wall_time.json`` (for ``swirl``, with its warm start)."""
+    if arm == "sft":
+        return None, False
+    stages = sorted((seed_dir / arm).glob("iter_*/phase*/metrics.json")) if arm in RUNS else []
+    recorded = [json.loads(path.read_text()).get("seconds") for path in stages]
+    if stages and None not in recorded:
+        return sum(recorded), False
+    return spent.get(arm), arm == "swirl"
+
+
 def with_seed_extras(config: QualityConfig, seed: int, lines: dict[str, list[dict]],
                      spent: dict[str, float]) -> dict[str, list[dict]]:
-    """Add to each arm's final line its wall time, the state-only pairs it trained on and its no-op result (read
-    when done; run here unless ``report_only``)."""
+    """Add to each arm's final line its wall time beyond the warm start, the state-only pairs it trained on and its
+    no-op result (read when done; run here unless ``report_only``)."""
     seed_dir = config.seed_dir(seed)
     for arm, arm_lines in lines.items():
         final = arm_lines[-1]
         stage = final_stage(seed_dir, arm, final["stage"])
-        final["wall_time_s"] = spent.get(arm) if arm != "sft" else None
+        final["wall_time_s"], final["wall_time_includes_warm_start"] = arm_seconds(seed_dir, arm, spent)
         final["state_only_pairs_trained"] = state_only_pairs_trained(seed_dir, arm, final["stage"])
         if config.noop_rows_per_action:
             noop = noop_result(config, seed, stage, run_if_missing=not config.report_only)
@@ -241,7 +253,7 @@ def arm_lines(config: QualityConfig, seed: int, data: Path, data_all: Path) -> d
     for arm in SFT_ARMS:
         if arm in config.arms:
             timed(arm, lambda arm=arm: continued_sft_arm(arm, runs["swirl"], config.extra_steps,
-                                                         config.extra_learning_rate, data_all))
+                                                         config.extra_learning_rate, data_all, config.iterations))
     for arm in ("wav_swirl", "upper"):
         if arm in config.arms:
             timed(arm, lambda arm=arm: run_arm(arm))

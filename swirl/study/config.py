@@ -18,7 +18,7 @@ RUNS = ("swirl", "swirl_anchored", "wav_swirl", "upper")  # the arms that are wh
 STUDY_CONFIG = "quality_config.json"
 # settings a resumed study may change: which seeds and arms run, how, and how the report is written
 MAY_CHANGE = ("seeds", "arms", "jobs", "write_report", "bootstrap_samples", "output_dir", "report_only",
-              "report_to", "run_name", "project", "disable_tqdm", "noop_rows_per_action")
+              "report_to", "run_name", "project", "disable_tqdm")
 
 
 @dataclass

@@ -57,6 +57,7 @@ def headline(per_seed: dict[int, dict[str, list[dict]]], differences: list[dict]
         row: dict[str, Any] = {"arm": arm, "stage": found[0]["stage"], "seeds": len(found)}
         for metric in HEADLINE:
             row[metric], row[metric + "_std"] = mean_std([line.get(metric) for line in found])
+        row["wall_time_includes_warm_start"] = any(line.get("wall_time_includes_warm_start") for line in found)
         row["vs_sft"] = against_sft.get(arm)
         row["headroom_share"] = shares.get(arm)
         rows.append(row)
@@ -102,8 +103,10 @@ def phase_diagnostics(config: QualityConfig) -> list[dict[str, Any]]:
                     continue
                 steps = [step for training in found for step in training["log"]]
                 row: dict[str, Any] = {"run": run, "stage": stage, "seeds": len(found),
-                                       "reward_first_step": mean([training["log"][0]["reward"] for training in found]),
-                                       "reward_last_step": mean([training["log"][-1]["reward"] for training in found])}
+                                       "reward_first_step": mean([training["log"][0]["reward"] for training in found
+                                                                  if training["log"]]),
+                                       "reward_last_step": mean([training["log"][-1]["reward"] for training in found
+                                                                 if training["log"]])}
                 row |= {key: mean([step.get(key) for step in steps]) for key in PHASE_SIGNALS}
                 row |= {key: mean([training.get(key) for training in found]) for key in PHASE_RECORDS}
                 if row["train_seconds"] is not None and row["distinct_pairs_trained"]:
@@ -144,7 +147,8 @@ def headline_markdown(rows: list[dict[str, Any]]) -> str:
         needed = "—" if versus is None or versus["seeds_for_effect"] is None else str(versus["seeds_for_effect"])
         share = "—" if row["headroom_share"] is None or row["arm"] in ("sft", "oracle_pairs") else f"{row['headroom_share']:.0%}"
         nll = "—" if row["fwm_nll"] is None else f"{row['fwm_nll']:.3f} ± {row['fwm_nll_std']:.3f}"
-        minutes = "—" if row["wall_time_s"] is None else f"{row['wall_time_s'] / 60:.1f}"
+        minutes = "—" if row["wall_time_s"] is None else f"{row['wall_time_s'] / 60:.1f}" + ("*" if row.get(
+            "wall_time_includes_warm_start") else "")
         pairs = "—" if row["state_only_pairs_trained"] is None else f"{row['state_only_pairs_trained']:.0f}"
         lines.append(f"| `{row['arm']}` ({row['stage']}) | {row['seeds']} | {percent(row['fwm_changed_accuracy'])} ± "
                      f"{percent(row['fwm_changed_accuracy_std'])} | {percent(row['noop_exact_match'])} ± "
@@ -154,9 +158,9 @@ def headline_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["Final stage of each arm, mean ± std over seeds; paired differences with `sft` seed by seed (t 95% "
-             "interval); seeds for +5 pts: a paired test at 5% with 80% power, from the spread of that arm's "
-             "differences:", "", headline_markdown(result["headline"]), "",
+    lines = ["Final stage of each arm, mean ± std over seeds; wall time: what the arm cost beyond the shared warm start "
+             "(* with it); paired differences with `sft` seed by seed (t 95% interval); seeds for +5 pts: a paired "
+             "test at 5% with 80% power, from the spread of that arm's differences:", "", headline_markdown(result["headline"]), "",
              "Every stage (mean ± std over seeds):", "",
              "| arm | stage | seeds | " + " | ".join(METRICS) + " |", "|" + "---|" * (len(METRICS) + 3)]
     for row in result["table"]:

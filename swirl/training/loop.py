@@ -95,13 +95,14 @@ def finish_stage(config: RunConfig, stage_dir: Path, metrics: dict[str, Any], st
     from swirl.progress import show_stage_end
     from swirl.tracking import log_stage, stage_scalars
 
-    write_json_atomic(stage_dir / "metrics.json", metrics)
+    seconds = time.perf_counter() - start
+    write_json_atomic(stage_dir / "metrics.json", metrics | {"seconds": seconds})
     stage = str(stage_dir.relative_to(config.output_dir))
     scalars = stage_scalars(metrics["eval"], metrics["training"])
     log_stage(config, stage, scalars, step)
     shown = {name: metrics["eval"].get(name) for name in HEADLINES[config.domain][:2] + HEADLINES[config.domain][4:5]}
     shown |= {name: scalars.get(f"phase/{name}") for name in ("reward", "kl")}
-    show_stage_end(stage, time.perf_counter() - start, shown)
+    show_stage_end(stage, seconds, shown)
 
 
 def rebuild_metrics_log(output_dir: Path, stages: list[Path]) -> None:

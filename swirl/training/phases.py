@@ -54,6 +54,19 @@ def planned_phase_steps(config: RunConfig, pairs: int, processes: int = 1) -> in
     return max(1, math.ceil(pairs / (config.prompts_per_step * processes)))
 
 
+def padded_to_whole_steps(dataset: Any, prompts_per_step: int) -> Any:
+    """``dataset`` with its first rows repeated at the end until its length is a multiple of ``prompts_per_step``:
+    TRL's sampler drops an epoch's last incomplete batch, so without this a one-pass phase would never train on
+    up to ``prompts_per_step - 1`` of its pairs (and on none with fewer pairs than one step takes)."""
+    from datasets import concatenate_datasets
+
+    missing = -dataset.num_rows % prompts_per_step
+    if missing == 0 or dataset.num_rows == 0:
+        return dataset
+    repeats = [dataset] * (missing // dataset.num_rows) + [dataset.select(range(missing % dataset.num_rows))]
+    return concatenate_datasets([dataset, *repeats])
+
+
 def grpo_args(config: RunConfig, output_dir: Path, max_completion_length: int, stage: str, seed: int,
               steps: int, reward_weights: list[float] | None = None) -> Any:
     """TRL ``GRPOConfig`` for one phase (CPU settings switched on when there is no GPU), reporting to the run's
@@ -176,8 +189,9 @@ def grpo_trainer(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[s
     args = grpo_args(config, phase_dir / "trainer", max_length, stage, phase_seed(config.seed, iteration, phase), steps,
                      weights)
     trainer_class = SharedPromptGRPOTrainer if config.shared_prompt else GRPOTrainer
-    trainer = trainer_class(model=model, reward_funcs=rewards, args=args,
-                          train_dataset=train_dataset.select_columns(columns), processing_class=tokenizer)
+    prompts = padded_to_whole_steps(train_dataset.select_columns(columns), config.prompts_per_step * state.num_processes)
+    trainer = trainer_class(model=model, reward_funcs=rewards, args=args, train_dataset=prompts,
+                            processing_class=tokenizer)
     use_stage_bar(trainer, f"{stage} GRPO ({policy})")
     route_tensorboard(trainer, tensorboard_dir(config, stage))
     if config.beta > 0 and "ref" not in model.peft_config:

@@ -13,7 +13,8 @@ Generation gets the same treatment (:func:`share_prompts_in_generate`): the dist
 cache that ``generate`` continues for every sample of the group.
 
 It falls back to TRL's method wherever the shortcut is not known to be the same: image inputs, MoE auxiliary
-losses, and several processes (DDP would see two forward passes before one backward). One difference remains in
+losses, several processes (DDP would see two forward passes before one backward), gradient checkpointing and
+sliding-window attention. It does not chunk the batch (TRL's ``batch_size``): the prompts are read once anyway. One difference remains in
 training mode: with LoRA dropout a prompt's dropout mask is drawn once for its group instead of once per row.
 """
 
@@ -33,20 +34,22 @@ class SharedPromptGRPOTrainer(GRPOTrainer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not self.args.use_vllm:  # transformers' generate on this model (TRL unwraps to it for sampling)
+        if not self.args.use_vllm and plain_causal_cache(self.model):  # TRL unwraps to this model for sampling
             self.model.generate = share_prompts_in_generate(self.model)
 
     def _get_per_token_logps_and_entropies(self, model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                                            logits_to_keep: int, batch_size: int | None = None,
                                            compute_entropy: bool = False, compute_aux_loss: bool = False,
                                            **multimodal: Any) -> tuple[torch.Tensor, torch.Tensor | None, Any]:
+        unwrapped = self.accelerator.unwrap_model(model)
         if (compute_aux_loss or any(value is not None for value in multimodal.values())
-                or self.accelerator.num_processes > 1 or input_ids.size(1) <= logits_to_keep):
+                or self.accelerator.num_processes > 1 or input_ids.size(1) <= logits_to_keep
+                or not plain_causal_cache(unwrapped)):
             return super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
                 compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **multimodal)
-        return shared_prompt_logps(model, self.accelerator.unwrap_model(model), input_ids, attention_mask,
-                                   logits_to_keep, compute_entropy)
+        with self.accelerator.autocast():  # as TRL's own pass runs (bf16 on GPUs)
+            return shared_prompt_logps(model, unwrapped, input_ids, attention_mask, logits_to_keep, compute_entropy)
 
 
 def cache_argument(backbone: Any) -> str:
@@ -91,6 +94,16 @@ def share_prompts_in_generate(model: Any) -> Callable[..., Any]:
         return original(input_ids=input_ids, attention_mask=attention_mask, **cache, **kwargs)
 
     return generate
+
+
+def plain_causal_cache(model: Any) -> bool:
+    """Whether a model keeps a plain cache a prompt can be read into once and copied: not with gradient
+    checkpointing (transformers drops the cache in training then) nor with a sliding attention window."""
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = causal_lm.config.get_text_config()
+    sliding = getattr(config, "use_sliding_window", False) or getattr(config, "layer_types", None) and any(
+        kind != "full_attention" for kind in config.layer_types)
+    return not getattr(causal_lm, "is_gradient_checkpointing", False) and not sliding
 
 
 def causal_backbone(model: Any) -> Any:
