@@ -71,7 +71,7 @@ def test_every_arm_of_the_scarce_regime_with_paired_differences(tmp_path):
         assert any(not torch.equal(fwm[k], warm["fwm"][k]) for k in fwm)
         assert all(torch.equal(idm[k], warm["idm"][k]) for k in idm)
         training = json.loads((seed / arm / "metrics.json").read_text())["training"]
-        assert training["extra_steps"] == 2 and training["learning_rate"] == 5e-3  # the warm start's SFT rate
+        assert training["extra_steps"] == 2 and training["learning_rate"] == 1e-3  # SWIRL's GRPO rate
         assert training["fwm"]["train_rows"] == data["labelled"].num_rows + training["state_only_pairs"]
     assert json.loads((seed / "oracle_pairs" / "metrics.json").read_text())["training"]["state_only_pairs"] == len(
         swirl_pairs) == 4  # the very pairs SWIRL's phase I annotated (all kept at the tiny preset's threshold)

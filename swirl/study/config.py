@@ -46,8 +46,9 @@ class QualityConfig(SwirlConfig):
     anchor_weight: float = field(default=1.0, metadata={"help": "arm swirl_anchored: the weight of phase I's "
                                                                 "observed-next-state reward (its phase1_anchor)."})
     extra_sft_learning_rate: float | None = field(default=None, metadata={
-        "help": "learning rate of the continued-SFT arms (sft_more, pseudo, oracle_pairs; default: "
-                "sft_learning_rate, the warm start's)."})
+        "help": "learning rate of the continued-SFT arms (sft_more, pseudo, oracle_pairs; default: learning_rate, "
+                "SWIRL's GRPO rate: the warm start's 2e-3 with a fresh optimiser wrecked the converged adapters, "
+                "benchmarks/results/quality_seed0_extra_lr2e-3.md)."})
     upper_epochs_matched: bool = field(default=True, metadata={"help": "arm upper: scale sft_steps by its rows / the "
                                                                        "labelled rows, so that it sees its data as "
                                                                        "many times as sft sees its own (False: the "
@@ -82,7 +83,7 @@ class QualityConfig(SwirlConfig):
 
     @property
     def extra_learning_rate(self) -> float:
-        return self.sft_learning_rate if self.extra_sft_learning_rate is None else self.extra_sft_learning_rate
+        return self.learning_rate if self.extra_sft_learning_rate is None else self.extra_sft_learning_rate
 
     def seed_dir(self, seed: int) -> Path:
         return Path(self.output_dir) / f"seed_{seed}"
