@@ -203,8 +203,12 @@ def test_bootstrap_interval_and_paired_differences():
     assert rows[("swirl", "sft")]["ci95_low"] == pytest.approx(0.1) and rows[("swirl", "sft")]["ci95_high"] == pytest.approx(0.2)
     assert rows[("sft", "pseudo")]["mean_difference"] == pytest.approx(0.0)
     assert rows[("swirl", "sft")]["difference_std"] == pytest.approx(0.0707, abs=1e-4)
-    # the share of the oracle's gain: swirl +0.15 of oracle_pairs' +0.3
-    assert study_statistics.headroom_shares(found)["swirl"] == pytest.approx(0.5)
+    # a share of the oracle's gain only where that gain's t interval is above zero: not on these two seeds
+    assert study_statistics.headroom_shares(found)["swirl"] is None
+    finals[2] = {"sft": line(0.3), "pseudo": line(0.3), "swirl": line(0.45), "oracle_pairs": line(0.6)}
+    finals[3] = {"sft": line(0.5), "pseudo": line(0.3), "swirl": line(0.65), "oracle_pairs": line(0.8)}
+    found = study_statistics.paired_differences(finals, ARMS, samples=500)  # oracle: +0.4, +0.2, +0.3, +0.3
+    assert study_statistics.headroom_shares(found)["swirl"] == pytest.approx(0.15 / 0.3)
     assert study_statistics.headroom_shares([r for r in found if r["arm"] != "oracle_pairs"])["swirl"] is None
 
 

@@ -78,9 +78,11 @@ def paired_differences(finals: dict[int, dict[str, dict[str, Any]]], arms: tuple
 
 def headroom_shares(differences: list[dict[str, Any]], oracle: str = "oracle_pairs") -> dict[str, float | None]:
     """Each arm's mean gain over ``sft`` as a share of ``oracle``'s (what the same state-only pairs give with their
-    true actions); None where the oracle gains nothing to share."""
+    true actions); None unless there is a headroom to share: the oracle's paired t interval above zero (so never
+    from one seed, where a gain of a few tenths of a point would turn every arm's gain into a huge share)."""
     against_sft = {row["arm"]: row["mean_difference"] for row in differences if row["reference"] == "sft"}
-    headroom = against_sft.get(oracle)
-    if headroom is None or headroom <= 0:
+    oracle_row = next((row for row in differences if row["reference"] == "sft" and row["arm"] == oracle), None)
+    if oracle_row is None or oracle_row["t95_low"] is None or oracle_row["t95_low"] <= 0:
         return {arm: None for arm in against_sft}
+    headroom = oracle_row["mean_difference"]
     return {arm: gain / headroom for arm, gain in against_sft.items()}
