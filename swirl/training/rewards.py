@@ -105,19 +105,18 @@ class LogLikelihoodReward(PairRecorder):
                             images: list[list[Any]] | None = None) -> list[float]:
         if not prompts:
             return []
+        self.requested_answers += len(prompts)
         if images is not None:  # image prompts are not compared: each is scored as it comes
             return self.score(prompts, list(answers), images)
         keys = list(zip(prompts, answers))
         distinct = list(dict.fromkeys(keys))
         value = dict(zip(distinct, self.score([p for p, _ in distinct], [a for _, a in distinct], None)))
-        self.requested_answers += len(keys) - len(distinct)  # score() counted the distinct ones
         return [value[key] for key in keys]
 
     def score(self, prompts: list[str], answers: list[str], images: list[list[Any]] | None) -> list[float]:
+        self.scored_answers += len(prompts)
         scored = log_likelihood(self.model, self.tokenizer, prompts, [completion(self.tokenizer, a) for a in answers],
                                 adapter=self.adapter, token_budget=self.token_budget, images=images)
-        self.requested_answers += len(prompts)
-        self.scored_answers += len(prompts)
         return scored.mean.clamp(min=self.clip).tolist()
 
 
@@ -198,11 +197,12 @@ class ObservedNextStateReward(PairRecorder):
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], state: Sequence[str],
                  next_state: Sequence[str], **_: Any) -> list[float]:
         self.record(state, next_state)
+        # the observed change, once per pair (a group shares it); samples are compared by their canonical diff
+        observed = {pair: next_state_answer(*pair, "diff", self.view.domain) for pair in set(zip(state, next_state))}
         rewards = []
-        for s, observed, text in zip(state, next_state, completions):
+        for s, s_next, text in zip(state, next_state, completions):
             answer = completion_text(text)
             sampled = self.view.reconstruct(s, answer if self.tokenizer is None else strip_completion(self.tokenizer, answer))
-            same = sampled is not None and (next_state_answer(s, sampled, "diff", self.view.domain)
-                                            == next_state_answer(s, observed, "diff", self.view.domain))
+            same = sampled is not None and next_state_answer(s, sampled, "diff", self.view.domain) == observed[(s, s_next)]
             rewards.append(float(same))
         return rewards
