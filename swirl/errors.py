@@ -6,7 +6,11 @@ line (no traceback) and exits with status 2 (:func:`run_or_exit`, which every en
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
+import time
 from typing import Any, Callable
 
 
@@ -40,16 +44,40 @@ PEER_FAILURES = ("Connection closed by peer", "Connection reset by peer", "remot
 
 def run_or_exit(function: Callable[..., Any], *args: Any) -> int:
     """Run ``function(*args)`` and return an exit status: a :class:`SwirlError` becomes one line on stderr and
-    status 2, Ctrl-C status 130 (finished stages stay on disk; the same command resumes).
+    status 2, Ctrl-C or SIGTERM status 130 (finished stages stay on disk; the same command resumes).
+
+    SIGTERM stops a run like Ctrl-C: ``accelerate launch`` forwards a Ctrl-C to its child and terminates it at
+    once, and schedulers (Slurm, Kubernetes) preempt with SIGTERM. Only the first of these signals stops the run;
+    a second one arriving while the first unwinds must not cut the run's last line short.
 
     In a multi-process run the launcher (``accelerate launch``, ``torchrun``) stops every process as soon as one
     exits with an error, so the failing process's line is the run's only error: another process that had hit the
     same error waits a moment before printing it (the launcher stops it first), and one whose collective call
     broke because a peer died says so in one line instead of a traceback."""
-    import os
-    import time
-
     other_process = int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) > 0
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set from there
+        for number in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(number)
+            if handler is not signal.SIG_IGN:  # a job started with `nohup` or `&` keeps ignoring Ctrl-C
+                previous[number] = signal.signal(number, stop)
+    try:
+        return _run(function, args, other_process)
+    finally:
+        for number, handler in previous.items():
+            if handler is not None:  # a caller in the same process (a test, a notebook) gets its handlers back
+                signal.signal(number, handler)
+
+
+def _run(function: Callable[..., Any], args: tuple, other_process: bool) -> int:
     try:
         function(*args)
     except SwirlError as error:

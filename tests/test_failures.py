@@ -83,3 +83,31 @@ def test_ctrl_c_leaves_a_run_the_same_command_resumes(tmp_path):
     assert rerun.returncode == 0, stderr[-3000:]
     assert (out / "warmstart" / "metrics.json").stat().st_mtime_ns == finished
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+STOPPABLE = """
+import sys, time
+from pathlib import Path
+from swirl.errors import run_or_exit
+def work():
+    Path(sys.argv[1]).write_text("started")
+    time.sleep(60)
+sys.exit(run_or_exit(work))
+"""
+
+
+@pytest.mark.parametrize("signals", [(signal.SIGTERM,), (signal.SIGINT, signal.SIGTERM), (signal.SIGTERM, signal.SIGINT)])
+def test_sigterm_or_ctrl_c_then_the_launchers_sigterm_stop_with_one_line(tmp_path, signals):
+    """``accelerate launch`` forwards Ctrl-C and then terminates its child at once: the child must still say
+    what happened (status 130, one line), whichever signal wins the race."""
+    started = tmp_path / "started"
+    process = subprocess.Popen([sys.executable, "-c", STOPPABLE, str(started)], stderr=subprocess.PIPE, text=True,
+                               cwd=REPO, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for number in signals:
+        process.send_signal(number)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert stderr.strip() == "swirl: interrupted"
