@@ -40,7 +40,7 @@ class MiniGridDataFields:
                                                                "lossless; a dataset in the other text is converted "
                                                                "on load."})
 
-    def check_state_text(self) -> None:
+    def check_data_fields(self) -> None:
         """``state_text`` and ``env_test_split`` name known choices."""
         from swirl.builders.minigrid import TEST_SPLITS
         from swirl.envs.minigrid import STATE_TEXTS
@@ -72,6 +72,11 @@ class ManiSkillDataFields:
     env_action_precision: int = field(default=2, metadata={"help": "decimals of every action value in the text."})
     env_control_mode: str = field(default="pd_ee_delta_pos", metadata={"help": "ManiSkill controller (the action "
                                                                              "space); the experts need pd_ee_delta_pos."})
+
+    def check_data_fields(self) -> None:
+        """The texts' precisions are whole numbers of decimals."""
+        reject_invalid(self, [(self.env_precision >= 0, "env_precision", "must be >= 0"),
+                              (self.env_action_precision >= 0, "env_action_precision", "must be >= 0")])
 
 
 @dataclass

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from swirl.envs.domain import domain_of_columns
 from swirl.errors import DatasetError
 from swirl.paths import atomic_dir
 
@@ -64,8 +65,8 @@ def load_dataset_dict(
 
 
 def domain_of(rows: Any) -> str:
-    """The domain of a dataset split: ManiSkill rows carry the simulator state (``env_state``)."""
-    return "maniskill" if "env_state" in rows.column_names else "minigrid"
+    """The name of a dataset split's domain, read from its columns (e.g. ManiSkill rows carry the simulator state)."""
+    return domain_of_columns(rows.column_names).name
 
 
 def check_state_images(dataset_dict: Any, path: str | os.PathLike, splits: Iterable[str] = SPLITS) -> None:
@@ -78,17 +79,16 @@ def check_state_images(dataset_dict: Any, path: str | os.PathLike, splits: Itera
 
 
 def convert_state_texts(dataset_dict: Any, state_text: str) -> Any:
-    """MiniGrid splits with their ``state`` / ``next_state`` columns in ``state_text`` (``grid`` or ``objects``,
-    both lossless); splits already in that text, and other domains, are returned as they are."""
-    from swirl.envs.minigrid import convert_state_text, state_text_kind
-
-    def convert(states: list[str], next_states: list[str]) -> dict:
-        return {"state": [convert_state_text(text, state_text) for text in states],
-                "next_state": [convert_state_text(text, state_text) for text in next_states]}
-
+    """Splits with their ``state`` / ``next_state`` columns in ``state_text`` (MiniGrid: ``grid`` or ``objects``,
+    both lossless); splits already in that text, and domains with one state text, are returned as they are."""
     converted = {}
     for split, rows in dataset_dict.items():
-        if rows.num_rows and domain_of(rows) == "minigrid" and state_text_kind(rows[0]["state"]) != state_text:
+        domain = domain_of_columns(rows.column_names)
+        if rows.num_rows and domain.convert_state_text and domain.state_text_kind(rows[0]["state"]) != state_text:
+            def convert(states: list[str], next_states: list[str], to_text: Any = domain.convert_state_text) -> dict:
+                return {"state": [to_text(text, state_text) for text in states],
+                        "next_state": [to_text(text, state_text) for text in next_states]}
+
             rows = rows.map(convert, batched=True, input_columns=["state", "next_state"], keep_in_memory=True,
                             desc=f"{split}: {state_text} state texts")  # only the texts are read (no image decoding)
         converted[split] = rows

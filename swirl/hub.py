@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from swirl.envs.domain import DEFAULT_DOMAIN, get_domain
 from swirl.errors import HubUnavailableError
 
 
@@ -41,15 +42,10 @@ def ensure_hub_reachable(timeout: float = 5.0, need_token: bool = True) -> None:
 def model_card(config: dict, data: dict, eval_lines: list[dict], command: str) -> str:
     """The README.md pushed with a SWIRL run's adapters: what they are, how they were made, how they score.
     ``data`` holds the run's ``domain`` (minigrid or maniskill), ``env_ids`` and split sizes."""
-    from swirl.evaluation.tables import HEADLINES, markdown_table
+    from swirl.evaluation.tables import markdown_table
 
-    domain = data.get("domain", "minigrid")
-    if domain == "minigrid":
-        metric_notes = ("`fwm_changed_accuracy` counts only the grid cells / agent fields that the action changed "
-                        "(copying the input\nscores 0 there); `fwm_field_accuracy` counts all of them.")
-    else:
-        metric_notes = ("MSEs are over the parsed predictions (read them with the parse rates); `fwm_copy_mse` is "
-                        "the error of\npredicting s' = s and `idm_zero_action_mse` that of answering a zero action.")
+    family = get_domain(data.get("domain", DEFAULT_DOMAIN))
+    domain, codec, metric_notes = family.name, family.codec.__name__, family.metric_notes
 
     from swirl.models.loading import is_vision_model
 
@@ -60,7 +56,7 @@ def model_card(config: dict, data: dict, eval_lines: list[dict], command: str) -
     state_text = f"`{config['state_text']}` state texts; " if config.get("state_text") else ""
     if config.get("state_format", "full") == "diff":
         answer_note = (f"{state_text}`state_format: diff`: the FWM writes only what changes (`swirl.envs.state_format`; "
-                       f"apply it with\n`swirl.envs.{domain}.apply_diff(state, diff)`) and the IDM reads "
+                       f"apply it with\n`{codec}.apply_diff(state, diff)`) and the IDM reads "
                        f"(s, diff(s, s')). Metrics compare full states.")
     else:
         answer_note = f"{state_text}`state_format: full`: the FWM writes the whole next state."
@@ -86,7 +82,7 @@ fwm = PeftModel.from_pretrained(base, "<this repo>", subfolder="fwm", adapter_na
 fwm.load_adapter("<this repo>", subfolder="idm", adapter_name="idm")
 ```
 
-Prompts and the state text format are swirl's (`swirl.models.prompts`, `swirl.envs.{domain}`).
+Prompts and the state text format are swirl's (`swirl.models.prompts`, `{codec}`).
 {answer_note}
 
 ## Data
@@ -103,7 +99,7 @@ Hyperparameters: {hyper}.
 
 ## Evaluation (test split, greedy)
 
-{markdown_table(eval_lines, HEADLINES[domain])}
+{markdown_table(eval_lines, family.headline_metrics)}
 
 {metric_notes}
 

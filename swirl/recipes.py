@@ -16,7 +16,8 @@ def swirl_recipe(config_class: type, argv: Sequence[str], script: str, descripti
     """``recipes/swirl_<env>.py``: the SWIRL loop, then the per-stage table (after a baseline row on MiniGrid)."""
     import datasets
 
-    from swirl.evaluation.tables import HEADLINES, baseline_line, markdown_table
+    from swirl.envs.domain import get_domain
+    from swirl.evaluation.tables import baseline_line, markdown_table
     from swirl.training.loop import run_swirl
 
     config = parse_config(config_class, argv, description=description)
@@ -24,8 +25,9 @@ def swirl_recipe(config_class: type, argv: Sequence[str], script: str, descripti
     datasets.disable_progress_bars()  # dozens of tiny .map calls; the trainers log their own progress
     lines = run_swirl(config, command)
     if is_main_process():
-        baselines = [baseline_line(lines[0])] if config.domain == "minigrid" else []
-        print(markdown_table(baselines + lines, HEADLINES[config.domain]))
+        domain = get_domain(config.domain)
+        baselines = [] if domain.continuous else [baseline_line(lines[0])]  # copy s, constant action: discrete metrics
+        print(markdown_table(baselines + lines, domain.headline_metrics))
         print(f"metrics: {config.output_dir}/metrics.jsonl")
 
 

@@ -180,3 +180,40 @@ def test_the_top_level_scripts_are_the_cli(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "swirl.cli", "report", "--run", "nodir", "--out", str(tmp_path)],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and "swirl: error: --run 'nodir': expected NAME=DIR" in bad.stderr
+
+
+def domain_name_branches(tree: ast.AST, names: set[str]) -> list[int]:
+    """Lines that compare with a domain's name (``==``, ``!=``, ``in``) or key a dict by one: knowledge of a
+    family that belongs on its registry record."""
+    def is_name(node: ast.AST) -> bool:
+        return isinstance(node, ast.Constant) and node.value in names
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            listed = [element for operand in operands if isinstance(operand, (ast.Tuple, ast.List, ast.Set))
+                      for element in operand.elts]
+            if any(is_name(operand) for operand in operands + listed):
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Dict) and any(key is not None and is_name(key) for key in node.keys):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_no_code_outside_the_registry_branches_on_a_domain_name():
+    """Adding an environment family is one module and one registry entry (swirl.envs.domain): no other code may
+    ask which family it is looking at."""
+    from swirl.envs.domain import DOMAINS
+
+    registry = ROOT / "swirl" / "envs" / "domain.py"
+    files = [path for folder in ("swirl", "recipes", "benchmarks") for path in (ROOT / folder).rglob("*.py")]
+    branches = {str(path.relative_to(ROOT)): lines for path in files if path != registry
+                if (lines := domain_name_branches(ast.parse(path.read_text()), set(DOMAINS)))}
+    assert branches == {}
+
+
+def test_the_domain_branch_check_sees_each_spelling():
+    source = ('a == "minigrid"\nb = "x" if d != "maniskill" else 1\nc = d in ("minigrid", "y")\n'
+              'e = {"maniskill": 1}\nf = state_view("text", "minigrid")\n')
+    assert domain_name_branches(ast.parse(source), {"minigrid", "maniskill"}) == [1, 2, 3, 4]

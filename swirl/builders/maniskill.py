@@ -17,6 +17,7 @@ from collections import defaultdict
 from typing import Any, Sequence
 
 import numpy as np
+from datasets import List, Value
 
 from swirl.builders.splits import (check_build_arguments, collect_splits, record, to_dataset_dict,
                                    transition_features)
@@ -26,6 +27,18 @@ from swirl.envs.maniskill_experts import expert_action, has_expert
 from swirl.errors import SwirlError
 
 POLICIES = ("random", "expert")
+RESIMULATION_FEATURES = {"action_prefix": List(List(Value("float32"))), "env_state": Value("string")}
+
+
+def build_from_config(config: Any, seed: int, images: bool = False) -> Any:
+    """The DatasetDict a run config's ``env_*`` fields describe (``swirl.config_fields.ManiSkillDataFields``);
+    ``images`` stores the task camera's frames."""
+    return build_maniskill_dataset(config.env_ids, episodes=config.env_episodes, max_steps=config.env_max_steps,
+                                   policy=config.env_policy, epsilon=config.env_epsilon,
+                                   test_episodes=config.env_test_episodes, fields=config.env_fields,
+                                   images="sensor" if images else "none", precision=config.env_precision,
+                                   action_precision=config.env_action_precision,
+                                   control_mode=config.env_control_mode, seed=seed, progress=True)
 
 
 def collect_episode(
@@ -128,7 +141,7 @@ def build_maniskill_dataset(
     finally:
         for env in envs.values():
             env.close()
-    return to_dataset_dict(splits, transition_features("maniskill", images != "none"))
+    return to_dataset_dict(splits, transition_features(RESIMULATION_FEATURES, images != "none"))
 
 
 def summary_table(dataset_dict) -> str:

@@ -22,6 +22,7 @@ from collections import Counter, defaultdict
 from typing import Any, Sequence
 
 import numpy as np
+from datasets import List, Value
 
 from swirl.builders.splits import (check_build_arguments, collect_splits, record, to_dataset_dict,
                                    transition_features)
@@ -34,6 +35,21 @@ POLICIES = ("random", "expert")
 BALANCE_STREAM = 2**32 - 1  # RNG stream of the test balancing (episode streams use the episode index)
 TEST_SPLITS = ("all", "identifiable")  # which test transitions to keep (before balancing)
 IDENTIFIABLE_SAMPLE = 300  # summary_table: rows per split and env re-simulated for the identifiable share
+RESIMULATION_FEATURES = {"action_prefix": List(Value("int8")), "action_id": Value("int8")}
+
+
+def minigrid_features(images: bool = False) -> Any:
+    """The ``datasets.Features`` of a MiniGrid dataset (with ``image`` / ``next_image`` when ``images``)."""
+    return transition_features(RESIMULATION_FEATURES, images)
+
+
+def build_from_config(config: Any, seed: int, images: bool = False) -> Any:
+    """The DatasetDict a run config's ``env_*`` fields describe (``swirl.config_fields.MiniGridDataFields``)."""
+    return build_minigrid_dataset(config.env_ids, episodes=config.env_episodes, max_steps=config.env_max_steps,
+                                  policy=config.env_policy, epsilon=config.env_epsilon,
+                                  test_episodes=config.env_test_episodes, test_split=config.env_test_split,
+                                  images=images, tile_size=config.env_tile_size, state_text=config.state_text,
+                                  seed=seed, progress=True)
 
 
 def collect_episode(
@@ -159,7 +175,7 @@ def build_minigrid_dataset(
                             finish_test=finish_test if balance_test or test_split != "all" else None, progress=progress)
     for env in envs.values():
         env.close()
-    return to_dataset_dict(splits, transition_features("minigrid", images))
+    return to_dataset_dict(splits, minigrid_features(images))
 
 
 def _changes_objects(state_text: str, next_text: str) -> bool:

@@ -3,31 +3,19 @@ process, under ``<output_dir>/data``), for SWIRL and WAV runs alike."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
 from swirl.distributed import is_main_process, wait_for_everyone
+from swirl.envs.domain import get_domain
 
 
 def build_dataset(config: Any, seed: int, images: bool = False) -> Any:
-    """The DatasetDict a config's ``env_*`` fields describe (``config.domain``: minigrid or maniskill), with state
-    images when ``images``."""
-    if config.domain == "maniskill":
-        from swirl.builders.maniskill import build_maniskill_dataset
-
-        return build_maniskill_dataset(config.env_ids, episodes=config.env_episodes, max_steps=config.env_max_steps,
-                                       policy=config.env_policy, epsilon=config.env_epsilon,
-                                       test_episodes=config.env_test_episodes, fields=config.env_fields,
-                                       images="sensor" if images else "none", precision=config.env_precision,
-                                       action_precision=config.env_action_precision,
-                                       control_mode=config.env_control_mode, seed=seed, progress=True)
-    from swirl.builders.minigrid import build_minigrid_dataset
-
-    return build_minigrid_dataset(config.env_ids, episodes=config.env_episodes, max_steps=config.env_max_steps,
-                                  policy=config.env_policy, epsilon=config.env_epsilon,
-                                  test_episodes=config.env_test_episodes, test_split=config.env_test_split,
-                                  images=images, tile_size=config.env_tile_size, state_text=config.state_text,
-                                  seed=seed, progress=True)
+    """The DatasetDict a config's ``env_*`` fields describe, built by its domain's builder (the ``builder``
+    entry point of its :class:`swirl.envs.domain.Domain`), with state images when ``images``."""
+    module, function = get_domain(config.domain).builder.split(":")
+    return getattr(importlib.import_module(module), function)(config, seed, images)
 
 
 def prepare_dataset(config: Any, seed: int) -> Path:

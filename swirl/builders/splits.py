@@ -35,21 +35,15 @@ def check_build_arguments(env_ids: Any, policy: str, policies: tuple[str, ...], 
         raise SwirlError("episodes and max_steps must be >= 1; test_episodes and seed >= 0")
 
 
-def transition_features(domain: str, images: bool = False):
+def transition_features(resimulation: dict[str, Any], images: bool = False):
     """Every dataset's ``datasets.Features``: the transition (texts, where it comes from), then the domain's
-    re-simulation columns (MiniGrid: the action prefix and action id; ManiSkill: the action vectors so far and the
-    simulator state), then ``image`` / ``next_image`` with ``images``."""
-    from datasets import Features, Image, List, Value
+    re-simulation columns (``resimulation``, from its builder: MiniGrid the action prefix and action id, ManiSkill
+    the action vectors so far and the simulator state), then ``image`` / ``next_image`` with ``images``."""
+    from datasets import Features, Image, Value
 
-    resimulation = {
-        "minigrid": {"action_prefix": List(Value("int8")), "action_id": Value("int8")},
-        "maniskill": {"action_prefix": List(List(Value("float32"))), "env_state": Value("string")},
-    }
-    if domain not in resimulation:
-        raise ValueError(f"unknown domain {domain!r}; expected one of {', '.join(resimulation)}")
     features = {"state": Value("string"), "action": Value("string"), "next_state": Value("string"),
                 "env_id": Value("string"), "seed": Value("int64"), "episode": Value("int32"), "step": Value("int32"),
-                **resimulation[domain]}
+                **resimulation}
     if images:
         features |= {"image": Image(), "next_image": Image()}
     return Features(features)

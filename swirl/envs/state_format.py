@@ -9,30 +9,15 @@ reparametrisation of s' given s: the diff is a deterministic, invertible functio
 Metrics are always computed on the reconstructed full state, so numbers compare across formats.
 
 Each codec owns its diff text (``swirl.envs.minigrid``: changed cells / lines; ``swirl.envs.maniskill``:
-per-field deltas at the text's precision); this module only picks the codec by domain.
+per-field deltas at the text's precision); this module only takes the domain's codec from its registry record.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
-
+from swirl.envs.domain import DEFAULT_DOMAIN, get_domain
 from swirl.errors import StateParseError
 
 STATE_FORMATS = ("full", "diff")
-DOMAINS = ("minigrid", "maniskill")
-
-
-def codec(domain: str) -> ModuleType:
-    """The codec module of ``domain``."""
-    if domain == "minigrid":
-        from swirl.envs import minigrid
-
-        return minigrid
-    if domain == "maniskill":
-        from swirl.envs import maniskill
-
-        return maniskill
-    raise ValueError(f"unknown domain {domain!r}; expected one of {', '.join(DOMAINS)}")
 
 
 def check_state_format(state_format: str) -> None:
@@ -40,24 +25,24 @@ def check_state_format(state_format: str) -> None:
         raise ValueError(f"state_format must be one of {', '.join(STATE_FORMATS)}, got {state_format!r}")
 
 
-def next_state_answer(state: str, next_state: str, state_format: str = "full", domain: str = "minigrid") -> str:
+def next_state_answer(state: str, next_state: str, state_format: str = "full", domain: str = DEFAULT_DOMAIN) -> str:
     """What the model writes for ``next_state`` after ``state``: the text itself, or the diff."""
     check_state_format(state_format)
-    return next_state if state_format == "full" else codec(domain).state_diff(state, next_state)
+    return next_state if state_format == "full" else get_domain(domain).codec.state_diff(state, next_state)
 
 
-def next_state_from_answer(state: str, answer: str, state_format: str = "full", domain: str = "minigrid") -> str:
+def next_state_from_answer(state: str, answer: str, state_format: str = "full", domain: str = DEFAULT_DOMAIN) -> str:
     """The full next-state text a model's answer stands for; ``StateParseError`` when it does not parse (or, a
     diff, does not apply to ``state``)."""
     check_state_format(state_format)
-    parsed = codec(domain)
+    parsed = get_domain(domain).codec
     if state_format == "diff":
         return parsed.apply_diff(state, answer)
     parsed.text_to_state(answer)
     return answer
 
 
-def reconstruct(state: str, answer: str, state_format: str = "full", domain: str = "minigrid") -> str | None:
+def reconstruct(state: str, answer: str, state_format: str = "full", domain: str = DEFAULT_DOMAIN) -> str | None:
     """:func:`next_state_from_answer`, or None for an answer that is not a valid next state."""
     try:
         return next_state_from_answer(state, answer, state_format, domain)

@@ -1,4 +1,4 @@
-"""Evaluation lines as tables: the headline metrics of each domain, the baselines' line, markdown rendering.
+"""Evaluation lines as tables: the baselines' line, markdown rendering (each domain's headline metrics are its own).
 
 The loop's per-stage table, ``swirl eval``'s ``eval.md``, the model card and ``swirl report`` all print through
 :func:`markdown_table`, so every table of a run reads the same.
@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-HEADLINE = ("fwm_exact_match", "fwm_changed_accuracy", "fwm_field_accuracy", "fwm_parse_rate", "idm_accuracy",
-            "idm_equivalent_accuracy")
-DOMAINS = ("minigrid", "maniskill")  # discrete grid states and actions; continuous states and actions
-HEADLINES = {"minigrid": HEADLINE,
-             "maniskill": ("fwm_parse_rate", "fwm_exact_match", "fwm_mse", "fwm_copy_mse", "idm_parse_rate",
-                           "idm_action_mse", "idm_zero_action_mse")}
+from swirl.envs.domain import DEFAULT_DOMAIN, get_domain
+
+HEADLINE = get_domain(DEFAULT_DOMAIN).headline_metrics  # each domain's are on its record (swirl.envs.domain)
 
 
 def baseline_line(line: dict[str, Any]) -> dict[str, Any]:

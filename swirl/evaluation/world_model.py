@@ -14,23 +14,20 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from swirl.data import domain_of
-from swirl.envs.minigrid import ACTION_TEXTS
+from swirl.envs.domain import DEFAULT_DOMAIN, get_domain
 from swirl.evaluation.metrics import (OTHER, best_constant_accuracy, best_constant_equivalent_accuracy,
                                       equivalent_accuracy, fwm_metrics, identifiable_share, idm_metrics, noop_share,
                                       vector_fwm_metrics, vector_idm_metrics)
-from swirl.evaluation.tables import DOMAINS
 from swirl.models.prompts import completion, images_for_row, prompt_for_row, target_for_row
 from swirl.models.scoring import log_likelihood
 from swirl.models.state_view import TEXT_VIEW, StateView, state_view
 from swirl.sampling import STATE_STOP
 
-ACTION_LABELS = ACTION_TEXTS + ("switch",)
-
 
 def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fwm_adapter: str = "fwm",
                          idm_adapter: str = "idm", max_state_tokens: int = 256, max_action_tokens: int = 8,
                          inverse_model: Callable[[list[str], list[str]], list[str | None]] | None = None,
-                         domain: str = "minigrid", view: StateView = TEXT_VIEW,
+                         domain: str = DEFAULT_DOMAIN, view: StateView = TEXT_VIEW,
                          roles: tuple[str, ...] = ("fwm", "idm")) -> dict[str, Any]:
     """``rows``: a labelled split (``state``, ``action``, ``next_state``, ``env_id``).
 
@@ -38,19 +35,18 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
     given (e.g. WAV's sparse IDM; ``None`` answers count as wrong). With image states (``view``), the
     prompts show the rows' ``image`` / ``next_image`` and ``tokenizer`` is the VLM's processor.
 
-    Returns the overall metrics as flat ``fwm_*`` / ``idm_*`` keys, plus ``per_env`` (the same per env id). For
-    ``domain="minigrid"`` (:func:`swirl.evaluation.metrics.fwm_metrics`, discrete actions) also ``fwm_per_action`` (FWM
+    Returns the overall metrics as flat ``fwm_*`` / ``idm_*`` keys, plus ``per_env`` (the same per env id). For a
+    domain of discrete actions (MiniGrid: :func:`swirl.evaluation.metrics.fwm_metrics`) also ``fwm_per_action`` (FWM
     metrics per true action), ``idm_per_action`` and ``idm_confusion``, and where the rows can be re-simulated
     (``seed``, ``action_prefix`` columns) ``identifiable_share``, ``noop_share`` (of the rows) and
     ``idm_equivalent_accuracy`` (an answer counts when stepping it reproduces s'; overall, per env and, as
-    ``idm_equivalent_per_action``, per true action); for ``"maniskill"`` the metrics are
+    ``idm_equivalent_per_action``, per true action); for a continuous one (ManiSkill) the metrics are
     :func:`swirl.evaluation.metrics.vector_fwm_metrics` and :func:`swirl.evaluation.metrics.vector_idm_metrics` (MSEs after parsing).
 
     ``roles`` limits the work to one half, ``("fwm",)`` or ``("idm",)``, and the result to its keys: a SWIRL phase
     trains one adapter, so the loop evaluates that one and carries the other half over (:func:`carry_over`).
     """
-    if domain not in DOMAINS:
-        raise ValueError(f"unknown domain {domain!r}; expected one of {', '.join(DOMAINS)}")
+    get_domain(domain)  # an unknown one fails here, before any generation
     if not roles or set(roles) - {"fwm", "idm"}:
         raise ValueError(f"roles must be some of fwm, idm (got {', '.join(roles) or 'none'})")
     if rows.num_rows == 0:
@@ -84,7 +80,7 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
 
 
 def world_model_metrics(rows: Any, predicted_states: Sequence[str] | None, nll: Any, predicted_actions: Sequence[str] | None,
-                        domain: str = "minigrid", equivalent: list[list[int]] | None = None,
+                        domain: str = DEFAULT_DOMAIN, equivalent: list[list[int]] | None = None,
                         breakdowns: bool = True) -> dict[str, Any]:
     """:func:`evaluate_world_model`'s metrics of given predictions on ``rows``: ``predicted_states`` (full next
     states) and ``nll`` (the FWM's NLL of each true next state, an array), ``predicted_actions`` (``None`` or
@@ -95,24 +91,24 @@ def world_model_metrics(rows: Any, predicted_states: Sequence[str] | None, nll: 
     states, actions, next_states, env_ids = rows["state"], rows["action"], rows["next_state"], rows["env_id"]
     if predicted_actions is not None:
         predicted_actions = [action or OTHER for action in predicted_actions]
-    if equivalent is None and domain == "minigrid" and {"seed", "action_prefix"} <= set(rows.column_names):
-        from swirl.envs.identifiability import equivalent_actions_for_rows
-
-        equivalent = equivalent_actions_for_rows(rows)  # the actions that reproduce each row's s'
+    family = get_domain(domain)
+    resimulable = family.equivalent_actions_for_rows is not None and {"seed", "action_prefix"} <= set(rows.column_names)
+    if equivalent is None and resimulable:
+        equivalent = family.equivalent_actions_for_rows(rows)  # the actions that reproduce each row's s'
 
     def summarise(indices: list[int]) -> dict[str, float]:
         pick = lambda values: [values[i] for i in indices]  # noqa: E731
         result: dict[str, float] = {"rows": len(indices)}
         if predicted_states is not None:
             fwm = (vector_fwm_metrics(pick(states), pick(predicted_states), pick(next_states))
-                   if domain == "maniskill" else
+                   if family.continuous else
                    fwm_metrics(pick(states), pick(predicted_states), pick(next_states), text_metrics=breakdowns))
             result |= {f"fwm_{key}": value for key, value in fwm.items()} | {"fwm_nll": float(nll[indices].mean())}
-        if predicted_actions is not None and domain == "maniskill":
+        if predicted_actions is not None and family.continuous:
             idm = vector_idm_metrics(pick(predicted_actions), pick(actions))
             result |= {f"idm_{key}": value for key, value in idm.items()}
         elif predicted_actions is not None:
-            result["idm_accuracy"] = idm_metrics(pick(predicted_actions), pick(actions), ACTION_LABELS)["accuracy"]
+            result["idm_accuracy"] = idm_metrics(pick(predicted_actions), pick(actions), family.action_texts)["accuracy"]
             result["idm_constant_accuracy"] = best_constant_accuracy(pick(actions))
             if equivalent is not None:
                 result["idm_equivalent_accuracy"] = equivalent_accuracy(pick(predicted_actions), pick(equivalent),
@@ -133,14 +129,14 @@ def world_model_metrics(rows: Any, predicted_states: Sequence[str] | None, nll: 
         return summarise(everything)
     result = {**summarise(everything),
               "per_env": {env_id: summarise(indices) for env_id, indices in sorted(by_env.items())}}
-    if domain == "maniskill":
+    if family.continuous:
         return result
     if predicted_states is not None:
         result["fwm_per_action"] = {action: {key: value for key, value in summarise(indices).items()
                                              if key.startswith("fwm_") or key == "rows"}
                                     for action, indices in sorted(by_action.items())}
     if predicted_actions is not None:
-        idm = idm_metrics(predicted_actions, actions, ACTION_LABELS)
+        idm = idm_metrics(predicted_actions, actions, family.action_texts)
         result |= {"idm_per_action": idm["per_action"], "idm_confusion": idm["confusion"]}
         if equivalent is not None:
             result["idm_equivalent_per_action"] = {
@@ -175,7 +171,7 @@ def evaluate_saved_stage(adapters: str | Path, dataset: str | Path, out: str | P
     import json
 
     from swirl.data import check_state_images, convert_state_texts, load_dataset_dict
-    from swirl.evaluation.tables import HEADLINES, markdown_table
+    from swirl.evaluation.tables import markdown_table
     from swirl.models.loading import load_tokenizer
     from swirl.models.vision import require_vlm
     from swirl.paths import find_run_config, json_safe, write_text_atomic
@@ -201,7 +197,7 @@ def evaluate_saved_stage(adapters: str | Path, dataset: str | Path, out: str | P
         check_state_images(load_dataset_dict(dataset), dataset, (split,))
     result = evaluate_world_model(world_model, tokenizer, generator, test, max_state_tokens=max_state_tokens,
                                   max_action_tokens=max_action_tokens, domain=domain, view=view)
-    if domain != "minigrid" or view.has_images:
+    if not get_domain(domain).replays_actions or view.has_images:
         rollout_horizon = afs_states = 0  # both replay MiniGrid actions in the real env, on text states
     if rollout_horizon > 0:
         from swirl.evaluation.plots import plot_horizon
@@ -221,6 +217,6 @@ def evaluate_saved_stage(adapters: str | Path, dataset: str | Path, out: str | P
         plot_confusion(result["idm_confusion"], out / "idm_confusion.png")
     write_text_atomic(out / "eval.json", json.dumps(json_safe(result), indent=2, allow_nan=False) + "\n")
     per_env = [{"stage": env_id, **metrics} for env_id, metrics in result["per_env"].items()]
-    table = markdown_table([{"stage": "overall", **result}, *per_env], HEADLINES[domain]).replace("| stage |", "| env |", 1)
+    table = markdown_table([{"stage": "overall", **result}, *per_env], get_domain(domain).headline_metrics).replace("| stage |", "| env |", 1)
     write_text_atomic(out / "eval.md", table + "\n")
     return result, table

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from swirl.envs.domain import DEFAULT_DOMAIN, get_domain
+from swirl.envs.state_format import check_state_format, next_state_answer, next_state_from_answer, reconstruct
+
 STATE_MODALITIES = ("text", "image", "image+text")
 IMAGE_COLUMN = {"state": "image", "next_state": "next_image"}  # dataset columns holding each state's image
-# Which states a domain can show as images. MiniGrid draws any state, a generated one included (the codec
-# parses it, the renderer draws it); a ManiSkill state's text cannot be drawn, so its next state stays text.
-IMAGE_FIELDS = {"minigrid": ("state", "next_state"), "maniskill": ("state",)}
 
 
 @dataclass(frozen=True)
@@ -26,13 +26,11 @@ class StateView:
     """
 
     modality: str = "text"
-    image_fields: tuple[str, ...] = IMAGE_FIELDS["minigrid"]
+    image_fields: tuple[str, ...] = get_domain(DEFAULT_DOMAIN).image_fields  # which states a domain can draw
     state_format: str = "full"
-    domain: str = "minigrid"
+    domain: str = DEFAULT_DOMAIN
 
     def __post_init__(self) -> None:
-        from swirl.envs.state_format import check_state_format
-
         if self.modality not in STATE_MODALITIES:
             raise ValueError(f"state_modality must be one of {', '.join(STATE_MODALITIES)}, got {self.modality!r}")
         check_state_format(self.state_format)
@@ -43,20 +41,14 @@ class StateView:
 
     def answer(self, state: str, next_state: str) -> str:
         """The text standing for ``next_state`` after ``state``: itself, or the diff."""
-        from swirl.envs.state_format import next_state_answer
-
         return next_state_answer(state, next_state, self.state_format, self.domain)
 
     def next_state(self, state: str, answer: str) -> str:
         """The full next state an answer stands for (``StateParseError`` when it is not a valid one)."""
-        from swirl.envs.state_format import next_state_from_answer
-
         return next_state_from_answer(state, answer, self.state_format, self.domain)
 
     def reconstruct(self, state: str, answer: str) -> str | None:
         """:meth:`next_state`, or None for an answer that is not a valid next state."""
-        from swirl.envs.state_format import reconstruct
-
         return reconstruct(state, answer, self.state_format, self.domain)
 
     def prediction(self, state: str, answer: str) -> str:
@@ -83,7 +75,9 @@ class StateView:
 
 
 def state_view(modality: str, domain: str, state_format: str = "full") -> StateView:
-    return StateView(modality, IMAGE_FIELDS[domain], state_format, domain)
+    """The view of ``domain``'s states: which of them can be images is the domain's (MiniGrid draws any parsed state,
+    a generated one included; a ManiSkill state text cannot be drawn, so its next state stays text)."""
+    return StateView(modality, get_domain(domain).image_fields, state_format, domain)
 
 
 TEXT_VIEW = StateView()

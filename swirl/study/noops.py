@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from datasets import Dataset, DatasetDict
 
-from swirl.builders.splits import transition_features
+from swirl.builders.minigrid import minigrid_features
 from swirl.data import load_dataset_dict, save_dataset_dict
 from swirl.envs.identifiability import is_noop
 from swirl.evaluation.world_model import evaluate_saved_stage
@@ -48,7 +48,7 @@ def noop_test_set(seed_dir: Path, rows_per_action: int, seed: int) -> Path:
     if not (out / "dataset_dict.json").exists():
         data = load_dataset_dict(seed_dir / "data")
         rows = noop_transitions(data["test"], rows_per_action, seed)
-        features = transition_features("minigrid")
+        features = minigrid_features()
         test = Dataset.from_list([{name: row[name] for name in features} for row in rows], features=features)
         save_dataset_dict(DatasetDict({**data, "test": test}), out, overwrite=True)
     return out

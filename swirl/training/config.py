@@ -104,8 +104,7 @@ class SwirlLoopFields(StateFormatFields, TrackingFields):
         reject_invalid(self, checks)
         self.check_state_format()
         self.check_lora_layers()
-        if self.domain == "minigrid":
-            self.check_state_text()
+        self.check_data_fields()
 
     @property
     def state_view(self) -> StateView:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from swirl.distributed import is_main_process, wait_for_everyone
+from swirl.envs.domain import get_domain
 from swirl.paths import RUN_CONFIG, stage_done, write_json_atomic, write_text_atomic
 from swirl.training.config import RunConfig
 from swirl.training.warm_start import load_run_data, test_sample, warm_start
@@ -49,7 +50,7 @@ def evaluate_stage(config: RunConfig, stage_dir: Path, test: Any, tokenizer: Any
     evaluation = evaluate_world_model(model, tokenizer, sampler, test, max_state_tokens=config.max_state_tokens,
                                       max_action_tokens=config.max_action_tokens, domain=config.domain,
                                       view=config.state_view, roles=roles)
-    rollouts_apply = config.domain == "minigrid" and not config.state_view.has_images  # they replay MiniGrid actions
+    rollouts_apply = get_domain(config.domain).replays_actions and not config.state_view.has_images  # on text states
     if "fwm" in roles and config.eval_rollout_horizon > 0 and rollouts_apply:
         from swirl.evaluation.rollouts import rollout_accuracy
 
@@ -91,7 +92,6 @@ def check_image_run(config: RunConfig, tokenizer: Any, data: Any, data_path: Pat
 def finish_stage(config: RunConfig, stage_dir: Path, metrics: dict[str, Any], step: int, start: float) -> None:
     """Mark a stage complete (its ``metrics.json``, written last), send its numbers to the run's trackers at the
     stage's last step, and print the line that ends it (main process)."""
-    from swirl.evaluation.tables import HEADLINES
     from swirl.progress import show_stage_end
     from swirl.tracking import log_stage, stage_scalars
 
@@ -100,7 +100,8 @@ def finish_stage(config: RunConfig, stage_dir: Path, metrics: dict[str, Any], st
     stage = str(stage_dir.relative_to(config.output_dir))
     scalars = stage_scalars(metrics["eval"], metrics["training"])
     log_stage(config, stage, scalars, step)
-    shown = {name: metrics["eval"].get(name) for name in HEADLINES[config.domain][:2] + HEADLINES[config.domain][4:5]}
+    headline = get_domain(config.domain).headline_metrics
+    shown = {name: metrics["eval"].get(name) for name in headline[:2] + headline[4:5]}  # two of the FWM's, one IDM's
     shown |= {name: scalars.get(f"phase/{name}") for name in ("reward", "kl")}
     show_stage_end(stage, seconds, shown)
 
@@ -220,9 +221,8 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
     lines = [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
     if is_main_process():
         from swirl.evaluation.plots import plot_confusion, plot_stages
-        from swirl.evaluation.tables import HEADLINES
 
-        rates = [name for name in HEADLINES[config.domain] if "mse" not in name]  # the plot's axis is a share
+        rates = [name for name in get_domain(config.domain).headline_metrics if "mse" not in name]  # the plot's axis is a share
         plot_stages(lines, tuple(rates), output_dir / "plots" / "metrics_by_stage.png", title=str(output_dir))
         if "idm_confusion" in lines[-1]:
             plot_confusion(lines[-1]["idm_confusion"], output_dir / "plots" / "idm_confusion_final.png")

@@ -12,11 +12,12 @@ from swirl.training.config import RunConfig
 
 
 def load_run_data(config: RunConfig, data_path: Path) -> Any:
-    """The run's dataset, its MiniGrid states in the run's ``state_text`` (converted on load when needed)."""
+    """The run's dataset, its states in the run's ``state_text`` where its domain has several (converted on load)."""
     from swirl.data import convert_state_texts, load_dataset_dict
 
     data = load_dataset_dict(data_path)
-    return convert_state_texts(data, config.state_text) if config.domain == "minigrid" else data
+    state_text = getattr(config, "state_text", None)
+    return convert_state_texts(data, state_text) if state_text else data
 
 
 def test_sample(config: RunConfig, data: Any, rows: int) -> Any:

@@ -82,9 +82,9 @@ def labelled_dataset(seed_rows: Any, acquired: list[dict[str, Any]]) -> Any:
     """Seed labels + acquired labels as one Dataset with the transition features."""
     from datasets import Dataset, concatenate_datasets
 
-    from swirl.builders.splits import transition_features
+    from swirl.builders.minigrid import minigrid_features
 
-    features = transition_features("minigrid")
+    features = minigrid_features()
     base = seed_rows.select_columns(list(features)).cast(features)
     if not acquired:
         return base

@@ -106,10 +106,10 @@ class WAVConfig(StateFormatFields, TrackingFields, MiniGridDataFields, LoRAModel
         ]
         reject_invalid(self, checks)
         self.check_state_format()
-        self.check_state_text()
+        self.check_data_fields()
         self.check_lora_layers()
 
     @property
     def state_view(self) -> StateView:
         """Text states; next states written in full or as diffs (``state_format``)."""
-        return state_view("text", "minigrid", self.state_format)
+        return state_view("text", self.domain, self.state_format)

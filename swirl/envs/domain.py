@@ -1,0 +1,100 @@
+"""One record per environment family: everything the rest of swirl needs to know about it, in one place.
+
+A *domain* is a family of environments that share a state text, an action vocabulary and a way to re-simulate a
+recorded transition (MiniGrid and swirl's WAV rooms; ManiSkill3 tasks). Code outside this module never branches
+on a domain's name: it looks the domain up (:func:`get_domain`) and reads what it needs from the record, e.g.
+``get_domain(config.domain).headline_metrics`` or ``domain.codec.apply_diff(state, diff)``.
+``tests/test_structure.py`` fails on a new comparison with a domain name anywhere else.
+
+Adding a family = one module with its codec (``state_to_text``, ``text_to_state``, ``state_diff``,
+``apply_diff``) and env helpers, a dataset builder in ``swirl.builders`` with ``build_from_config``, and one
+:class:`Domain` in :data:`DOMAINS` below (docs/layout.md walks through it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable
+
+from swirl.envs import identifiability, maniskill, minigrid
+
+
+@dataclass(frozen=True)
+class Domain:
+    """An environment family, as the data builders, prompts, evaluation, tables and model cards see it."""
+
+    name: str
+    codec: ModuleType  # state_to_text, text_to_state, state_diff, apply_diff (lossless: apply_diff(s, diff(s, s')) == s')
+    make_env: Callable[..., Any]
+    resimulate: Callable[..., Any]  # (env, seed, action_prefix) -> the state after replaying the prefix
+    continuous: bool  # states and actions are vectors of numbers: MSE metrics instead of exact match and accuracies
+    action_texts: tuple[str, ...]  # the discrete actions' texts, in id order (empty when actions are vectors)
+    builder: str  # "module:function" building the DatasetDict a config's env_* fields describe (swirl.builders sits
+    #               above this layer, so it is named here and imported when a dataset is built)
+    image_fields: tuple[str, ...]  # prompt fields that can be shown as images (a state the renderer can draw)
+    headline_metrics: tuple[str, ...]  # the columns of every table of a run
+    metric_notes: str  # the model card's reading of the headline metrics
+    marker_column: str | None = None  # a dataset column only this family's rows have (None: the default family)
+    state_texts: tuple[str, ...] = ()  # lossless alternative state texts a dataset can be converted between
+    convert_state_text: Callable[[str, str], str] | None = None  # (text, to) -> the same state in text ``to``
+    state_text_kind: Callable[[str], str] | None = None  # text -> which of ``state_texts`` it is
+    equivalent_actions_for_rows: Callable[[Any], list[list[int]]] | None = None  # rows -> each row's s'-reproducing actions
+    replays_actions: bool = False  # open-loop rollouts can replay a test episode's actions in the real env
+
+
+MINIGRID = Domain(
+    name="minigrid",
+    codec=minigrid,
+    make_env=minigrid.make_env,
+    resimulate=minigrid.resimulate,
+    continuous=False,
+    action_texts=minigrid.ACTION_TEXTS + ("switch",),  # the WAV rooms' seventh action
+    builder="swirl.builders.minigrid:build_from_config",
+    image_fields=("state", "next_state"),  # the renderer draws any parsed state, a generated one included
+    headline_metrics=("fwm_exact_match", "fwm_changed_accuracy", "fwm_field_accuracy", "fwm_parse_rate",
+                      "idm_accuracy", "idm_equivalent_accuracy"),
+    metric_notes=("`fwm_changed_accuracy` counts only the grid cells / agent fields that the action changed "
+                  "(copying the input\nscores 0 there); `fwm_field_accuracy` counts all of them."),
+    state_texts=minigrid.STATE_TEXTS,
+    convert_state_text=minigrid.convert_state_text,
+    state_text_kind=minigrid.state_text_kind,
+    equivalent_actions_for_rows=identifiability.equivalent_actions_for_rows,
+    replays_actions=True,
+)
+
+MANISKILL = Domain(
+    name="maniskill",
+    codec=maniskill,
+    make_env=maniskill.make_env,
+    resimulate=maniskill.resimulate,
+    continuous=True,
+    action_texts=(),
+    builder="swirl.builders.maniskill:build_from_config",
+    image_fields=("state",),  # a state text cannot be drawn: a generated next state stays text
+    headline_metrics=("fwm_parse_rate", "fwm_exact_match", "fwm_mse", "fwm_copy_mse", "idm_parse_rate",
+                      "idm_action_mse", "idm_zero_action_mse"),
+    metric_notes=("MSEs are over the parsed predictions (read them with the parse rates); `fwm_copy_mse` is "
+                  "the error of\npredicting s' = s and `idm_zero_action_mse` that of answering a zero action."),
+    marker_column="env_state",  # the simulator state each row carries for re-simulation
+)
+
+DOMAINS: dict[str, Domain] = {domain.name: domain for domain in (MINIGRID, MANISKILL)}
+DEFAULT_DOMAIN = MINIGRID.name  # rows without any family's marker column, and calls that name no domain
+
+
+def get_domain(name: str) -> Domain:
+    """The registered domain called ``name``; ``ValueError`` naming the known ones otherwise."""
+    try:
+        return DOMAINS[name]
+    except KeyError:
+        raise ValueError(f"unknown domain {name!r}; expected one of {', '.join(DOMAINS)}") from None
+
+
+def domain_of_columns(columns: Any) -> Domain:
+    """The domain of a dataset split with these column names: the family whose marker column it has, else the
+    default (MiniGrid rows carry nothing a hand-made split would lack)."""
+    for domain in DOMAINS.values():
+        if domain.marker_column is not None and domain.marker_column in columns:
+            return domain
+    return DOMAINS[DEFAULT_DOMAIN]
