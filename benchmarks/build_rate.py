@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from swirl.builders.minigrid import build_minigrid_dataset
-from swirl.envs.minigrid import make_env
+from swirl.envs.minigrid_env import make_env
 
 ENVS = [
     "swirl/WAV-KeyDelivery-v0",

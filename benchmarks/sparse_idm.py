@@ -20,7 +20,7 @@ from pathlib import Path
 from statistics import fmean, pstdev
 
 from swirl.builders.minigrid import build_minigrid_dataset
-from swirl.envs.minigrid import WAV_ACTION_TEXTS
+from swirl.envs.minigrid_env import WAV_ACTION_TEXTS
 from swirl.wav.sparse_idm import train_sparse_idm
 
 CELLS = [  # (factor, env id, labelled transitions)

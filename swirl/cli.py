@@ -144,7 +144,7 @@ def _save_data(dataset, args: argparse.Namespace, summary: str) -> None:
 
 def _run_minigrid_data(args: argparse.Namespace) -> None:
     from swirl.builders.minigrid import build_minigrid_dataset, summary_table
-    from swirl.envs.minigrid import make_env, minigrid_env_ids
+    from swirl.envs.minigrid_env import make_env, minigrid_env_ids
 
     if not _check_data_args(args, minigrid_env_ids):
         return

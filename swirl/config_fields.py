@@ -43,7 +43,7 @@ class MiniGridDataFields:
     def check_data_fields(self) -> None:
         """``state_text`` and ``env_test_split`` name known choices."""
         from swirl.builders.minigrid import TEST_SPLITS
-        from swirl.envs.minigrid import STATE_TEXTS
+        from swirl.envs.minigrid_text import STATE_TEXTS
 
         reject_invalid(self, [
             (self.state_text in STATE_TEXTS, "state_text", f"must be one of {', '.join(STATE_TEXTS)}"),

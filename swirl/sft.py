@@ -96,7 +96,7 @@ class SwirlSFTConfig(SFTConfig):
 
         if self.state_modality not in STATE_MODALITIES:
             raise ValueError(f"state_modality must be one of {', '.join(STATE_MODALITIES)}, got {self.state_modality!r}")
-        from swirl.envs.minigrid import STATE_TEXTS
+        from swirl.envs.minigrid_text import STATE_TEXTS
         from swirl.envs.state_format import check_state_format
 
         check_state_format(self.state_format)

@@ -190,7 +190,7 @@ def test_render_from_text_matches_render_from_env():
     for action in (0, 2, 2, 1, 2):
         env.step(action)
     from_env = render_state(env, tile_size=8)
-    from_text = text_to_state(state_to_text(env)).render(tile_size=8)
+    from_text = render_state(text_to_state(state_to_text(env)), tile_size=8)
     assert from_env.size == (8 * 8, 8 * 8) and from_env.mode == "RGB"
     assert np.array_equal(np.asarray(from_env), np.asarray(from_text))
     assert render_state(env, tile_size=4).size == (32, 32)

@@ -14,7 +14,7 @@ from datasets import Image, load_from_disk
 
 from swirl.builders.minigrid import build_minigrid_dataset
 from swirl.data import load_dataset_dict, save_dataset_dict
-from swirl.envs.minigrid import make_env, resimulate, state_to_text, text_to_action, text_to_state
+from swirl.envs.minigrid import make_env, render_state, resimulate, state_to_text, text_to_action, text_to_state
 from swirl.errors import DatasetError, SwirlError
 
 ENVS = ["swirl/WAV-KeyDelivery-Noisy-v0", "swirl/WAV-ObjectMatching-v0"]
@@ -110,7 +110,7 @@ def test_random_rows_resimulate_exactly(saved, split):
 def test_images_show_the_recorded_states(saved):
     dataset, _ = saved
     row = dataset["test"][3]
-    expected = text_to_state(row["next_state"]).render(tile_size=4)
+    expected = render_state(text_to_state(row["next_state"]), tile_size=4)
     assert np.array_equal(np.asarray(row["next_image"].convert("RGB")), np.asarray(expected))
 
 

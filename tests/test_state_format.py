@@ -11,7 +11,7 @@ from swirl.builders.minigrid import build_minigrid_dataset
 from swirl.evaluation.rollouts import rollout_accuracy
 from swirl.evaluation.world_model import evaluate_world_model
 from swirl.data import convert_state_texts, load_dataset_dict
-from swirl.envs.minigrid import NO_CHANGE, apply_diff, state_diff, state_text_kind
+from swirl.envs.minigrid_text import NO_CHANGE, apply_diff, state_diff, state_text_kind
 from swirl.envs.state_format import next_state_answer, reconstruct
 from swirl.errors import StateParseError
 from swirl.models.prompts import completion, fwm_prompt, idm_prompt, prompt_completion_dataset, prompt_for_row
@@ -199,7 +199,7 @@ class Respaced:
 
 
 def test_the_oracle_scores_the_truth_alike_whether_or_not_f_predicted_it_first(world_model, tokenizer, objects_data):
-    from swirl.envs.minigrid import state_diff
+    from swirl.envs.minigrid_text import state_diff
     from swirl.wav.candidates import pool_candidates
     from swirl.wav.scores import PoolScorer
     from swirl.wav.world_models import LLMWorldModels

@@ -156,7 +156,7 @@ def test_the_pip_minigrid_package_is_still_registered():
 def test_the_command_line_choices_match_the_library_without_importing_it():
     """`swirl --help` stays fast: the CLI writes its choices out instead of importing the environments for them."""
     from swirl import cli
-    from swirl.envs.minigrid import STATE_TEXTS
+    from swirl.envs.minigrid_text import STATE_TEXTS
     from swirl.envs.state_format import STATE_FORMATS
     from swirl.models.state_view import STATE_MODALITIES
 

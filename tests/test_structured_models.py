@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from swirl.builders.minigrid import build_minigrid_dataset
-from swirl.envs.minigrid import action_texts, obj_from_code, text_to_state
+from swirl.envs.minigrid_env import action_texts
+from swirl.envs.minigrid_text import obj_from_code, text_to_state
 from swirl.errors import SwirlError
 from swirl.wav.structured import StructuredModel, train_structured_model
 

@@ -246,7 +246,7 @@ def test_phase1_reward_shows_the_idm_the_drawn_sample_and_floors_undrawable_ones
 
 
 def test_phase1_reward_with_diffs_draws_the_reconstructed_state(processor, vlm_world_model, image_dataset):
-    from swirl.envs.minigrid import state_diff
+    from swirl.envs.minigrid_text import state_diff
 
     view = state_view("image+text", "minigrid", "diff")  # the IDM sees s^ drawn and the sampled diff as text
     rows = load_dataset_dict(image_dataset)["state_only"].select(range(2))

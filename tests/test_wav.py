@@ -16,7 +16,7 @@ import pytest
 
 from swirl.builders.minigrid import build_minigrid_dataset
 from swirl.evaluation.metrics import field_mismatch
-from swirl.envs.minigrid import WAV_ACTION_TEXTS
+from swirl.envs.minigrid_env import WAV_ACTION_TEXTS
 from swirl.errors import SwirlError
 from swirl.wav.journal import JOURNAL, execute_selected, read_journal
 from swirl.wav.config import WAVConfig

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable
 
-from swirl.envs import identifiability, maniskill, minigrid
+from swirl.envs import identifiability, maniskill, minigrid_env, minigrid_text
 
 
 @dataclass(frozen=True)
@@ -45,20 +45,20 @@ class Domain:
 
 MINIGRID = Domain(
     name="minigrid",
-    codec=minigrid,
-    make_env=minigrid.make_env,
-    resimulate=minigrid.resimulate,
+    codec=minigrid_text,
+    make_env=minigrid_env.make_env,
+    resimulate=minigrid_env.resimulate,
     continuous=False,
-    action_texts=minigrid.ACTION_TEXTS + ("switch",),  # the WAV rooms' seventh action
+    action_texts=minigrid_env.ACTION_TEXTS + ("switch",),  # the WAV rooms' seventh action
     builder="swirl.builders.minigrid:build_from_config",
     image_fields=("state", "next_state"),  # the renderer draws any parsed state, a generated one included
     headline_metrics=("fwm_exact_match", "fwm_changed_accuracy", "fwm_field_accuracy", "fwm_parse_rate",
                       "idm_accuracy", "idm_equivalent_accuracy"),
     metric_notes=("`fwm_changed_accuracy` counts only the grid cells / agent fields that the action changed "
                   "(copying the input\nscores 0 there); `fwm_field_accuracy` counts all of them."),
-    state_texts=minigrid.STATE_TEXTS,
-    convert_state_text=minigrid.convert_state_text,
-    state_text_kind=minigrid.state_text_kind,
+    state_texts=minigrid_text.STATE_TEXTS,
+    convert_state_text=minigrid_text.convert_state_text,
+    state_text_kind=minigrid_text.state_text_kind,
     equivalent_actions_for_rows=identifiability.equivalent_actions_for_rows,
     replays_actions=True,
 )

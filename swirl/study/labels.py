@@ -11,7 +11,7 @@ from typing import Any
 
 from swirl.data import convert_state_texts, load_dataset_dict
 from swirl.envs.identifiability import equivalent_actions_for_rows
-from swirl.envs.minigrid import action_texts
+from swirl.envs.minigrid_env import action_texts
 from swirl.study.config import QualityConfig
 from swirl.study.statistics import mean_std
 

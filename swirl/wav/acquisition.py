@@ -97,7 +97,7 @@ INVERSE_DIRS = {"sparse": "sparse_idm", "dense": "dense_idm", "llm": "idm"}  # w
 
 
 def action_labels(env_ids: Any) -> list[str]:
-    from swirl.envs.minigrid import action_texts
+    from swirl.envs.minigrid_env import action_texts
 
     return list(dict.fromkeys(a for env_id in sorted(set(env_ids)) for a in action_texts(env_id)))
 

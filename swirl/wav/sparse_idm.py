@@ -36,7 +36,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from swirl.envs.minigrid import MiniGridState, text_to_state
+from swirl.envs.minigrid_text import MiniGridState, text_to_state
 from swirl.errors import StateParseError
 
 EMPTY, PAD, UNKNOWN = ".", "<pad>", "<unk>"

@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from swirl.envs.minigrid import MiniGridState, obj_from_code, state_text_kind, text_to_state
+from swirl.envs.minigrid_text import MiniGridState, obj_from_code, state_text_kind, text_to_state
 from swirl.errors import StateParseError
 
 EMPTY, PAD, UNKNOWN = ".", "<pad>", "<unk>"
