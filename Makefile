@@ -9,7 +9,7 @@ STAMP      := $(VENV)/.swirl-installed
 PYTEST     := scripts/with_vulkan.sh $(PY) -m pytest -n 2 --dist loadfile
 DEMO_DIR   ?= outputs/demo
 
-.PHONY: setup demo test test-slow bench bench-wav wav-protocol wav-protocol-llm quality quality-paper maniskill-setup demo-maniskill clean
+.PHONY: setup demo test test-slow bench bench-wav wav-protocol wav-protocol-llm asymmetry quality quality-paper maniskill-setup demo-maniskill clean
 
 setup: $(STAMP)
 
@@ -75,6 +75,11 @@ wav-protocol: $(STAMP)
 
 wav-protocol-llm: $(STAMP)
 	$(PY) recipes/wav_minigrid.py --config recipes/minigrid/wav-protocol-llm.yaml
+
+# WAV's forward-inverse asymmetry (issue #31), structured world models: objects 6-14, noise levels 0-4, 100-1600
+# labels, 3 seeds (about 25 minutes on 2 cores). Resumable. Table and plots: benchmarks/results/asymmetry.{md,json,png}
+asymmetry: $(STAMP)
+	$(PY) benchmarks/asymmetry.py
 
 # WAV and its four baselines, 3 seeds, tiny model (about 40 minutes on 2 cores); table in runs/wav-cpu-tiny/summary.md
 bench-wav: $(STAMP)

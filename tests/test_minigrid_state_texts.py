@@ -24,6 +24,7 @@ from swirl.envs.minigrid import (
     state_to_text,
     text_to_state,
 )
+from swirl.envs.wav_tasks import ASYMMETRY_NOISE_LEVELS, ASYMMETRY_OBJECTS, asymmetry_room
 from swirl.errors import StateParseError
 
 # minigrid 3.2's wheels ship without the WFC envs' pattern images (see test_minigrid_codec.py).
@@ -192,6 +193,32 @@ def test_random_transitions_include_the_interactions(env_id):
     wanted = {"pick up", "drop"} | ({"switch"} if env_id.startswith("swirl/WAV-") else set())
     wanted |= {"toggle door"} if "Door" in env_id or "Corridor" in env_id else set()
     assert wanted <= seen
+
+
+ASYMMETRY_ROOMS = [asymmetry_room(n) for n in ASYMMETRY_OBJECTS] + [asymmetry_room(ASYMMETRY_OBJECTS[0], level)
+                                                                     for level in ASYMMETRY_NOISE_LEVELS[1:]]
+
+
+@pytest.mark.parametrize("env_id", ASYMMETRY_ROOMS)
+def test_the_asymmetry_rooms_stay_lossless_over_long_random_play(env_id):
+    """Issue #31's rooms (up to 14 objects, up to 8 noisy tiles) through 300 steps of play: both texts and both
+    diffs of every transition round-trip, through pick-ups, drops, switches and the tiles' colour changes."""
+    env = make_env(env_id)
+    rng = np.random.default_rng(3)
+    env.reset(seed=3)
+    state = MiniGridState.from_env(env)
+    seen: set[str | None] = set()
+    tile_changes = 0
+    for _ in range(300):
+        env.step(interacting_action(env, rng))
+        after = MiniGridState.from_env(env)
+        check_texts(after)
+        check_diffs(state, after)
+        seen.add(transition_kind(state, after))
+        tile_changes += any(state.cell(x, y) != after.cell(x, y) for x, y in env.unwrapped.noisy_tiles)
+        state = after
+    assert {"pick up", "drop", "switch"} <= seen
+    assert (tile_changes > 200) == ("Noise" in env_id)  # a noisy room's tiles change colour nearly every step
 
 
 # ------------------------------------------------------------------------------------ objects text

@@ -365,7 +365,7 @@ def test_wav_nll_score_and_progress_with_a_real_model(noisy_data, tokenizer, tmp
 
 
 def test_the_pool_and_the_subgoal_data_never_share_an_episode(noisy_data):
-    from swirl.wav.acquisition import split_data
+    from swirl.wav.seed_data import split_data
 
     parts = split_data(WAVConfig(pool_states=40, seed_labels=8, eval_rows=4), noisy_data, seed=0)
     episodes = lambda rows: set(zip(rows["env_id"], rows["episode"]))  # noqa: E731

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 from minigrid.core.world_object import Ball, Box, Door, Key
 
+from swirl.builders.minigrid import collect_episode
 from swirl.envs.experts import expert_action, go_to
-from swirl.envs.minigrid import MiniGridState, Obj, make_env, state_to_text
-from swirl.envs.wav_tasks import SWITCH
+from swirl.envs.identifiability import equivalent_actions_for_rows, is_identifiable, is_noop
+from swirl.envs.minigrid import MiniGridState, Obj, make_env, resimulate, state_to_text, text_to_state
+from swirl.envs.wav_tasks import (ASYMMETRY_NOISE_LEVELS, ASYMMETRY_OBJECTS, SWITCH, TILES_PER_NOISE_LEVEL,
+                                  asymmetry_room)
 
 TURN_LEFT, TURN_RIGHT, FORWARD, PICKUP, DROP, TOGGLE = range(6)
 
@@ -225,3 +228,72 @@ def test_random_play_rooms_toggle_boxes_by_colour_and_the_tasks_by_swap():
     assert make_env("swirl/WAV-KeyDelivery-v0").unwrapped.box_toggle == "swap"
     with pytest.raises(ValueError, match=r"box_toggle must be one of swap, colour \(got 'paint'\)"):
         make_env("swirl/WAV-RandomPlay-6obj-v0", box_toggle="paint")
+
+
+# ------------------------------------------------------------------ the forward-inverse asymmetry rooms (#31)
+@pytest.mark.parametrize(("num_objects", "level"), [(n, 0) for n in ASYMMETRY_OBJECTS]
+                         + [(ASYMMETRY_OBJECTS[0], level) for level in ASYMMETRY_NOISE_LEVELS[1:]])
+def test_the_asymmetry_rooms_share_one_size_and_hold_their_objects_and_tiles(num_objects, level):
+    env = make_env(asymmetry_room(num_objects, level))
+    for seed in range(5):
+        env.reset(seed=seed)
+        core, state = env.unwrapped, MiniGridState.from_env(env)
+        assert (state.width, state.height) == (8, 8)  # a 6x6 floor
+        objects = [cell for cell in state.cells if cell is not None and cell.type in ("key", "ball", "box")]
+        floors = [cell for cell in state.cells if cell is not None and cell.type == "floor"]
+        assert len(objects) == num_objects and {obj.color for obj in objects} <= {"red", "blue"}
+        assert len(floors) == len(set(core.noisy_tiles)) == TILES_PER_NOISE_LEVEL * level
+        assert 36 - num_objects - len(floors) >= 14  # room for the agent to walk and drop
+        assert core.box_toggle == "colour"  # the random-play rule, as the 10x10 random-play rooms
+
+
+def test_the_asymmetry_rooms_leave_the_existing_random_play_ids_as_they_were():
+    assert asymmetry_room(14) == "swirl/WAV-RandomPlay-14obj-8x8-v0"
+    assert asymmetry_room(6, 4) == "swirl/WAV-RandomPlay-6obj-8x8-Noise4-v0"
+    rooms = {env_id: make_env(env_id).unwrapped for env_id in (
+        "swirl/WAV-RandomPlay-14obj-v0", "swirl/WAV-RandomPlay-8obj-Noisy-v0", "swirl/WAV-RandomPlay-4obj-6x6-v0")}
+    assert [(r.width, r.num_objects, r.num_noisy_tiles, r.box_toggle) for r in rooms.values()] == [
+        (10, 14, 0, "colour"), (10, 8, 8, "colour"), (6, 4, 0, "swap")]
+
+
+@pytest.fixture(scope="module", params=[asymmetry_room(ASYMMETRY_OBJECTS[0], ASYMMETRY_NOISE_LEVELS[-1]),
+                                        "swirl/WAV-RandomPlay-8obj-Noisy-v0"])
+def noisy_episode(request):
+    """60 steps of random play in the noisiest asymmetry room and in a 10x10 noisy room (8 tiles each), as dataset
+    columns."""
+    env_id = request.param
+    return collect_episode(make_env(env_id), env_id, 11, 0, max_steps=60, policy="expert",
+                           rng=np.random.default_rng(11), epsilon=0.3)
+
+
+def test_noisy_rows_resimulate_exactly_tile_colours_included(noisy_episode):
+    rows, env = noisy_episode, None
+    for i in range(0, 60, 6):
+        env = resimulate(rows["env_id"][i], rows["seed"][i], rows["action_prefix"][i], env=env)
+        assert MiniGridState.from_env(env) == text_to_state(rows["state"][i])
+        env.step(rows["action_id"][i])
+        assert MiniGridState.from_env(env) == text_to_state(rows["next_state"][i])
+
+
+def test_noise_does_not_hide_the_action_that_was_taken(noisy_episode):
+    """Every action is tried from a copy of the re-simulated env, RNG included, so each draws the row's own new tile
+    colours: the recorded action always reproduces s'. A step that changed only the tiles is not a no-op (s' != s)
+    but every do-nothing action explains it, so the identifiable split leaves it out."""
+    rows = noisy_episode
+    equivalent = equivalent_actions_for_rows(rows)
+    assert all(action in found for action, found in zip(rows["action_id"], equivalent))
+    tiles_only = [i for i, (s, n) in enumerate(zip(rows["state"], rows["next_state"]))
+                  if only_tiles_changed(text_to_state(s), text_to_state(n))]
+    assert tiles_only  # random play bumps into walls and picks up nothing
+    for i in tiles_only:
+        assert not is_noop(rows["state"][i], rows["next_state"][i])
+        assert not is_identifiable(equivalent[i]) and len(equivalent[i]) >= 2
+    assert sum(map(is_identifiable, equivalent)) >= 20  # moves, turns and interactions stay identifiable
+
+
+def only_tiles_changed(state: MiniGridState, next_state: MiniGridState) -> bool:
+    """The agent, what it carries and every object are as they were; some floor tile changed colour."""
+    agent = (state.agent_pos, state.agent_dir, state.carrying)
+    changed = [(a, b) for a, b in zip(state.cells, next_state.cells) if a != b]
+    tiles = all(a is not None and b is not None and a.type == b.type == "floor" for a, b in changed)
+    return agent == (next_state.agent_pos, next_state.agent_dir, next_state.carrying) and bool(changed) and tiles

@@ -9,7 +9,14 @@ Rules shared by every task here (they differ from stock MiniGrid on purpose):
   use the WAV paper's random-play rule instead, ``box_toggle="colour"``: a box toggle flips the box's colour
   red <-> blue like a key's (a constructor option of every env here). Doors toggle as usual.
 * Optional *noisy floor tiles*: floor cells whose colours are redrawn at random (from the env's seeded RNG)
-  after every step, inflating state stochasticity without touching the action's imprint.
+  after every step, inflating state stochasticity without touching the action's imprint. No action moves, takes
+  or covers a tile (a floor cannot be picked up, dropped on, toggled or switched), and every step draws one colour
+  per tile whatever the action, so the tiles' colours after a step depend only on the RNG state before it. Hence
+  re-simulation is exact: :func:`swirl.envs.minigrid_env.resimulate` (reset with the seed, replay the prefix)
+  gives the row's state, tile colours included, and :mod:`swirl.envs.identifiability` steps every action from a
+  copy of that env, RNG state included, so each action sees the same new colours and next states are compared
+  exactly, not modulo the tiles. A step that changes nothing but the tiles is therefore explained by every action
+  that does nothing (not identifiable), though ``s' != s``.
 
 Tasks (each has a random policy — ``env.action_space.sample()`` — and a scripted expert,
 ``swirl.envs.experts.expert_action(env, rng)``, so collected sequences contain the interactions, not only walking):
@@ -22,6 +29,12 @@ Tasks (each has a random policy — ``env.action_space.sample()`` — and a scri
 * ``swirl/WAV-RandomPlay-<n>obj-v0``: an empty 10x10 room with ``n`` keys, balls and boxes (6-14) for random play,
   boxes toggled by colour; ``swirl/WAV-RandomPlay-4obj-6x6-v0`` is a small one (4 objects in 6x6, boxes toggled
   by swap, as the quality study's data was built); its "expert" walks to random objects and interacts with them.
+* The forward-inverse asymmetry rooms (issue #31, :mod:`swirl.wav.asymmetry`), one room size for every level so
+  that only the factor changes: ``swirl/WAV-RandomPlay-<n>obj-8x8-v0`` (``n`` = 6, 8, 10, 12, 14 objects) and
+  ``swirl/WAV-RandomPlay-6obj-8x8-Noise<k>-v0`` (noise level ``k`` = 1-4: ``2k`` noisy floor tiles). An 8x8 grid
+  is a 6x6 floor inside its walls (MiniGrid's ``size`` counts the walls): a 6x6 *grid* has a 4x4 floor, where 14
+  objects and the agent would leave one free cell, so random play would be almost all no-ops and no object could
+  be carried anywhere. On the 6x6 floor, 14 objects cover 39% of the 36 cells (the rooms' rule is at most half).
 
 The three tasks also come in 6x6 rooms (``swirl/WAV-KeyDelivery-6x6-v0`` etc.; states of ~50 SmolLM2 tokens
 instead of ~100, for CPU studies). Each has a ``-Noisy`` variant with noisy floor tiles; any size, object or tile
@@ -291,6 +304,23 @@ class RandomPlayEnv(WAVEnv):
         return action
 
 
+ASYMMETRY_SIZE = 8  # the grid, walls included: a 6x6 floor
+ASYMMETRY_OBJECTS = (6, 8, 10, 12, 14)
+ASYMMETRY_NOISE_LEVELS = (0, 1, 2, 3, 4)  # level 0 is the plain 6-object room
+TILES_PER_NOISE_LEVEL = 2  # level 4 has 8 noisy tiles, as the 10x10 -Noisy random-play rooms
+
+
+def asymmetry_room(num_objects: int, noise_level: int = 0) -> str:
+    """The registered id of a forward-inverse asymmetry room (noise rooms exist for 6 objects only).
+
+    >>> asymmetry_room(14), asymmetry_room(6, noise_level=3)
+    ('swirl/WAV-RandomPlay-14obj-8x8-v0', 'swirl/WAV-RandomPlay-6obj-8x8-Noise3-v0')
+    """
+    size = f"{ASYMMETRY_SIZE}x{ASYMMETRY_SIZE}"
+    noise = f"-Noise{noise_level}" if noise_level else ""
+    return f"swirl/WAV-RandomPlay-{num_objects}obj-{size}{noise}-v0"
+
+
 def _register() -> None:
     for name, cls in (
         ("KeyDelivery", KeyDeliveryEnv),
@@ -312,6 +342,14 @@ def _register() -> None:
     # a small object-rich room (states of ~50 SmolLM2 tokens instead of ~130): the CPU quality study's
     register(id="swirl/WAV-RandomPlay-4obj-6x6-v0", entry_point=entry,
              kwargs={"num_objects": 4, "size": 6, "box_toggle": "swap"})
+    # the forward-inverse asymmetry rooms: one 8x8 grid (a 6x6 floor) for every level, see the module docstring
+    for num_objects in ASYMMETRY_OBJECTS:
+        register(id=asymmetry_room(num_objects), entry_point=entry,
+                 kwargs={"num_objects": num_objects, "size": ASYMMETRY_SIZE})
+    for level in ASYMMETRY_NOISE_LEVELS[1:]:
+        register(id=asymmetry_room(ASYMMETRY_OBJECTS[0], level), entry_point=entry,
+                 kwargs={"num_objects": ASYMMETRY_OBJECTS[0], "size": ASYMMETRY_SIZE,
+                         "num_noisy_tiles": TILES_PER_NOISE_LEVEL * level})
 
 
 _register()

@@ -22,7 +22,8 @@ COLUMNS = ("fwm_nll", "fwm_changed_accuracy", "fwm_exact_match", "idm_accuracy",
 MATCHED = {"fwm_nll": False, "fwm_exact_match": True, "fwm_changed_accuracy": True}
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and population standard deviation of the values that are numbers (None and NaN left out)."""
     values = [v for v in values if v is not None and not math.isnan(v)]
     if not values:
         return float("nan"), float("nan")
@@ -43,7 +44,7 @@ def curves(lines: Sequence[dict[str, Any]], keys: Sequence[str] = COLUMNS) -> di
             curve["labels"].append(sum(line["labels"] for line in group) / len(group))
             curve["seeds"].append(len(group))
             for key in keys:
-                mean, std = _mean_std([line.get(key) for line in group])
+                mean, std = mean_std([line.get(key) for line in group])
                 curve[f"{key}_mean"].append(mean)
                 curve[f"{key}_std"].append(std)
         result[method] = dict(curve)

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (files only: runs on machines without a display)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -17,7 +18,7 @@ def _pyplot():
 
 def plot_stages(lines: Sequence[dict[str, Any]], keys: Sequence[str], out: str | Path, title: str = "") -> Path:
     """One line per metric across the stages of a run (``metrics.jsonl`` lines)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(7, 4))
     stages = [line["stage"] for line in lines]
     for key in keys:
@@ -27,12 +28,12 @@ def plot_stages(lines: Sequence[dict[str, Any]], keys: Sequence[str], out: str |
     axis.set_title(title or "metrics per stage")
     axis.legend(fontsize=8)
     axis.tick_params(axis="x", labelrotation=20)
-    return _save(figure, out)
+    return save_figure(figure, out)
 
 
 def plot_horizon(steps: Sequence[dict[str, float]], out: str | Path, title: str = "") -> Path:
     """Exact match and field accuracy per rollout horizon."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(5, 3.5))
     horizons = [step["horizon"] for step in steps]
     for key in ("exact_match", "field_accuracy"):
@@ -41,12 +42,12 @@ def plot_horizon(steps: Sequence[dict[str, float]], out: str | Path, title: str 
     axis.set_ylim(-0.02, 1.02)
     axis.set_title(title or "open-loop FWM rollouts")
     axis.legend(fontsize=8)
-    return _save(figure, out)
+    return save_figure(figure, out)
 
 
 def plot_confusion(confusion: dict[str, dict[str, int]], out: str | Path, title: str = "") -> Path:
     """The IDM's confusion matrix (rows: true action, columns: predicted)."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = [action for action, counts in confusion.items() if sum(counts.values())] or list(confusion)
     columns = list(next(iter(confusion.values())))
     matrix = [[confusion[row][column] for column in columns] for row in rows]
@@ -62,15 +63,16 @@ def plot_confusion(confusion: dict[str, dict[str, int]], out: str | Path, title:
     axis.set_ylabel("true")
     axis.set_title(title or "IDM confusion matrix")
     figure.colorbar(image, ax=axis)
-    return _save(figure, out)
+    return save_figure(figure, out)
 
 
-def _save(figure: Any, out: str | Path) -> Path:
+def save_figure(figure: Any, out: str | Path) -> Path:
+    """Write ``figure`` to ``out`` (folders made as needed), close it, return the path."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
     figure.savefig(out, dpi=110)
-    _pyplot().close(figure)
+    pyplot().close(figure)
     return out
 
 
@@ -79,7 +81,7 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], keys: Sequence[str], 
 
     ``curves[method]`` holds ``labels`` and, per key, ``<key>_mean`` and ``<key>_std`` lists.
     """
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.8), squeeze=False)
     for axis, key in zip(axes[0], keys):
         for method, curve in curves.items():
@@ -89,4 +91,4 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], keys: Sequence[str], 
         axis.set_ylabel(key)
         axis.legend(fontsize=8)
     figure.suptitle(title or "test metrics vs labels")
-    return _save(figure, out)
+    return save_figure(figure, out)

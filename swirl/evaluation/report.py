@@ -28,7 +28,7 @@ def final_line(run_dir: str | Path) -> dict:
 
 
 def compare(runs: dict[str, str | Path], out: str | Path, keys: Sequence[str] = HEADLINE) -> dict:
-    from swirl.evaluation.plots import _pyplot, _save
+    from swirl.evaluation.plots import pyplot, save_figure
 
     rows = {name: final_line(run_dir) for name, run_dir in runs.items()}
     out = Path(out)
@@ -36,7 +36,7 @@ def compare(runs: dict[str, str | Path], out: str | Path, keys: Sequence[str] = 
     table = table.replace("| stage |", "| run (final stage) |", 1)
     write_text_atomic(out / "report.json", json.dumps(rows, indent=2) + "\n")
     write_text_atomic(out / "report.md", table + "\n")
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(8, 4))
     width = 0.8 / max(1, len(rows))
     for index, (name, line) in enumerate(rows.items()):
@@ -46,7 +46,7 @@ def compare(runs: dict[str, str | Path], out: str | Path, keys: Sequence[str] = 
     axis.set_ylim(0, 1)
     axis.legend(fontsize=8)
     axis.set_title("final evaluation per run")
-    _save(figure, out / "report.png")
+    save_figure(figure, out / "report.png")
     print(table)
     return rows
 
@@ -54,9 +54,9 @@ def compare(runs: dict[str, str | Path], out: str | Path, keys: Sequence[str] = 
 def plot_arms(rows: Sequence[dict], keys: Sequence[str], path: str | Path, title: str = "") -> None:
     """Grouped bars, one group per metric and one bar per row (an arm), with ``<key>_std`` error bars (e.g. the
     spread over seeds)."""
-    from swirl.evaluation.plots import _pyplot, _save
+    from swirl.evaluation.plots import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(8, 4))
     width = 0.8 / max(1, len(rows))
     for index, row in enumerate(rows):
@@ -67,4 +67,4 @@ def plot_arms(rows: Sequence[dict], keys: Sequence[str], path: str | Path, title
     axis.set_ylim(0, 1)
     axis.legend(fontsize=8)
     axis.set_title(title, fontsize=9)
-    _save(figure, Path(path))
+    save_figure(figure, Path(path))

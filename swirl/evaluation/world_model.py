@@ -51,7 +51,7 @@ def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fw
         raise ValueError(f"roles must be some of fwm, idm (got {', '.join(roles) or 'none'})")
     if rows.num_rows == 0:
         raise ValueError("cannot evaluate on an empty split")
-    states, actions, next_states, env_ids = rows["state"], rows["action"], rows["next_state"], rows["env_id"]
+    states, actions, next_states = rows["state"], rows["action"], rows["next_state"]
     listed = list(rows) if view.has_images else [{"state": s, "action": a, "next_state": n}
                                                  for s, a, n in zip(states, actions, next_states)]
 

@@ -161,7 +161,7 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
 
     data_path = prepare_dataset(config, config.seed)
     if getattr(config, "acquisition", "none") != "none":  # WAV acquisition: MiniGrid only
-        from swirl.wav.acquisition import acquire_for_swirl
+        from swirl.wav.swirl_labels import acquire_for_swirl
 
         data_path = acquire_for_swirl(config, data_path)
     data = load_run_data(config, data_path)
