@@ -26,11 +26,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from trl import SFTConfig
+import torch
+from trl import SFTConfig, SFTTrainer
 
-from swirl.config_fields import LoRAModelFields
-from swirl.models.prompts import ROLES
-from swirl.models.state_view import TEXT_VIEW, StateView
+from swirl.config_fields import LoRAModelFields, parse_config
+from swirl.data import check_state_images, convert_state_texts, domain_of, load_dataset_dict
+from swirl.envs.minigrid_text import STATE_TEXTS
+from swirl.envs.state_format import check_state_format
+from swirl.errors import SwirlError
+from swirl.models.adapters import lora_config, save_adapter, top_layers, with_adapters
+from swirl.models.loading import load_base_model, load_tokenizer
+from swirl.models.prompts import ROLES, prompt_completion_dataset
+from swirl.models.state_view import STATE_MODALITIES, StateView, TEXT_VIEW, state_view
+from swirl.models.vision import lora_target_modules, require_vlm
+from swirl.progress import disable_progress_bars, use_stage_bar
+from swirl.tracking import route_tensorboard, tensorboard_dir, trainer_tracking
 
 SPLIT_FOR_ROLE = {"fwm": "labelled", "idm": "labelled", "subgoal": "state_only"}
 
@@ -85,20 +95,13 @@ class SwirlSFTConfig(SFTConfig):
     save_strategy: str = field(default="no", metadata={"help": "trainer checkpoints; the adapter is always saved."})
 
     def __post_init__(self) -> None:
-        import torch
-
         if self.role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
         if self.dataset is None:
             raise ValueError("dataset is required: the folder written by `swirl data minigrid` or `swirl data maniskill`")
         LoRAModelFields.check_lora_layers(self)  # the same fields, the same checks
-        from swirl.models.state_view import STATE_MODALITIES
-
         if self.state_modality not in STATE_MODALITIES:
             raise ValueError(f"state_modality must be one of {', '.join(STATE_MODALITIES)}, got {self.state_modality!r}")
-        from swirl.envs.minigrid_text import STATE_TEXTS
-        from swirl.envs.state_format import check_state_format
-
         check_state_format(self.state_format)
         if self.state_text is not None and self.state_text not in STATE_TEXTS:
             raise ValueError(f"state_text must be one of {', '.join(STATE_TEXTS)} (got {self.state_text!r})")
@@ -113,10 +116,6 @@ class SwirlSFTConfig(SFTConfig):
 
 def sft_datasets(config: SwirlSFTConfig, tokenizer: Any) -> tuple[Any, Any]:
     """Train (``labelled``; ``state_only`` for subgoal) and eval (``test``) sets in prompt-completion form."""
-    from swirl.data import check_state_images, convert_state_texts, domain_of, load_dataset_dict
-    from swirl.models.vision import require_vlm
-    from swirl.models.state_view import state_view
-
     data = load_dataset_dict(config.dataset)
     if config.state_text is not None:  # MiniGrid splits only; others are left as they are
         data = convert_state_texts(data, config.state_text)
@@ -130,16 +129,12 @@ def sft_datasets(config: SwirlSFTConfig, tokenizer: Any) -> tuple[Any, Any]:
     if config.max_eval_samples is not None:
         test = test.shuffle(seed=config.seed, keep_in_memory=True).select(range(min(config.max_eval_samples, test.num_rows)))
     if train.num_rows == 0:
-        from swirl.errors import SwirlError
-
         raise SwirlError(f"{config.dataset}: the {SPLIT_FOR_ROLE[config.role]} split is empty, nothing to train on")
     return sft_examples(train, config.role, tokenizer, view), sft_examples(test, config.role, tokenizer, view)
 
 
 def sft_examples(rows: Any, role: str, tokenizer: Any, view: StateView = TEXT_VIEW) -> Any:
     """Transition rows as TRL's prompt-completion examples for ``role`` (only those columns, and ``images``)."""
-    from swirl.models.prompts import prompt_completion_dataset
-
     columns = ["prompt", "completion"] + (["images"] if view.has_images else [])
     return prompt_completion_dataset(rows, role, tokenizer, view).select_columns(columns)
 
@@ -153,11 +148,6 @@ def run_sft(model: Any, tokenizer: Any, train: Any, test: Any | None, config: Sw
     and the wall time. The loop's warm start calls this with the model it already holds; :func:`train_sft` is the
     stand-alone entry point.
     """
-    from trl import SFTTrainer
-
-    from swirl.progress import use_stage_bar
-    from swirl.tracking import route_tensorboard
-
     evaluates = test is not None and test.num_rows > 0
     trainer = SFTTrainer(model=model, args=config, train_dataset=train, eval_dataset=test if evaluates else None,
                          processing_class=tokenizer)
@@ -189,10 +179,6 @@ def train_and_save(config: SwirlSFTConfig, tokenizer: Any, train: Any, test: Any
                    tensorboard: Path | None = None) -> dict[str, Any]:
     """SFT ``config.init_adapter`` (or a fresh LoRA of the config's shape) as TRL's ``default`` adapter on the base,
     then save it at ``adapter_dir`` on the main process; the metrics of :func:`run_sft`."""
-    from swirl.models.adapters import lora_config, save_adapter, top_layers, with_adapters
-    from swirl.models.loading import load_base_model
-    from swirl.models.vision import lora_target_modules
-
     base = load_base_model(config.model, dtype=config.dtype, device="cpu", trust_remote_code=config.trust_remote_code)
     target = config.lora_target_modules
     if target == ["all-linear"]:
@@ -222,11 +208,7 @@ def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eva
     ``tracking`` (the run's config: ``report_to``, ``run_name``, ``project``) the trainer reports to the run's
     trackers as ``<run_name>/<stage>``. Every process of a distributed run must call it.
     """
-    from swirl.tracking import tensorboard_dir, trainer_tracking
-
     if train_rows.num_rows == 0:
-        from swirl.errors import SwirlError
-
         raise SwirlError(f"no rows to train the {role} adapter on")
     trainer_dir = Path(trainer_dir) if trainer_dir is not None else Path(adapter_dir).parent / "trainer" / role
     r, alpha, dropout = lora
@@ -247,11 +229,7 @@ def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eva
 
 def train_sft(config: SwirlSFTConfig) -> dict[str, Any]:
     """Load the model and data, run SFT for ``config.role``, save the adapter at ``<output_dir>/<role>``."""
-    from swirl.models.loading import load_tokenizer
-
     if config.disable_tqdm:
-        from swirl.progress import disable_progress_bars
-
         disable_progress_bars()
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
     train, test = sft_datasets(config, tokenizer)
@@ -265,8 +243,6 @@ def train_sft(config: SwirlSFTConfig) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from swirl.config_fields import parse_config
-
     train_sft(parse_config(SwirlSFTConfig, argv, description=__doc__.split("\n\n")[0], prog="swirl sft"))
 
 

@@ -9,19 +9,26 @@ reward scorer.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from swirl.data import domain_of
+from swirl.data import check_state_images, convert_state_texts, domain_of, load_dataset_dict
 from swirl.envs.domain import DEFAULT_DOMAIN, get_domain
 from swirl.evaluation.metrics import (OTHER, best_constant_accuracy, best_constant_equivalent_accuracy,
                                       equivalent_accuracy, fwm_metrics, identifiable_share, idm_metrics, noop_share,
                                       vector_fwm_metrics, vector_idm_metrics)
+from swirl.evaluation.plots import plot_confusion, plot_horizon
+from swirl.evaluation.rollouts import action_following_score, rollout_accuracy
+from swirl.evaluation.tables import markdown_table
+from swirl.models.loading import load_tokenizer
 from swirl.models.prompts import completion, images_for_row, prompt_for_row, target_for_row
 from swirl.models.scoring import log_likelihood
-from swirl.models.state_view import TEXT_VIEW, StateView, state_view
-from swirl.sampling import STATE_STOP
+from swirl.models.state_view import StateView, TEXT_VIEW, state_view
+from swirl.models.vision import require_vlm
+from swirl.paths import find_run_config, json_safe, write_text_atomic
+from swirl.sampling import STATE_STOP, load_world_model
 
 
 def evaluate_world_model(model: Any, tokenizer: Any, sampler: Any, rows: Any, fwm_adapter: str = "fwm",
@@ -168,15 +175,6 @@ def evaluate_saved_stage(adapters: str | Path, dataset: str | Path, out: str | P
     ``state_modality``, ``state_format`` and ``state_text`` default to the run's (its ``swirl_config.json`` at or
     above ``adapters``), else text, full and the dataset's own text.
     """
-    import json
-
-    from swirl.data import check_state_images, convert_state_texts, load_dataset_dict
-    from swirl.evaluation.tables import markdown_table
-    from swirl.models.loading import load_tokenizer
-    from swirl.models.vision import require_vlm
-    from swirl.paths import find_run_config, json_safe, write_text_atomic
-    from swirl.sampling import load_world_model
-
     adapters, out = Path(adapters), Path(out)
     run = find_run_config(adapters) or {}
     state_format = state_format or run.get("state_format", "full")
@@ -200,20 +198,13 @@ def evaluate_saved_stage(adapters: str | Path, dataset: str | Path, out: str | P
     if not get_domain(domain).replays_actions or view.has_images:
         rollout_horizon = afs_states = 0  # both replay MiniGrid actions in the real env, on text states
     if rollout_horizon > 0:
-        from swirl.evaluation.plots import plot_horizon
-        from swirl.evaluation.rollouts import rollout_accuracy
-
         result["rollouts"] = rollout_accuracy(generator, tokenizer, full_split, horizon=rollout_horizon,
                                               max_starts=rollout_starts, max_state_tokens=max_state_tokens, view=view)
         plot_horizon(result["rollouts"], out / "rollout_accuracy.png")
     if afs_states > 0:
-        from swirl.evaluation.rollouts import action_following_score
-
         result["action_following"] = action_following_score(generator, tokenizer, test, max_states=afs_states,
                                                              max_state_tokens=max_state_tokens, view=view)
     if "idm_confusion" in result:
-        from swirl.evaluation.plots import plot_confusion
-
         plot_confusion(result["idm_confusion"], out / "idm_confusion.png")
     write_text_atomic(out / "eval.json", json.dumps(json_safe(result), indent=2, allow_nan=False) + "\n")
     per_env = [{"stage": env_id, **metrics} for env_id, metrics in result["per_env"].items()]

@@ -20,20 +20,34 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from swirl.builders.prepare import prepare_dataset
+from swirl.data import check_state_images
 from swirl.distributed import is_main_process, wait_for_everyone
 from swirl.envs.domain import get_domain
+from swirl.errors import SwirlError
+from swirl.evaluation.plots import plot_confusion, plot_stages
+from swirl.evaluation.rollouts import rollout_accuracy
+from swirl.evaluation.world_model import carry_over, evaluate_world_model
+from swirl.hub import ensure_hub_reachable
+from swirl.models.loading import load_tokenizer
+from swirl.models.vision import require_vlm
 from swirl.paths import RUN_CONFIG, stage_done, write_json_atomic, write_text_atomic
+from swirl.progress import bar, disable_progress_bars, show_stage_end
+from swirl.sampling import load_world_model
+from swirl.tracking import log_stage, stage_scalars
 from swirl.training.config import RunConfig
+from swirl.training.phases import PHASE_ROLES, annotate_latent_actions, phase2_dataset, run_grpo_phase
+from swirl.training.publish import publish
 from swirl.training.warm_start import load_run_data, test_sample, warm_start
+from swirl.wav.swirl_labels import acquire_for_swirl
 
 
 def load_stage(config: RunConfig, stage_dir: Path, tokenizer: Any) -> tuple[Any, Any]:
     """The base with the stage's ``fwm`` and ``idm`` adapters, and a sampler over it."""
-    from swirl.sampling import load_world_model
-
     return load_world_model(config.model, tokenizer, {"fwm": stage_dir / "fwm", "idm": stage_dir / "idm"},
                             sampler=config.sampler, dtype=config.dtype, seed=config.seed)
 
@@ -43,8 +57,6 @@ def evaluate_stage(config: RunConfig, stage_dir: Path, test: Any, tokenizer: Any
     """Every FWM and IDM metric of the stage's adapters on ``test`` (and, with ``eval_rollout_horizon``, the FWM's
     open-loop rollouts from test states). A GRPO phase trains one adapter (``trained``); the other is the
     ``previous`` stage's, so its metrics are carried over from there instead of recomputed."""
-    from swirl.evaluation.world_model import carry_over, evaluate_world_model
-
     model, sampler = load_stage(config, stage_dir, tokenizer)
     roles = (trained,) if trained is not None else ("fwm", "idm")
     evaluation = evaluate_world_model(model, tokenizer, sampler, test, max_state_tokens=config.max_state_tokens,
@@ -52,8 +64,6 @@ def evaluate_stage(config: RunConfig, stage_dir: Path, test: Any, tokenizer: Any
                                       view=config.state_view, roles=roles)
     rollouts_apply = get_domain(config.domain).replays_actions and not config.state_view.has_images  # on text states
     if "fwm" in roles and config.eval_rollout_horizon > 0 and rollouts_apply:
-        from swirl.evaluation.rollouts import rollout_accuracy
-
         evaluation["rollouts"] = rollout_accuracy(sampler, tokenizer, test, horizon=config.eval_rollout_horizon,
                                                   max_starts=config.eval_rollout_starts,
                                                   max_state_tokens=config.max_state_tokens, view=config.state_view)
@@ -82,9 +92,6 @@ def state_only_pairs(config: RunConfig, data: Any, iteration: int | None = None)
 
 def check_image_run(config: RunConfig, tokenizer: Any, data: Any, data_path: Path) -> None:
     """Image states need a VLM and a dataset with state images: say so before any training."""
-    from swirl.data import check_state_images
-    from swirl.models.vision import require_vlm
-
     require_vlm(config.state_view, tokenizer, config.model)
     check_state_images(data, data_path)
 
@@ -92,9 +99,6 @@ def check_image_run(config: RunConfig, tokenizer: Any, data: Any, data_path: Pat
 def finish_stage(config: RunConfig, stage_dir: Path, metrics: dict[str, Any], step: int, start: float) -> None:
     """Mark a stage complete (its ``metrics.json``, written last), send its numbers to the run's trackers at the
     stage's last step, and print the line that ends it (main process)."""
-    from swirl.progress import show_stage_end
-    from swirl.tracking import log_stage, stage_scalars
-
     seconds = time.perf_counter() - start
     write_json_atomic(stage_dir / "metrics.json", metrics | {"seconds": seconds})
     stage = str(stage_dir.relative_to(config.output_dir))
@@ -121,10 +125,6 @@ SAME_ON_RESUME = ("model", "state_text", "state_format", "state_modality", "lora
 
 def check_resumable(config: RunConfig, path: Path) -> None:
     """Refuse to resume a run folder whose stages were trained with another model, state text or format."""
-    from dataclasses import asdict
-
-    from swirl.errors import SwirlError
-
     if not path.is_file():
         return
     recorded, current = json.loads(path.read_text()), asdict(config)
@@ -140,29 +140,17 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
     Writes ``<output_dir>/hub/`` (the final adapters and their model card) at the end, and pushes it when
     ``push_to_hub`` is set; the Hub is checked before any work so an offline machine fails at once.
     """
-    from swirl.models.loading import load_tokenizer
-    from swirl.progress import bar, disable_progress_bars
-    from swirl.training.phases import PHASE_ROLES, annotate_latent_actions, phase2_dataset, run_grpo_phase
-
     if config.disable_tqdm:
         disable_progress_bars()
     if config.push_to_hub:
-        from swirl.hub import ensure_hub_reachable
-
         ensure_hub_reachable()
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     check_resumable(config, output_dir / RUN_CONFIG)
     if is_main_process():  # `swirl eval` reads the run's prompt and answer formats from here
-        from dataclasses import asdict
-
         write_json_atomic(output_dir / RUN_CONFIG, asdict(config))
-    from swirl.builders.prepare import prepare_dataset
-
     data_path = prepare_dataset(config, config.seed)
     if getattr(config, "acquisition", "none") != "none":  # WAV acquisition: MiniGrid only
-        from swirl.wav.swirl_labels import acquire_for_swirl
-
         data_path = acquire_for_swirl(config, data_path)
     data = load_run_data(config, data_path)
     test = test_sample(config, data, config.eval_rows)
@@ -202,8 +190,6 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
                 else:
                     train = phase2_dataset(tokenizer, pairs, config.state_view)
                 if train.num_rows == 0:
-                    from swirl.errors import SwirlError
-
                     raise SwirlError(f"phase {phase} of iteration {iteration} has no training pairs (annotation kept "
                                      f"none: lower annotation_min_logprob or train the warm start longer)")
                 summary = run_grpo_phase(phase, config, tokenizer, adapters, train, stage, iteration)
@@ -220,13 +206,9 @@ def run_swirl(config: RunConfig, command: str = "") -> list[dict[str, Any]]:
     wait_for_everyone()
     lines = [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
     if is_main_process():
-        from swirl.evaluation.plots import plot_confusion, plot_stages
-
         rates = [name for name in get_domain(config.domain).headline_metrics if "mse" not in name]  # the plot's axis is a share
         plot_stages(lines, tuple(rates), output_dir / "plots" / "metrics_by_stage.png", title=str(output_dir))
         if "idm_confusion" in lines[-1]:
             plot_confusion(lines[-1]["idm_confusion"], output_dir / "plots" / "idm_confusion_final.png")
-        from swirl.training.publish import publish
-
         publish(config, data, lines, previous, command)
     return lines

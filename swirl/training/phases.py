@@ -32,9 +32,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from datasets import concatenate_datasets
+from trl import GRPOConfig, GRPOTrainer
 
-from swirl.models.state_view import TEXT_VIEW, StateView
+from swirl.distributed import distributed_state
+from swirl.errors import SwirlError
+from swirl.models.adapters import save_adapter, with_adapters
+from swirl.models.loading import load_base_model
+from swirl.models.prompts import (completion, end_of_answer, images_for_row, prompt_for_row, trl_prompt,
+                                  trl_prompt_for_row)
+from swirl.models.scoring import log_likelihood
+from swirl.models.state_view import StateView, TEXT_VIEW
+from swirl.progress import use_stage_bar
+from swirl.tracking import route_tensorboard, tensorboard_dir, trainer_tracking
 from swirl.training.config import RunConfig
+from swirl.training.rewards import FWMStateReward, IDMActionReward, ObservedNextStateReward
+from swirl.training.shared_prompt import SharedPromptGRPOTrainer
 
 PHASE_ROLES = {1: ("fwm", "idm"), 2: ("idm", "fwm")}  # phase -> (policy, frozen scorer)
 ANNOTATION_CHUNK = 512  # state-only pairs annotated per sampler/scorer call
@@ -58,8 +71,6 @@ def padded_to_whole_steps(dataset: Any, prompts_per_step: int) -> Any:
     """``dataset`` with its first rows repeated at the end until its length is a multiple of ``prompts_per_step``:
     TRL's sampler drops an epoch's last incomplete batch, so without this a one-pass phase would never train on
     up to ``prompts_per_step - 1`` of its pairs (and on none with fewer pairs than one step takes)."""
-    from datasets import concatenate_datasets
-
     missing = -dataset.num_rows % prompts_per_step
     if missing == 0 or dataset.num_rows == 0:
         return dataset
@@ -71,11 +82,6 @@ def grpo_args(config: RunConfig, output_dir: Path, max_completion_length: int, s
               steps: int, reward_weights: list[float] | None = None) -> Any:
     """TRL ``GRPOConfig`` for one phase (CPU settings switched on when there is no GPU), reporting to the run's
     trackers as ``<run_name>/<stage>``."""
-    import torch
-    from trl import GRPOConfig
-
-    from swirl.tracking import trainer_tracking
-
     gpu = torch.cuda.is_available()
     return GRPOConfig(
         output_dir=str(output_dir),
@@ -110,9 +116,6 @@ def last_checkpoint(trainer_dir: Path) -> str | None:
 
 def annotate_latent_actions(model: Any, tokenizer: Any, sampler: Any, pairs: Any, config: RunConfig) -> tuple[Any, dict]:
     """Phase I data: the frozen IDM's greedy action z for each state-only pair, kept if confident enough."""
-    from swirl.models.prompts import completion, end_of_answer, images_for_row, prompt_for_row, trl_prompt
-    from swirl.models.scoring import log_likelihood
-
     view = config.state_view
     actions: list[str] = []
     confidences: list[float] = []
@@ -142,8 +145,6 @@ def annotate_latent_actions(model: Any, tokenizer: Any, sampler: Any, pairs: Any
 
 
 def phase2_dataset(tokenizer: Any, pairs: Any, view: StateView = TEXT_VIEW) -> Any:
-    from swirl.models.prompts import images_for_row, trl_prompt_for_row
-
     def idm_example(row: dict) -> dict:
         example = {"prompt": trl_prompt_for_row(tokenizer, "idm", row, view)}  # with diff: (s, diff(s, s'))
         return example | ({"images": images_for_row("idm", row, view)} if view.has_images else {})
@@ -157,17 +158,6 @@ def grpo_trainer(phase: int, config: RunConfig, tokenizer: Any, adapters: dict[s
     ``adapters[policy]``) under ``default``, the frozen scorer under its role name and, with ``beta > 0``, TRL's
     frozen ``ref`` copy of ``default``, the KL reference (checked here: TRL falls back to the bare base model,
     adapters disabled, when it cannot add ``ref``)."""
-    from trl import GRPOTrainer
-
-    from swirl.errors import SwirlError
-    from swirl.models.adapters import with_adapters
-    from swirl.models.loading import load_base_model
-    from swirl.progress import use_stage_bar
-    from swirl.tracking import route_tensorboard, tensorboard_dir
-    from swirl.distributed import distributed_state
-    from swirl.training.rewards import FWMStateReward, IDMActionReward, ObservedNextStateReward
-    from swirl.training.shared_prompt import SharedPromptGRPOTrainer
-
     policy, scorer = PHASE_ROLES[phase]
     base = load_base_model(config.model, dtype=config.dtype, device="cpu")
     model = with_adapters(base, {"default": adapters[policy], scorer: adapters[scorer]})
@@ -205,8 +195,6 @@ def run_grpo_phase(phase: int, config: RunConfig, tokenizer: Any, adapters: dict
     """Train the phase's policy adapter with GRPO; save both adapters under ``phase_dir``; return a summary,
     with the distinct (s, s') pairs the phase's rewards saw over all processes and runs (a resumed phase's
     earlier steps included: each process appends them to ``pairs_seen.rank<k>.jsonl``)."""
-    from swirl.models.adapters import save_adapter
-
     policy, scorer = PHASE_ROLES[phase]
     trainer_dir = phase_dir / "trainer"
     trainer, model = grpo_trainer(phase, config, tokenizer, adapters, train_dataset, phase_dir, iteration)
