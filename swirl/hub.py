@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from huggingface_hub import HfApi, get_token
+
 from swirl.envs.domain import DEFAULT_DOMAIN, get_domain
 from swirl.errors import HubUnavailableError
+from swirl.evaluation.tables import markdown_table
+from swirl.models.loading import is_vision_model
+from swirl.paths import RUN_CONFIG, atomic_dir
 
 
 def hub_endpoint() -> str:
@@ -33,8 +39,6 @@ def ensure_hub_reachable(timeout: float = 5.0, need_token: bool = True) -> None:
         reason = getattr(error, "reason", error)
         raise HubUnavailableError(f"cannot reach the Hugging Face Hub at {endpoint} ({reason}); {what_to_do}") from None
     if need_token:
-        from huggingface_hub import get_token
-
         if get_token() is None:
             raise HubUnavailableError("no Hugging Face token found: run `hf auth login` or set HF_TOKEN before pushing")
 
@@ -42,12 +46,8 @@ def ensure_hub_reachable(timeout: float = 5.0, need_token: bool = True) -> None:
 def model_card(config: dict, data: dict, eval_lines: list[dict], command: str) -> str:
     """The README.md pushed with a SWIRL run's adapters: what they are, how they were made, how they score.
     ``data`` holds the run's ``domain`` (minigrid or maniskill), ``env_ids`` and split sizes."""
-    from swirl.evaluation.tables import markdown_table
-
     family = get_domain(data.get("domain", DEFAULT_DOMAIN))
     domain, codec, metric_notes = family.name, family.codec.__name__, family.metric_notes
-
-    from swirl.models.loading import is_vision_model
 
     modality = config.get("state_modality", "text")
     auto_class = "AutoModelForImageTextToText" if is_vision_model(config["model"]) else "AutoModelForCausalLM"
@@ -113,10 +113,6 @@ Hyperparameters: {hyper}.
 
 def prepare_push_folder(output_dir: str, final_stage: str, card: str) -> Path:
     """``<output_dir>/hub/``: README.md (the card) plus the final ``fwm/`` and ``idm/`` adapters."""
-    import shutil
-
-    from swirl.paths import RUN_CONFIG, atomic_dir
-
     target = Path(output_dir) / "hub"
     with atomic_dir(target, replace=True) as staging:
         staging.mkdir()
@@ -130,8 +126,6 @@ def prepare_push_folder(output_dir: str, final_stage: str, card: str) -> Path:
 
 def push_folder(folder: str, repo_id: str) -> str:
     """Upload a prepared folder as one model repo (adapters in the fwm/ and idm/ subfolders)."""
-    from huggingface_hub import HfApi
-
     api = HfApi()
     api.create_repo(repo_id, exist_ok=True)
     api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="SWIRL adapters (fwm, idm)")

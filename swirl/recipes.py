@@ -8,18 +8,20 @@ from __future__ import annotations
 import shlex
 from typing import Sequence
 
+import datasets
+
 from swirl.config_fields import parse_config
 from swirl.distributed import is_main_process
+from swirl.envs.domain import get_domain
+from swirl.evaluation.acquisition import summarise, summary_table
+from swirl.evaluation.tables import baseline_line, markdown_table
+from swirl.training.loop import run_swirl
+from swirl.wav.acquisition import run_acquisition
+from swirl.wav.config import WAVConfig
 
 
 def swirl_recipe(config_class: type, argv: Sequence[str], script: str, description: str) -> None:
     """``recipes/swirl_<env>.py``: the SWIRL loop, then the per-stage table (after a baseline row on MiniGrid)."""
-    import datasets
-
-    from swirl.envs.domain import get_domain
-    from swirl.evaluation.tables import baseline_line, markdown_table
-    from swirl.training.loop import run_swirl
-
     config = parse_config(config_class, argv, description=description)
     command = f"accelerate launch {script} " + " ".join(shlex.quote(arg) for arg in argv)
     datasets.disable_progress_bars()  # dozens of tiny .map calls; the trainers log their own progress
@@ -33,12 +35,6 @@ def swirl_recipe(config_class: type, argv: Sequence[str], script: str, descripti
 
 def wav_recipe(argv: Sequence[str], description: str) -> None:
     """``recipes/wav_minigrid.py``: WAV acquisition with every method and seed asked for, then its summary."""
-    import datasets
-
-    from swirl.evaluation.acquisition import summarise, summary_table
-    from swirl.wav.acquisition import run_acquisition
-    from swirl.wav.config import WAVConfig
-
     config = parse_config(WAVConfig, argv, description=description)
     datasets.disable_progress_bars()  # many tiny .map calls; the run shows its own progress
     lines = run_acquisition(config)

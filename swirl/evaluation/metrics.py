@@ -23,6 +23,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Sequence
 
+import numpy as np
+import sacrebleu
+from rouge_score import rouge_scorer
+
+from swirl.envs.maniskill import state_schema
+from swirl.envs.maniskill import text_to_action as vector_text_to_action
+from swirl.envs.maniskill import text_to_state as vector_text_to_state
 from swirl.envs.minigrid import MiniGridState, action_texts, text_to_action, text_to_state
 from swirl.errors import ActionParseError, StateParseError
 
@@ -70,8 +77,6 @@ def compare_prediction(state: str, predicted: str, true_next: str) -> dict[str, 
 
 
 def _whitespace_rouge_l(predictions: Sequence[str], references: Sequence[str]) -> float:
-    from rouge_score import rouge_scorer
-
     class Whitespace:
         @staticmethod
         def tokenize(text: str) -> list[str]:
@@ -86,8 +91,6 @@ def fwm_metrics(states: Sequence[str], predictions: Sequence[str], next_states: 
                 text_metrics: bool = True) -> dict[str, float]:
     """Aggregate FWM metrics (micro-averaged over fields); see the module doc. ``text_metrics=False`` leaves out
     BLEU and ROUGE-L (most of the cost on thousands of rows, and no news once the fields are scored)."""
-    import sacrebleu
-
     if not states:
         raise ValueError("cannot evaluate an empty set of predictions")
     if not len(states) == len(predictions) == len(next_states):
@@ -183,8 +186,6 @@ def noop_share(states: Sequence[str], next_states: Sequence[str]) -> float:
 
 # ------------------------------------------------------------------------ continuous states (ManiSkill)
 def _parse_vector_state(text: str, schema: dict[str, int]) -> dict[str, Any] | None:
-    from swirl.envs.maniskill import text_to_state as vector_text_to_state
-
     try:
         return vector_text_to_state(text, schema)
     except StateParseError:
@@ -201,10 +202,6 @@ def vector_fwm_metrics(states: Sequence[str], predictions: Sequence[str], next_s
 
     MSEs are over parsed predictions only (None when nothing parsed); read them with ``parse_rate``.
     """
-    import numpy as np
-
-    from swirl.envs.maniskill import state_schema, text_to_state as vector_text_to_state
-
     if not states:
         raise ValueError("cannot evaluate an empty set of predictions")
     if not len(states) == len(predictions) == len(next_states):
@@ -243,10 +240,6 @@ def vector_idm_metrics(predictions: Sequence[str], actions: Sequence[str]) -> di
     """IDM metrics on continuous action texts: ``parse_rate`` (the true action's length, numbers),
     ``action_mse`` over the parsed predictions (None when none parsed), ``zero_action_mse`` (the baseline of
     always answering zeros) and ``action_exact_match`` (equal at the text's precision)."""
-    import numpy as np
-
-    from swirl.envs.maniskill import text_to_action
-
     if not actions:
         raise ValueError("cannot evaluate an empty set of predictions")
     errors, zero_errors, parsed, exact = [], [], 0, 0
@@ -254,7 +247,7 @@ def vector_idm_metrics(predictions: Sequence[str], actions: Sequence[str]) -> di
         truth = np.array([float(v) for v in true.split()])
         zero_errors.extend(truth ** 2)
         try:
-            guess = text_to_action(predicted, truth.size, low=-np.inf, high=np.inf).astype(np.float64)
+            guess = vector_text_to_action(predicted, truth.size, low=-np.inf, high=np.inf).astype(np.float64)
         except ValueError:
             continue
         parsed += 1

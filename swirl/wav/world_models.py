@@ -16,8 +16,11 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from swirl.models.state_view import TEXT_VIEW, StateView
+from swirl.models.prompts import completion, fwm_prompt, subgoal_prompt
+from swirl.models.scoring import log_likelihood
+from swirl.models.state_view import StateView, TEXT_VIEW
 from swirl.sampling import STATE_STOP
+from swirl.wav.sparse_idm import try_predict
 
 InverseModel = Callable[[Sequence[str], Sequence[str]], list[str | None]]
 
@@ -55,8 +58,6 @@ class LLMWorldModels:
         self.written: dict[tuple[str, str], str] = {}  # (state, action) -> a diff that did not apply, as written
 
     def prompts(self, states: Sequence[str], actions: Sequence[str]) -> list[str]:
-        from swirl.models.prompts import fwm_prompt
-
         return [fwm_prompt(self.tokenizer, state, action, self.view) for state, action in zip(states, actions)]
 
     def full_states(self, states: Sequence[str], answers: Sequence[str]) -> list[str]:
@@ -79,8 +80,6 @@ class LLMWorldModels:
         return [self.full_states([state] * len(answers), answers) for state, answers in zip(states, drawn)]
 
     def propose(self, states: Sequence[str], k: int) -> list[list[str]]:
-        from swirl.models.prompts import subgoal_prompt
-
         drawn = self.sampler.generate([subgoal_prompt(self.tokenizer, s, self.view) for s in states], adapter="subgoal",
                                       n=k, temperature=self.temperature, top_p=self.top_p,
                                       max_new_tokens=self.max_state_tokens, stop=self.stop)
@@ -91,9 +90,6 @@ class LLMWorldModels:
 
     def nll(self, states: Sequence[str], actions: Sequence[str], targets: Sequence[str],
             before: bool = False) -> np.ndarray:
-        from swirl.models.prompts import completion
-        from swirl.models.scoring import log_likelihood
-
         answers = [self.written[(s, a)] if not t and (s, a) in self.written else self.view.answer(s, t)
                    for s, a, t in zip(states, actions, targets)]
         scores = log_likelihood(self.model, self.tokenizer, self.prompts(states, actions),
@@ -121,8 +117,6 @@ class StructuredWorldModels:
         return self.subgoal.propose(states, k)
 
     def infer(self, states: Sequence[str], next_states: Sequence[str]) -> list[str | None]:
-        from swirl.wav.sparse_idm import try_predict
-
         return try_predict(self.inverse, states, next_states)
 
     def nll(self, states: Sequence[str], actions: Sequence[str], targets: Sequence[str],
