@@ -74,9 +74,9 @@ class ManiSkillDataFields:
                                                                              "space); the experts need pd_ee_delta_pos."})
 
     def check_data_fields(self) -> None:
-        """The texts' precisions are whole numbers of decimals."""
-        reject_invalid(self, [(self.env_precision >= 0, "env_precision", "must be >= 0"),
-                              (self.env_action_precision >= 0, "env_action_precision", "must be >= 0")])
+        """The texts' precisions are decimals the builder can write (0..8)."""
+        reject_invalid(self, [(0 <= self.env_precision <= 8, "env_precision", "must be in 0..8"),
+                              (0 <= self.env_action_precision <= 8, "env_action_precision", "must be in 0..8")])
 
 
 @dataclass

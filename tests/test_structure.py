@@ -217,3 +217,14 @@ def test_the_domain_branch_check_sees_each_spelling():
     source = ('a == "minigrid"\nb = "x" if d != "maniskill" else 1\nc = d in ("minigrid", "y")\n'
               'e = {"maniskill": 1}\nf = state_view("text", "minigrid")\n')
     assert domain_name_branches(ast.parse(source), {"minigrid", "maniskill"}) == [1, 2, 3, 4]
+
+
+def test_every_domain_names_a_builder_that_exists():
+    """``Domain.builder`` is imported only when a dataset is built: a typo must fail here, not mid-run."""
+    import importlib
+
+    from swirl.envs.domain import DOMAINS
+
+    for domain in DOMAINS.values():
+        module, function = domain.builder.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), domain.name

@@ -26,10 +26,10 @@ class Domain:
 
     name: str
     codec: ModuleType  # state_to_text, text_to_state, state_diff, apply_diff (lossless: apply_diff(s, diff(s, s')) == s')
-    make_env: Callable[..., Any]
-    resimulate: Callable[..., Any]  # (env, seed, action_prefix) -> the state after replaying the prefix
+    make_env: Callable[..., Any]  # env id -> env (the family's own keyword options)
+    resimulate: Callable[..., Any]  # replays a row's seed and action prefix (the family's own signature and result)
     continuous: bool  # states and actions are vectors of numbers: MSE metrics instead of exact match and accuracies
-    action_texts: tuple[str, ...]  # the discrete actions' texts, in id order (empty when actions are vectors)
+    action_texts: tuple[str, ...]  # every action text the family's envs use: the IDM metrics' labels (none: vectors)
     builder: str  # "module:function" building the DatasetDict a config's env_* fields describe (swirl.builders sits
     #               above this layer, so it is named here and imported when a dataset is built)
     image_fields: tuple[str, ...]  # prompt fields that can be shown as images (a state the renderer can draw)
@@ -81,6 +81,8 @@ MANISKILL = Domain(
 
 DOMAINS: dict[str, Domain] = {domain.name: domain for domain in (MINIGRID, MANISKILL)}
 DEFAULT_DOMAIN = MINIGRID.name  # rows without any family's marker column, and calls that name no domain
+# every other family must name a marker column, or its datasets would silently read as the default's
+assert [name for name, domain in DOMAINS.items() if domain.marker_column is None] == [DEFAULT_DOMAIN]
 
 
 def get_domain(name: str) -> Domain:
