@@ -38,29 +38,42 @@ class DatasetError(SwirlError, ValueError):
     """A dataset on disk is missing, corrupt or lacks the expected splits/columns."""
 
 
+INTERRUPTED = "swirl: interrupted\n"
 # what gloo and NCCL raise in a process whose peer died: not this process's error, the peer printed its own
 PEER_FAILURES = ("Connection closed by peer", "Connection reset by peer", "remote worker crashing")
+
+
+def write_now(text: str) -> None:
+    """Write ``text`` to stderr unbuffered (straight to its file descriptor where it has one): a line written from
+    a signal handler must be out before the process can be killed."""
+    sys.stderr.flush()
+    try:
+        os.write(sys.stderr.fileno(), text.encode())
+    except (AttributeError, OSError, ValueError):  # a stderr replaced by an object without a descriptor
+        sys.stderr.write(text)
+        sys.stderr.flush()
 
 
 def run_or_exit(function: Callable[..., Any], *args: Any) -> int:
     """Run ``function(*args)`` and return an exit status: a :class:`SwirlError` becomes one line on stderr and
     status 2, Ctrl-C or SIGTERM status 130 (finished stages stay on disk; the same command resumes).
 
-    SIGTERM stops a run like Ctrl-C: ``accelerate launch`` forwards a Ctrl-C to its child and terminates it at
-    once, and schedulers (Slurm, Kubernetes) preempt with SIGTERM. Only the first of these signals stops the run;
-    a second one arriving while the first unwinds must not cut the run's last line short.
+    SIGTERM stops a run like Ctrl-C: ``accelerate launch`` forwards a Ctrl-C to its child, terminates it at once
+    and kills it 5 s later, and schedulers (Slurm, Kubernetes) preempt with SIGTERM. So the first of these signals
+    writes the run's last line at once, before anything unwinds (a trainer's cleanup may outlast the launcher's
+    grace), and raises; a second one is ignored.
 
     In a multi-process run the launcher (``accelerate launch``, ``torchrun``) stops every process as soon as one
     exits with an error, so the failing process's line is the run's only error: another process that had hit the
     same error waits a moment before printing it (the launcher stops it first), and one whose collective call
     broke because a peer died says so in one line instead of a traceback."""
     other_process = int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) > 0
-    stopping = False
+    said = [False]  # whether "interrupted" is written already
 
     def stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
+        if not said[0]:
+            said[0] = True
+            write_now(INTERRUPTED)
             raise KeyboardInterrupt
 
     previous: dict[int, Any] = {}
@@ -70,14 +83,14 @@ def run_or_exit(function: Callable[..., Any], *args: Any) -> int:
             if handler is not signal.SIG_IGN:  # a job started with `nohup` or `&` keeps ignoring Ctrl-C
                 previous[number] = signal.signal(number, stop)
     try:
-        return _run(function, args, other_process)
+        return _run(function, args, other_process, said)
     finally:
         for number, handler in previous.items():
             if handler is not None:  # a caller in the same process (a test, a notebook) gets its handlers back
                 signal.signal(number, handler)
 
 
-def _run(function: Callable[..., Any], args: tuple, other_process: bool) -> int:
+def _run(function: Callable[..., Any], args: tuple, other_process: bool, said: list[bool]) -> int:
     try:
         function(*args)
     except SwirlError as error:
@@ -86,7 +99,8 @@ def _run(function: Callable[..., Any], args: tuple, other_process: bool) -> int:
         print(f"swirl: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("swirl: interrupted", file=sys.stderr)
+        if not said[0]:  # a KeyboardInterrupt this module's handler did not raise (no handler outside the main thread)
+            sys.stderr.write(INTERRUPTED)
         return 130
     except Exception as error:  # noqa: BLE001 (re-raised unless a peer's failure caused it)
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and any(text in str(error) for text in PEER_FAILURES):
