@@ -81,20 +81,38 @@ CELL_SETTINGS = ("forward_steps", "inverse_steps", "batch_size", "learning_rate"
 class AsymmetrySettings:
     """The sweep's grid (which cells) and how each cell is made (:data:`CELL_SETTINGS`)."""
 
-    objects: list[int] = field(default_factory=lambda: list(ASYMMETRY_OBJECTS))  # objects factor's levels
-    noise_levels: list[int] = field(default_factory=lambda: list(ASYMMETRY_NOISE_LEVELS))  # noise factor's levels
-    sizes: list[int] = field(default_factory=lambda: [100, 200, 400, 800, 1600])  # labelled training transitions
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # training subset and model initialisation
-    forward_steps: int = 400  # optimiser steps of the forward model (near converged at 1600 labels)
-    inverse_steps: int = 300  # optimiser steps of the sparse inverse model
-    batch_size: int = 128
-    learning_rate: float = 3e-3  # both models' AdamW rate (their defaults)
-    train_episodes: int = 80  # random-play episodes per room for training: max_steps transitions each
-    test_episodes: int = 100  # held-out episodes per room for the test set
-    test_rows_per_action: int = 100  # identifiable test rows kept per action at most
-    max_steps: int = 30  # steps per episode (the rooms never end earlier)
-    epsilon: float = 0.3  # share of uniformly random actions mixed into the rooms' random-play "expert"
-    data_seed: int = 7  # the rooms' data (training pool and test set), the same for every cell
+    objects: list[int] = field(default_factory=lambda: list(ASYMMETRY_OBJECTS), metadata={
+        "help": "objects factor: object counts of the 8x8 random-play rooms (no noise)."})
+    noise_levels: list[int] = field(default_factory=lambda: list(ASYMMETRY_NOISE_LEVELS), metadata={
+        "help": "noise factor: levels of the 6-object room, level k = 2k noisy floor tiles (0: none)."})
+    sizes: list[int] = field(default_factory=lambda: [100, 200, 400, 800, 1600], metadata={
+        "help": "samples factor: labelled training transitions per cell."})
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={
+        "help": "training seeds (each picks its own training rows and initialisation)."})
+    # how each cell is made (CELL_SETTINGS: a results file made with other values is refused)
+    forward_steps: int = field(default=400, metadata={"help": "optimiser steps of the structured forward model "
+                                                              "(near converged at 1600 labels)."})
+    inverse_steps: int = field(default=300, metadata={"help": "optimiser steps of the sparse inverse model."})
+    batch_size: int = field(default=128, metadata={"help": "minibatch size of both models."})
+    learning_rate: float = field(default=3e-3, metadata={"help": "AdamW learning rate of both models (their "
+                                                                 "defaults)."})
+    train_episodes: int = field(default=80, metadata={"help": "random-play episodes per room for the training "
+                                                              "pool (max_steps transitions each)."})
+    test_episodes: int = field(default=100, metadata={"help": "held-out episodes per room from which the "
+                                                              "identifiable test set is drawn."})
+    test_rows_per_action: int = field(default=100, metadata={"help": "identifiable test rows kept per action at "
+                                                                     "most."})
+    max_steps: int = field(default=30, metadata={"help": "steps per episode (the rooms never end earlier)."})
+    epsilon: float = field(default=0.3, metadata={"help": "share of uniformly random actions in the rooms' "
+                                                          "random-play policy."})
+    data_seed: int = field(default=7, metadata={"help": "seed of every room's data (training pool and test set), "
+                                                        "the same for every cell."})
+    # where the results go and how the sweep runs (no effect on the numbers)
+    output_dir: str = field(default="benchmarks/results", metadata={"help": "folder of asymmetry.json, "
+                                                                            "asymmetry.md and the plots."})
+    threads: int = field(default=1, metadata={"help": "torch CPU threads (the models are tiny: a second thread "
+                                                      "buys little, and on a shared CPU it slows every cell down)."})
+    progress: bool = field(default=True, metadata={"help": "show the progress bar (--no_progress hides it)."})
 
     def __post_init__(self) -> None:
         self.objects = sorted(set(self.objects))  # each level once, in order (a repeated one would run twice)
