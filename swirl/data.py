@@ -78,6 +78,11 @@ def check_state_images(dataset_dict: Any, path: str | os.PathLike, splits: Itera
                                f"rebuild it with `swirl data ... --images` or use state_modality: text")
 
 
+def _in_state_text(states: list[str], next_states: list[str], convert: Any, state_text: str) -> dict:
+    return {"state": [convert(text, state_text) for text in states],
+            "next_state": [convert(text, state_text) for text in next_states]}
+
+
 def convert_state_texts(dataset_dict: Any, state_text: str) -> Any:
     """Splits with their ``state`` / ``next_state`` columns in ``state_text`` (MiniGrid: ``grid`` or ``objects``,
     both lossless); splits already in that text, and domains with one state text, are returned as they are."""
@@ -85,11 +90,8 @@ def convert_state_texts(dataset_dict: Any, state_text: str) -> Any:
     for split, rows in dataset_dict.items():
         domain = domain_of_columns(rows.column_names)
         if rows.num_rows and domain.convert_state_text and domain.state_text_kind(rows[0]["state"]) != state_text:
-            def convert(states: list[str], next_states: list[str], to_text: Any = domain.convert_state_text) -> dict:
-                return {"state": [to_text(text, state_text) for text in states],
-                        "next_state": [to_text(text, state_text) for text in next_states]}
-
-            rows = rows.map(convert, batched=True, input_columns=["state", "next_state"], keep_in_memory=True,
+            rows = rows.map(_in_state_text, batched=True, input_columns=["state", "next_state"], keep_in_memory=True,
+                            fn_kwargs={"convert": domain.convert_state_text, "state_text": state_text},
                             desc=f"{split}: {state_text} state texts")  # only the texts are read (no image decoding)
         converted[split] = rows
     return type(dataset_dict)(converted)
