@@ -4,6 +4,7 @@ presets it documents."""
 
 from __future__ import annotations
 
+import doctest
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import torch
 from safetensors.torch import load_file
 
 from swirl.data import load_dataset_dict
+from swirl.study import reward_alignment
 from swirl.study import statistics as study_statistics
 from swirl.study.config import ARMS, DEFAULT_ARMS, QualityConfig
 
@@ -117,6 +119,22 @@ def test_every_arm_of_the_scarce_regime_with_paired_differences(tmp_path):
         headline["swirl"]["fwm_changed_accuracy"] - headline["sft"]["fwm_changed_accuracy"])
     assert (seed / "upper" / "warmstart" / "noop_eval" / "eval.json").exists()
 
+    # phase I's reward against the truth (swirl.study.reward_alignment), on the pairs phase I trained on
+    alignment = subprocess.run([sys.executable, str(REPO / "benchmarks" / "reward_alignment.py"), "--study_config",
+                                str(REPO / "recipes" / "minigrid" / "quality-tiny.yaml"), "--study_output_dir", str(out),
+                                "--samples", "3", "--stages", "swirl/warmstart", "swirl_anchored/iter_1/phase1",
+                                "--output", str(tmp_path / "alignment")],
+                               capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert alignment.returncode == 0, alignment.stderr[-3000:]
+    measured = json.loads((tmp_path / "alignment.json").read_text())["seeds"]["0"]
+    assert set(measured) == {"swirl/warmstart", "swirl_anchored/iter_1/phase1"}
+    found = measured["swirl/warmstart"]
+    assert found["samples_per_pair"] == 3 and len(found["pairs"]) == len(swirl_pairs) == found["all"]["pairs"]
+    assert found["z_recorded"]["pairs"] + found["z_not_recorded"]["pairs"] == len(swirl_pairs)
+    assert all(len(line["rewards"]) == 3 and all(r >= -10.0 for r in line["rewards"]) for line in found["pairs"])
+    assert 0 <= found["all"]["correct_share"] <= 1
+    assert "| swirl_anchored/iter_1/phase1 | all | 1 |" in (tmp_path / "alignment.md").read_text()
+
     # each arm against sft and against pseudo; one seed has no interval
     differences = {(row["arm"], row["reference"]): row for row in report["differences"]}
     assert set(differences) == {(arm, ref) for ref in ("sft", "pseudo") for arm in ARMS if arm != ref}
@@ -188,6 +206,33 @@ def test_a_killed_study_resumes_without_redoing_finished_stages(tmp_path):
         ("sft", "warmstart"), ("sft_more", "sft_more"), ("upper", "warmstart")]
 
 
+def test_pair_arms_from_scratch_match_epochs_and_sft_more_matches_their_steps(tmp_path):
+    """The headroom study's arms: oracle_pairs trains a fresh fwm on labelled + pairs for as many epochs as sft, and
+    sft_more is its steps-matched control on the labelled rows alone."""
+    out = tmp_path / "quality"
+    command = STUDY + ["--output_dir", str(out), "--arms", "sft", "sft_more", "oracle_pairs", "--sft_steps", "4",
+                       "--pair_arms_from_scratch", "true"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seed = out / "seed_0"
+    labelled = load_dataset_dict(seed / "data")["labelled"].num_rows
+    warm = json.loads((seed / "swirl" / "warmstart" / "metrics.json").read_text())["training"]
+    oracle = json.loads((seed / "oracle_pairs" / "metrics.json").read_text())["training"]
+    more = json.loads((seed / "sft_more" / "metrics.json").read_text())["training"]
+    steps = round(4 * (labelled + 4) / labelled)  # 4 state-only pairs: sft's epochs over more rows
+    assert steps > 4
+    assert (oracle["from_scratch_steps"], oracle["learning_rate"], oracle["fwm"]["train_rows"]) == (
+        steps, 5e-3, labelled + 4)  # the warm start's rate (quality-tiny.yaml), not SWIRL's 1e-3
+    assert (more["from_scratch_steps"], more["learning_rate"], more["fwm"]["train_rows"]) == (steps, 5e-3, labelled)
+    # fresh adapters: each starts from the base model's loss, as the warm start did, not from the warm fwm's
+    assert oracle["fwm"]["eval_loss_before"] == pytest.approx(warm["fwm"]["eval_loss_before"])
+    assert more["fwm"]["eval_loss_before"] == pytest.approx(warm["fwm"]["eval_loss_before"])
+    assert "idm" not in more  # only the fwm is retrained; both arms keep the warm idm
+    for arm in ("sft_more", "oracle_pairs"):
+        idm, warm_idm = tensors(seed / arm / "idm"), tensors(seed / "swirl" / "warmstart" / "idm")
+        assert all(torch.equal(idm[k], warm_idm[k]) for k in idm)
+
+
 def test_bootstrap_interval_and_paired_differences():
     low, high = study_statistics.bootstrap_interval([0.10, 0.12, 0.08, 0.11, 0.09], samples=2000)
     assert 0.08 <= low < 0.10 < high <= 0.12
@@ -210,6 +255,15 @@ def test_bootstrap_interval_and_paired_differences():
     found = study_statistics.paired_differences(finals, ARMS, samples=500)  # oracle: +0.4, +0.2, +0.3, +0.3
     assert study_statistics.headroom_shares(found)["swirl"] == pytest.approx(0.15 / 0.3)
     assert study_statistics.headroom_shares([r for r in found if r["arm"] != "oracle_pairs"])["swirl"] is None
+
+
+def test_a_groups_reward_alignment_doctest():
+    failures, tried = doctest.testmod(reward_alignment)
+    assert tried >= 3 and failures == 0
+    summary = reward_alignment.summarise([reward_alignment.group_alignment([-0.1, -2.0], [True, False]),
+                                          reward_alignment.group_alignment([-1.0, -1.0], [False, False])])
+    assert summary == {"pairs": 2, "correct_share": 0.25, "mixed_groups": 0.5,
+                       "correct_advantage": pytest.approx(1.0, abs=1e-3), "correct_wins": 1.0}
 
 
 def test_seeds_needed_for_a_paired_difference():
@@ -250,7 +304,7 @@ def test_a_failed_seed_is_named_with_its_log(tmp_path):
 
 
 def test_unknown_regime_or_arm_is_one_line(tmp_path):
-    for flag, value, message in (("--regime", "plenty", "regime must be one of scarce, paper (got 'plenty')"),
+    for flag, value, message in (("--regime", "plenty", "regime must be one of few, scarce, paper (got 'plenty')"),
                                  ("--arms", "magic", "arms must be among " + ", ".join(ARMS)),
                                  ("--anchor_weight", "0", "anchor_weight must be > 0 (got 0.0)")):
         result = subprocess.run(STUDY + ["--output_dir", str(tmp_path), flag, value], capture_output=True, text=True,
@@ -295,5 +349,5 @@ def test_every_config_prints_its_help(capsys):
         assert help_text.startswith("usage: prog")
         missing = [f.name for f in fields(config_class) if f.init and f"--{f.name}" not in help_text]
         assert not missing, (config_class.__name__, missing)
-    assert "scarce (10% of the training episodes labelled)" in helps[QualityConfig]
+    assert "few (5% of the training episodes labelled), scarce (10%)" in helps[QualityConfig]
     assert "~20% slower training" in helps[SwirlSFTConfig]  # transformers' help, written "~20%%" there

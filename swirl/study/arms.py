@@ -2,12 +2,15 @@
 
 * ``sft``: the warm start only (SFT of the fwm and idm adapters on the labelled rows);
 * ``sft_more``: the warm start continued with as many extra SFT steps per adapter as SWIRL spends GRPO steps on it
-  (``extra_steps``) at ``extra_learning_rate``: rules out "SWIRL is just more training";
+  (``extra_steps``) at ``extra_learning_rate``: rules out "SWIRL is just more training" (with
+  ``pair_arms_from_scratch``, a fresh fwm with ``oracle_pairs``' steps on the labelled rows: rules out "the headroom
+  is just more steps");
 * ``pseudo``: the warm-started IDM labels the state-only pairs SWIRL uses (greedy, kept at the phase I threshold,
   ``annotation_min_logprob``), then the fwm continues SFT on labelled + pseudo-labelled rows: the inverse-model
   pseudo-labelling of video pre-training, which SWIRL must beat to matter;
-* ``oracle_pairs``: ``pseudo`` with the TRUE actions of the same pairs: the most those pairs can give by SFT
-  (``oracle_pairs - sft`` is the headroom; each method's gain is reported as a share of it);
+* ``oracle_pairs``: ``pseudo`` with the TRUE actions of the same pairs: with ``pair_arms_from_scratch``, the most
+  those pairs can give by SFT (``oracle_pairs - sft`` is the headroom; each method's gain is reported as a share of
+  it); without, what they give for SWIRL's compute;
 * ``swirl``: ``iterations`` x (phase I, phase II) on the state-only pairs, the paper's objective;
 * ``swirl_anchored``: the same with phase I's observed-next-state reward (``phase1_anchor = anchor_weight``), from
   the same warm start;
@@ -99,12 +102,15 @@ def oracle_labelled_rows(run: SwirlConfig, pairs: Any, data_all: Path) -> tuple[
 
 
 def continued_sft_arm(name: str, run: SwirlConfig, steps: int, learning_rate: float, data_all: Path,
-                      iterations: int) -> list[dict[str, Any]]:
+                      iterations: int, from_scratch: bool = False) -> list[dict[str, Any]]:
     """Arm ``sft_more``, ``pseudo`` or ``oracle_pairs``: the SWIRL run's warm-start adapters continued for ``steps``
     SFT steps at ``learning_rate``, in ``<seed>/<name>/``; returns its evaluation line. ``sft_more`` continues both
     adapters on the labelled rows; ``pseudo`` and ``oracle_pairs`` continue the fwm on the labelled rows plus the
     state-only pairs of the SWIRL run's ``iterations`` (every iteration's block), labelled by the warm IDM or with
-    their true actions (their idm is the warm start's)."""
+    their true actions (their idm is the warm start's). With ``from_scratch`` these two train a fresh fwm adapter on
+    those rows instead, with the warm start's recipe and as many epochs (``steps`` and ``learning_rate`` unused), and
+    ``sft_more`` becomes their steps-matched control: a fresh fwm on the labelled rows alone for as many steps as
+    ``oracle_pairs`` takes (so ``oracle_pairs - sft_more`` is what the pairs add beyond more steps)."""
     warm = Path(run.output_dir) / "warmstart"
     stage = Path(run.output_dir).parent / name
     if stage_done(stage):
@@ -115,8 +121,9 @@ def continued_sft_arm(name: str, run: SwirlConfig, steps: int, learning_rate: fl
     sft_test = test_sample(run, data, run.eval_rows if run.sft_eval_rows is None else run.sft_eval_rows)
     training: dict[str, Any] = {"extra_steps": steps, "learning_rate": learning_rate}
     fwm_rows = data["labelled"]
-    if name in ("pseudo", "oracle_pairs"):
+    if name in ("pseudo", "oracle_pairs") or from_scratch:
         pairs = state_only_pairs(replace(run, iterations=iterations), data)  # the study's, even without arm swirl
+    if name in ("pseudo", "oracle_pairs"):
         if name == "pseudo":
             extra, stats = pseudo_labelled_rows(run, tokenizer, pairs, data_all, warm)
             training["pseudo_labels"] = stats
@@ -124,16 +131,24 @@ def continued_sft_arm(name: str, run: SwirlConfig, steps: int, learning_rate: fl
             extra, stats = oracle_labelled_rows(run, pairs, data_all)
         training["state_only_pairs"] = len(set(zip(extra["state"], extra["next_state"])))
         fwm_rows = concatenate_datasets([data["labelled"].select_columns(LINE_COLUMNS), extra.select_columns(LINE_COLUMNS)])
-    roles = ("fwm", "idm") if name == "sft_more" else ("fwm",)
+    roles = ("fwm", "idm") if name == "sft_more" and not from_scratch else ("fwm",)
+    fresh = from_scratch
+    if fresh:  # the warm start's recipe on more rows: as many passes over them as sft makes over its own
+        rows_matched = data["labelled"].num_rows + pairs.num_rows if name == "sft_more" else fwm_rows.num_rows
+        steps = round(run.sft_steps * rows_matched / data["labelled"].num_rows)
+        learning_rate = run.sft_learning_rate
+        training |= {"extra_steps": 0, "from_scratch_steps": steps, "learning_rate": learning_rate}
     for role in roles:
         rows = fwm_rows if role == "fwm" else data["labelled"]
-        training[role] = sft_adapter(run.model, tokenizer, role, rows, sft_test, stage / role, init_adapter=warm / role,
-                                     dtype=run.dtype, steps=steps, learning_rate=learning_rate,
-                                     batch_size=run.sft_batch_size, seed=run.seed, trainer_dir=stage / "trainer" / role,
-                                     view=run.state_view, lora_layers=run.lora_layers)
+        training[role] = sft_adapter(run.model, tokenizer, role, rows, sft_test, stage / role,
+                                     init_adapter=None if fresh else warm / role,
+                                     lora=(run.lora_r, run.lora_alpha, run.lora_dropout), dtype=run.dtype,
+                                     steps=steps, learning_rate=learning_rate, batch_size=run.sft_batch_size,
+                                     seed=run.seed, trainer_dir=stage / "trainer" / role, view=run.state_view,
+                                     lora_vision=run.lora_vision, lora_layers=run.lora_layers)
     if "idm" not in roles and is_main_process():
         shutil.copytree(warm / "idm", stage / "idm", dirs_exist_ok=True)
-    trained = None if name == "sft_more" else "fwm"
+    trained = None if name == "sft_more" and not fresh else "fwm"
     evaluation = evaluate_stage(run, stage, test, tokenizer, previous=warm, trained=trained)
     write_json_atomic(stage / "metrics.json", {"training": training, "eval": evaluation})
     return [evaluation | {"stage": name}]
@@ -253,7 +268,8 @@ def arm_lines(config: QualityConfig, seed: int, data: Path, data_all: Path) -> d
     for arm in SFT_ARMS:
         if arm in config.arms:
             timed(arm, lambda arm=arm: continued_sft_arm(arm, runs["swirl"], config.extra_steps,
-                                                         config.extra_learning_rate, data_all, config.iterations))
+                                                         config.extra_learning_rate, data_all, config.iterations,
+                                                         from_scratch=config.pair_arms_from_scratch))
     for arm in ("wav_swirl", "upper"):
         if arm in config.arms:
             timed(arm, lambda arm=arm: run_arm(arm))

@@ -10,7 +10,7 @@ from swirl.paths import refuse_other_settings
 from swirl.training.config import SwirlConfig
 from swirl.training.phases import planned_phase_steps
 
-REGIMES = {"scarce": 0.1, "paper": 0.5}  # share of training episodes that keep their actions
+REGIMES = {"few": 0.05, "scarce": 0.1, "paper": 0.5}  # share of training episodes that keep their actions
 ARMS = ("sft", "sft_more", "pseudo", "oracle_pairs", "swirl", "swirl_anchored", "wav_swirl", "upper")
 DEFAULT_ARMS = tuple(arm for arm in ARMS if arm != "wav_swirl")  # wav_swirl costs 2 h a seed and is #19's question
 SFT_ARMS = ("sft_more", "pseudo", "oracle_pairs")  # the warm start continued with SFT (arms.continued_sft_arm)
@@ -26,8 +26,8 @@ class QualityConfig(SwirlConfig):
     """A SWIRL run's settings (shared by every arm) plus the study's regime, seeds and arms."""
 
     output_dir: str = field(default="runs/quality", metadata={"help": "where the seeds' data and runs go."})
-    regime: str = field(default="scarce", metadata={"help": "scarce (10% of the training episodes labelled) or "
-                                                             "paper (50%)."})
+    regime: str = field(default="scarce", metadata={"help": "few (5% of the training episodes labelled), scarce "
+                                                             "(10%) or paper (50%)."})
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4], metadata={"help": "seeds (data, labels, "
                                                                                         "training)."})
     arms: list[str] = field(default_factory=lambda: list(DEFAULT_ARMS), metadata={
@@ -53,6 +53,12 @@ class QualityConfig(SwirlConfig):
                                                                        "labelled rows, so that it sees its data as "
                                                                        "many times as sft sees its own (False: the "
                                                                        "same steps, a fraction of an epoch)."})
+    pair_arms_from_scratch: bool = field(default=False, metadata={
+        "help": "arms pseudo and oracle_pairs: train the fwm afresh on the labelled rows plus the labelled pairs with "
+                "the warm start's recipe (sft_learning_rate, sft_steps scaled by rows, so as many epochs as sft): "
+                "the most those pairs give by SFT, the headroom; arm sft_more then trains a fresh fwm on the "
+                "labelled rows alone for as many steps as oracle_pairs, their steps-matched control (False: the warm "
+                "start continued for SWIRL's steps at the extra SFT rate, a compute-matched baseline)."})
     write_report: bool = field(default=True, metadata={"help": "write quality.json/md/png (the processes of "
                                                                 "--jobs N leave it to the parent)."})
     bootstrap_samples: int = field(default=10000, metadata={"help": "bootstrap resamples of the seeds for each "
