@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ from swirl.evaluation.metrics import field_mismatch
 from swirl.envs.minigrid_env import WAV_ACTION_TEXTS
 from swirl.errors import SwirlError
 from swirl.wav.journal import JOURNAL, execute_selected, read_journal
-from swirl.wav.config import WAVConfig
+from swirl.training.config import SwirlConfig
+from swirl.wav.config import ACQUISITION_PREFIX, AcquisitionFields, WAVConfig
 from swirl.wav.scores import PoolScorer, rank_correlations, top_b
 from swirl.wav.world_models import LLMWorldModels
 from swirl.wav.candidates import Simulator, pool_candidates
@@ -299,6 +301,21 @@ def test_swirl_warm_starts_on_the_labels_wav_acquired(tmp_path, backend):
     assert training["fwm"]["train_rows"] == training["idm"]["train_rows"] == 15
     chooser = out / "acquisition" / "seed_0" / "warmstart" / "fwm"
     assert (chooser / ("adapter_config.json" if backend == "llm" else "config.json")).exists()
+
+
+def test_swirl_and_wav_share_one_acquisition_definition():
+    """SwirlConfig's acquisition_<name> fields are AcquisitionFields' (help, type, checks), read back as one object."""
+    twins = {f.name: f for f in fields(SwirlConfig)}
+    for source in fields(AcquisitionFields):
+        twin = twins[ACQUISITION_PREFIX + source.name]
+        assert (twin.type, twin.metadata["help"]) == (source.type, source.metadata["help"])
+    assert {f.name for f in fields(AcquisitionFields)} <= {f.name for f in fields(WAVConfig)}
+    config = SwirlConfig(acquisition_budget=5, acquisition_backend="structured")
+    assert config.acquisition_fields() == AcquisitionFields(rounds=2, budget=5, backend="structured")  # rounds: 2
+    with pytest.raises(ValueError, match=r"^acquisition_pool_states must be >= 1 \(got 0\)$"):
+        SwirlConfig(acquisition_pool_states=0)
+    with pytest.raises(ValueError, match=r"^pool_states must be >= 1 \(got 0\)$"):
+        WAVConfig(pool_states=0)
 
 
 def test_unknown_acquisition_method_is_one_line():

@@ -4,13 +4,13 @@ loop's fields (``SwirlLoopFields``) and the model fields; they differ in where t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from swirl.config_fields import (LoRAModelFields, ManiSkillDataFields, MiniGridDataFields, StateFormatFields,
                                  TrackingFields, reject_invalid)
 from swirl.models.state_view import STATE_MODALITIES, StateView, state_view
 from swirl.sampling import SAMPLERS
-from swirl.wav.config import BACKENDS, METHODS, SCORE_LOSSES
+from swirl.wav.config import ACQUISITION_PREFIX, METHODS, AcquisitionFields, acquisition_field
 
 
 @dataclass
@@ -123,16 +123,14 @@ class SwirlConfig(SwirlLoopFields, MiniGridDataFields, LoRAModelFields):
                                                                 "trains on acquisition_seed_labels labelled rows plus "
                                                                 "the labels the method acquires, not the whole "
                                                                 "labelled split."})
-    acquisition_backend: str = field(default="llm", metadata={"help": "the world models acquisition chooses labels "
-                                                                      "with: llm (LoRA adapters of `model`) or "
-                                                                      "structured (small torch models over the "
-                                                                      "structured state; see WAVConfig.backend)."})
-    acquisition_rounds: int = field(default=2, metadata={"help": "acquisition rounds (see WAVConfig.rounds)."})
-    acquisition_budget: int = field(default=16, metadata={"help": "labels acquired per round."})
-    acquisition_seed_labels: int = field(default=32, metadata={"help": "labelled rows acquisition starts from."})
-    acquisition_pool_states: int = field(default=32, metadata={"help": "state-only states in the candidate pool."})
-    acquisition_subgoals: int = field(default=4, metadata={"help": "subgoals sampled per pool state (wav)."})
-    acquisition_score_loss: str = field(default="fields", metadata={"help": "wav's verification loss: fields or nll."})
+    # the acquisition's own fields, defined once in swirl.wav.config.AcquisitionFields (see acquisition_fields)
+    acquisition_backend: str = acquisition_field("backend")
+    acquisition_rounds: int = acquisition_field("rounds", default=2)
+    acquisition_budget: int = acquisition_field("budget")
+    acquisition_seed_labels: int = acquisition_field("seed_labels")
+    acquisition_pool_states: int = acquisition_field("pool_states")
+    acquisition_subgoals: int = acquisition_field("subgoals")
+    acquisition_score_loss: str = acquisition_field("score_loss")
     acquisition_sft_steps: int | None = field(default=None, metadata={"help": "SFT steps of the acquisition's own "
                                                                               "fwm and subgoal generator (a quarter "
                                                                               "of them per round); default: sft_steps."})
@@ -147,12 +145,14 @@ class SwirlConfig(SwirlLoopFields, MiniGridDataFields, LoRAModelFields):
              "must be >= 1 (None: sft_steps)"),
             (self.acquisition_eval_rows is None or self.acquisition_eval_rows >= 1, "acquisition_eval_rows",
              "must be >= 1 (None: eval_rows)"),
-            (self.acquisition_backend in BACKENDS, "acquisition_backend", f"must be one of {', '.join(BACKENDS)}"),
-            (self.acquisition_score_loss in SCORE_LOSSES, "acquisition_score_loss",
-             f"must be one of {', '.join(SCORE_LOSSES)}"),
+            *self.acquisition_fields().acquisition_checks(ACQUISITION_PREFIX),
             (self.acquisition == "none" or self.state_modality == "text", "acquisition",
              "works on text states only (WAV's sparse IDM reads the codec's text); use state_modality: text"),
         ])
+
+    def acquisition_fields(self) -> AcquisitionFields:
+        """This run's ``acquisition_<name>`` fields as the one object a WAV run is configured with."""
+        return AcquisitionFields(**{f.name: getattr(self, ACQUISITION_PREFIX + f.name) for f in fields(AcquisitionFields)})
 
 
 @dataclass

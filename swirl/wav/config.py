@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any
 
 from swirl.config_fields import (LoRAModelFields, MiniGridDataFields, StateFormatFields, TrackingFields,
                                  reject_invalid)
@@ -15,18 +16,16 @@ INVERSE_MODELS = ("sparse", "dense", "llm")
 BACKENDS = ("llm", "structured")
 
 
-@dataclass
-class WAVConfig(StateFormatFields, TrackingFields, MiniGridDataFields, LoRAModelFields):
-    """Pool-based active collection of action labels (WAV's Algorithm 1) and its four baselines."""
+ACQUISITION_PREFIX = "acquisition_"  # a SWIRL run's names for AcquisitionFields (TrlParser reads flat dataclasses)
 
-    output_dir: str = field(default="runs/wav", metadata={"help": "where rounds, labels, adapters and metrics go."})
-    method: str = field(default="wav", metadata={"help": "wav, random, uncertainty, progress, oracle; several "
-                                                          "comma-separated, or `all` (each runs in its own folder)."})
-    seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "seeds: seed labels, pool and training."})
-    # data (the dataset and env_* fields are MiniGridDataFields)
-    env_max_steps: int = field(default=30, metadata={"help": "steps per episode at most."})
-    eval_rows: int = field(default=64, metadata={"help": "test rows evaluated after every round."})
-    # acquisition
+
+@dataclass
+class AcquisitionFields:
+    """What an acquisition does: rounds of labels from a pool, scored how, with which world models. Defined once
+    for a WAV run (``WAVConfig`` inherits these names) and a SWIRL run that acquires its labels first
+    (``SwirlConfig`` declares each as ``acquisition_<name>`` with :func:`acquisition_field`, since ``trl.TrlParser``
+    reads flat dataclasses only, and reads them back as one object with ``SwirlConfig.acquisition_fields()``)."""
+
     rounds: int = field(default=4, metadata={"help": "acquisition rounds after the warm start."})
     budget: int = field(default=16, metadata={"help": "labels acquired per round (the top-B of the pool)."})
     seed_labels: int = field(default=32, metadata={"help": "labelled transitions the models start from (random "
@@ -41,6 +40,38 @@ class WAVConfig(StateFormatFields, TrackingFields, MiniGridDataFields, LoRAModel
                                                           "adapters of `model`: fwm, subgoal, idm) or structured "
                                                           "(small torch models over the structured MiniGrid state, "
                                                           "the WAV paper's kind; seconds to minutes on a CPU)."})
+
+    def acquisition_checks(self, prefix: str = "") -> list[tuple[bool, str, str]]:
+        """The checks of these fields for :func:`reject_invalid`, each named as the config spells it."""
+        return [
+            (self.rounds >= 0, prefix + "rounds", "must be >= 0"),
+            (self.budget >= 1, prefix + "budget", "must be >= 1"),
+            (self.seed_labels >= 1, prefix + "seed_labels", "must be >= 1 (the models need a warm start)"),
+            (self.pool_states >= 1, prefix + "pool_states", "must be >= 1"),
+            (self.subgoals >= 1, prefix + "subgoals", "must be >= 1"),
+            (self.score_loss in SCORE_LOSSES, prefix + "score_loss", f"must be one of {', '.join(SCORE_LOSSES)}"),
+            (self.backend in BACKENDS, prefix + "backend", f"must be one of {', '.join(BACKENDS)}"),
+        ]
+
+
+def acquisition_field(name: str, default: Any = MISSING) -> Field:
+    """``SwirlConfig``'s ``acquisition_<name>``: the field of :class:`AcquisitionFields` with its help text, and its
+    default unless another is given."""
+    source = {f.name: f for f in fields(AcquisitionFields)}[name]
+    return field(default=source.default if default is MISSING else default, metadata=dict(source.metadata))
+
+
+@dataclass
+class WAVConfig(AcquisitionFields, StateFormatFields, TrackingFields, MiniGridDataFields, LoRAModelFields):
+    """Pool-based active collection of action labels (WAV's Algorithm 1) and its four baselines."""
+
+    output_dir: str = field(default="runs/wav", metadata={"help": "where rounds, labels, adapters and metrics go."})
+    method: str = field(default="wav", metadata={"help": "wav, random, uncertainty, progress, oracle; several "
+                                                          "comma-separated, or `all` (each runs in its own folder)."})
+    seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "seeds: seed labels, pool and training."})
+    # data (the dataset and env_* fields are MiniGridDataFields)
+    env_max_steps: int = field(default=30, metadata={"help": "steps per episode at most."})
+    eval_rows: int = field(default=64, metadata={"help": "test rows evaluated after every round."})
     inverse_model: str = field(default="sparse", metadata={"help": "WAV's inverse model: sparse (the masked "
                                                                     "structured-state IDM), dense (the same without "
                                                                     "the mask) or llm (the idm adapter; llm backend "
@@ -85,15 +116,9 @@ class WAVConfig(StateFormatFields, TrackingFields, MiniGridDataFields, LoRAModel
         checks = [
             (bool(self.methods) and not unknown, "method", f"must name some of {', '.join(METHODS)} (or all)"),
             (bool(self.seeds), "seeds", "must list at least one seed"),
-            (self.rounds >= 0, "rounds", "must be >= 0"),
-            (self.budget >= 1, "budget", "must be >= 1"),
-            (self.seed_labels >= 1, "seed_labels", "must be >= 1 (the models need a warm start)"),
-            (self.pool_states >= 1, "pool_states", "must be >= 1"),
+            *self.acquisition_checks(),
             (self.sft_eval_rows >= 0, "sft_eval_rows", "must be >= 0 (0 skips the SFT eval loss)"),
-            (self.subgoals >= 1, "subgoals", "must be >= 1"),
             (self.uncertainty_samples >= 2, "uncertainty_samples", "must be >= 2 (disagreement needs two samples)"),
-            (self.score_loss in SCORE_LOSSES, "score_loss", f"must be one of {', '.join(SCORE_LOSSES)}"),
-            (self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}"),
             (self.inverse_model in INVERSE_MODELS, "inverse_model", f"must be one of {', '.join(INVERSE_MODELS)}"),
             (self.backend == "llm" or self.inverse_model != "llm", "inverse_model",
              "must be sparse or dense with the structured backend (llm is an adapter of the llm backend)"),

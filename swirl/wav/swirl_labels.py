@@ -3,7 +3,7 @@ a dataset whose ``labelled`` split is the seed labels plus the acquired ones."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,9 @@ def acquire_for_swirl(config: Any, data_path: Path) -> Path:
     wav = WAVConfig(output_dir=str(Path(config.output_dir) / "acquisition"), method=config.acquisition,
                     seeds=[config.seed], dataset=str(data_path),
                     eval_rows=config.eval_rows if config.acquisition_eval_rows is None else config.acquisition_eval_rows,
-                    rounds=config.acquisition_rounds, budget=config.acquisition_budget,
-                    seed_labels=config.acquisition_seed_labels, pool_states=config.acquisition_pool_states,
-                    subgoals=config.acquisition_subgoals, score_loss=config.acquisition_score_loss,
-                    backend=config.acquisition_backend,
-                    **{f.name: getattr(config, f.name) for f in fields(LoRAModelFields)}, warm_start_steps=sft_steps,
-                    subgoal_steps=sft_steps, round_steps=max(1, sft_steps // 4),
+                    **asdict(config.acquisition_fields()),
+                    **{f.name: getattr(config, f.name) for f in fields(LoRAModelFields)},
+                    warm_start_steps=sft_steps, subgoal_steps=sft_steps, round_steps=max(1, sft_steps // 4),
                     sft_learning_rate=config.sft_learning_rate, sft_batch_size=config.sft_batch_size,
                     temperature=config.temperature, top_p=config.top_p, max_state_tokens=config.max_state_tokens,
                     max_action_tokens=config.max_action_tokens, sampler=config.sampler,
