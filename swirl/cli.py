@@ -158,7 +158,7 @@ def _run_minigrid_data(args: argparse.Namespace) -> None:
 
 def _run_maniskill_data(args: argparse.Namespace) -> None:
     from swirl.builders.maniskill import build_maniskill_dataset, summary_table
-    from swirl.envs.maniskill import maniskill_env_ids
+    from swirl.envs.maniskill_env import maniskill_env_ids
 
     if not _check_data_args(args, maniskill_env_ids):
         return

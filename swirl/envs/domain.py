@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable
 
-from swirl.envs import identifiability, maniskill, minigrid_env, minigrid_text
+from swirl.envs import identifiability, maniskill_env, maniskill_text, minigrid_env, minigrid_text
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,9 @@ MINIGRID = Domain(
 
 MANISKILL = Domain(
     name="maniskill",
-    codec=maniskill,
-    make_env=maniskill.make_env,
-    resimulate=maniskill.resimulate,
+    codec=maniskill_text,
+    make_env=maniskill_env.make_env,
+    resimulate=maniskill_env.resimulate,
     continuous=True,
     action_texts=(),
     builder="swirl.builders.maniskill:build_from_config",

@@ -27,9 +27,9 @@ import numpy as np
 import sacrebleu
 from rouge_score import rouge_scorer
 
-from swirl.envs.maniskill import state_schema
-from swirl.envs.maniskill import text_to_action as vector_text_to_action
-from swirl.envs.maniskill import text_to_state as vector_text_to_state
+from swirl.envs.maniskill_text import state_schema
+from swirl.envs.maniskill_text import text_to_action as vector_text_to_action
+from swirl.envs.maniskill_text import text_to_state as vector_text_to_state
 from swirl.envs.minigrid import MiniGridState, action_texts, text_to_action, text_to_state
 from swirl.errors import ActionParseError, StateParseError
 
