@@ -206,12 +206,15 @@ def test_a_killed_study_resumes_without_redoing_finished_stages(tmp_path):
         ("sft", "warmstart"), ("sft_more", "sft_more"), ("upper", "warmstart")]
 
 
-def test_pair_arms_from_scratch_match_epochs_and_sft_more_matches_their_steps(tmp_path):
-    """The headroom study's arms: oracle_pairs trains a fresh fwm on labelled + pairs for as many epochs as sft, and
-    sft_more is its steps-matched control on the labelled rows alone."""
+@pytest.mark.parametrize("pair_arms_steps", [None, 3])
+def test_pair_arms_from_scratch_match_epochs_and_sft_more_matches_their_steps(tmp_path, pair_arms_steps):
+    """The headroom study's arms: oracle_pairs trains a fresh fwm on labelled + pairs for as many epochs as sft (or
+    for pair_arms_steps), and sft_more is its steps-matched control on the labelled rows alone."""
     out = tmp_path / "quality"
     command = STUDY + ["--output_dir", str(out), "--arms", "sft", "sft_more", "oracle_pairs", "--sft_steps", "4",
                        "--pair_arms_from_scratch", "true"]
+    if pair_arms_steps is not None:
+        command += ["--pair_arms_steps", str(pair_arms_steps)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     seed = out / "seed_0"
@@ -219,8 +222,8 @@ def test_pair_arms_from_scratch_match_epochs_and_sft_more_matches_their_steps(tm
     warm = json.loads((seed / "swirl" / "warmstart" / "metrics.json").read_text())["training"]
     oracle = json.loads((seed / "oracle_pairs" / "metrics.json").read_text())["training"]
     more = json.loads((seed / "sft_more" / "metrics.json").read_text())["training"]
-    steps = round(4 * (labelled + 4) / labelled)  # 4 state-only pairs: sft's epochs over more rows
-    assert steps > 4
+    steps = round(4 * (labelled + 4) / labelled) if pair_arms_steps is None else pair_arms_steps
+    assert steps > 4 or pair_arms_steps  # 4 state-only pairs: sft's epochs over more rows
     assert (oracle["from_scratch_steps"], oracle["learning_rate"], oracle["fwm"]["train_rows"]) == (
         steps, 5e-3, labelled + 4)  # the warm start's rate (quality-tiny.yaml), not SWIRL's 1e-3
     assert (more["from_scratch_steps"], more["learning_rate"], more["fwm"]["train_rows"]) == (steps, 5e-3, labelled)
@@ -306,7 +309,9 @@ def test_a_failed_seed_is_named_with_its_log(tmp_path):
 def test_unknown_regime_or_arm_is_one_line(tmp_path):
     for flag, value, message in (("--regime", "plenty", "regime must be one of few, scarce, paper (got 'plenty')"),
                                  ("--arms", "magic", "arms must be among " + ", ".join(ARMS)),
-                                 ("--anchor_weight", "0", "anchor_weight must be > 0 (got 0.0)")):
+                                 ("--anchor_weight", "0", "anchor_weight must be > 0 (got 0.0)"),
+                                 ("--pair_arms_steps", "5",
+                                  "pair_arms_steps must be >= 1 and needs pair_arms_from_scratch (got 5)")):
         result = subprocess.run(STUDY + ["--output_dir", str(tmp_path), flag, value], capture_output=True, text=True,
                                 timeout=120, cwd=REPO)
         assert result.returncode == 2 and message in result.stderr

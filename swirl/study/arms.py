@@ -102,7 +102,8 @@ def oracle_labelled_rows(run: SwirlConfig, pairs: Any, data_all: Path) -> tuple[
 
 
 def continued_sft_arm(name: str, run: SwirlConfig, steps: int, learning_rate: float, data_all: Path,
-                      iterations: int, from_scratch: bool = False) -> list[dict[str, Any]]:
+                      iterations: int, from_scratch: bool = False,
+                      scratch_steps: int | None = None) -> list[dict[str, Any]]:
     """Arm ``sft_more``, ``pseudo`` or ``oracle_pairs``: the SWIRL run's warm-start adapters continued for ``steps``
     SFT steps at ``learning_rate``, in ``<seed>/<name>/``; returns its evaluation line. ``sft_more`` continues both
     adapters on the labelled rows; ``pseudo`` and ``oracle_pairs`` continue the fwm on the labelled rows plus the
@@ -110,7 +111,8 @@ def continued_sft_arm(name: str, run: SwirlConfig, steps: int, learning_rate: fl
     their true actions (their idm is the warm start's). With ``from_scratch`` these two train a fresh fwm adapter on
     those rows instead, with the warm start's recipe and as many epochs (``steps`` and ``learning_rate`` unused), and
     ``sft_more`` becomes their steps-matched control: a fresh fwm on the labelled rows alone for as many steps as
-    ``oracle_pairs`` takes (so ``oracle_pairs - sft_more`` is what the pairs add beyond more steps)."""
+    ``oracle_pairs`` takes (so ``oracle_pairs - sft_more`` is what the pairs add beyond more steps). ``scratch_steps``
+    sets those fresh adapters' steps instead (the same for all three)."""
     warm = Path(run.output_dir) / "warmstart"
     stage = Path(run.output_dir).parent / name
     if stage_done(stage):
@@ -135,7 +137,7 @@ def continued_sft_arm(name: str, run: SwirlConfig, steps: int, learning_rate: fl
     fresh = from_scratch
     if fresh:  # the warm start's recipe on more rows: as many passes over them as sft makes over its own
         rows_matched = data["labelled"].num_rows + pairs.num_rows if name == "sft_more" else fwm_rows.num_rows
-        steps = round(run.sft_steps * rows_matched / data["labelled"].num_rows)
+        steps = scratch_steps or round(run.sft_steps * rows_matched / data["labelled"].num_rows)
         learning_rate = run.sft_learning_rate
         training |= {"extra_steps": 0, "from_scratch_steps": steps, "learning_rate": learning_rate}
     for role in roles:
@@ -269,7 +271,8 @@ def arm_lines(config: QualityConfig, seed: int, data: Path, data_all: Path) -> d
         if arm in config.arms:
             timed(arm, lambda arm=arm: continued_sft_arm(arm, runs["swirl"], config.extra_steps,
                                                          config.extra_learning_rate, data_all, config.iterations,
-                                                         from_scratch=config.pair_arms_from_scratch))
+                                                         from_scratch=config.pair_arms_from_scratch,
+                                                         scratch_steps=config.pair_arms_steps))
     for arm in ("wav_swirl", "upper"):
         if arm in config.arms:
             timed(arm, lambda arm=arm: run_arm(arm))

@@ -59,6 +59,9 @@ class QualityConfig(SwirlConfig):
                 "the most those pairs give by SFT, the headroom; arm sft_more then trains a fresh fwm on the "
                 "labelled rows alone for as many steps as oracle_pairs, their steps-matched control (False: the warm "
                 "start continued for SWIRL's steps at the extra SFT rate, a compute-matched baseline)."})
+    pair_arms_steps: int | None = field(default=None, metadata={
+        "help": "with pair_arms_from_scratch: the SFT steps of every fresh fwm (pseudo, oracle_pairs, sft_more), the "
+                "same for all three, to compare them nearer convergence (None: sft's epochs over each one's rows)."})
     write_report: bool = field(default=True, metadata={"help": "write quality.json/md/png (the processes of "
                                                                 "--jobs N leave it to the parent)."})
     bootstrap_samples: int = field(default=10000, metadata={"help": "bootstrap resamples of the seeds for each "
@@ -78,6 +81,9 @@ class QualityConfig(SwirlConfig):
             raise ValueError(f"jobs must be at least 1 (got {self.jobs})")
         if self.anchor_weight <= 0:
             raise ValueError(f"anchor_weight must be > 0 (got {self.anchor_weight})")
+        if self.pair_arms_steps is not None and (self.pair_arms_steps < 1 or not self.pair_arms_from_scratch):
+            raise ValueError(f"pair_arms_steps must be >= 1 and needs pair_arms_from_scratch (got "
+                             f"{self.pair_arms_steps})")
         if self.noop_rows_per_action < 0:
             raise ValueError(f"noop_rows_per_action must be >= 0 (got {self.noop_rows_per_action})")
 
