@@ -42,7 +42,7 @@ def load_dataset_dict(
     path: str | os.PathLike, splits: Iterable[str] = SPLITS, columns: Iterable[str] = TRANSITION_COLUMNS
 ):
     """Load a dataset built by ``swirl data ...``; check that the splits and columns are there."""
-    from datasets import DatasetDict, load_from_disk
+    from datasets import DatasetDict, load_from_disk  # lazy: datasets is heavy; importing swirl.data stays light
 
     path = Path(path)
     if not path.exists():

@@ -7,6 +7,7 @@ whose first creation decides the backend for the trainers created after it.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 BARRIER_TIMEOUT_HOURS = 3  # non-main processes wait at barriers while the main one evaluates a stage
@@ -16,9 +17,7 @@ def distributed_state() -> Any:
     """accelerate's process state. Without a GPU it must be created with ``cpu=True`` (gloo). The barrier
     timeout is raised from torch's default (30 min on gloo) because only the main process evaluates each
     stage, which can take longer on a CPU."""
-    from datetime import timedelta
-
-    import torch
+    import torch  # lazy: torch and accelerate are heavy; importing swirl.distributed stays light
     from accelerate import PartialState
 
     return PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(hours=BARRIER_TIMEOUT_HOURS))

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from swirl.errors import SwirlError
 
 
 def swirl_home() -> Path:
@@ -68,16 +72,12 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 def write_json_atomic(path: str | os.PathLike, payload) -> None:
     """Strict JSON (NaN and infinities become null), written atomically."""
-    import json
-
     write_text_atomic(path, json.dumps(json_safe(payload), indent=2, allow_nan=False) + "\n")
 
 
 def stage_done(stage_dir: str | os.PathLike) -> bool:
     """A stage of a run (SWIRL's warm start or phase, a WAV round) is complete when its ``metrics.json`` exists and
     is readable: it is written last, atomically."""
-    import json
-
     try:
         json.loads((Path(stage_dir) / "metrics.json").read_text())
     except (OSError, ValueError):
@@ -92,10 +92,6 @@ def refuse_other_settings(path: str | os.PathLike, settings: dict, made: str = "
     folder. ``made`` words the message: "<folder> <made> with other settings (...)". A setting the record does not
     hold (a field added since the folder was made) counts as recorded at its value in ``defaults``: a folder made
     before a new option still resumes while the option keeps its default."""
-    import json
-
-    from swirl.errors import SwirlError
-
     path, settings = Path(path), json_safe(settings)
     if path.exists():
         recorded = json.loads(path.read_text())
@@ -110,8 +106,6 @@ def refuse_other_settings(path: str | os.PathLike, settings: dict, made: str = "
 
 def json_safe(value):
     """``value`` with every NaN or infinite float replaced by ``None``, so it writes as strict JSON."""
-    import math
-
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -129,8 +123,6 @@ RUN_CONFIG_NAMES = (RUN_CONFIG, WAV_RUN_CONFIG)
 def find_run_config(folder: str | os.PathLike) -> dict | None:
     """The config of the run ``folder`` belongs to (a stage folder, an adapter folder or the run itself): the
     nearest ``swirl_config.json`` (or a WAV run's ``wav_config.json``) in it or above it, or None."""
-    import json
-
     folder = Path(folder).resolve()
     for candidate in (folder, *folder.parents):
         for name in RUN_CONFIG_NAMES:
@@ -141,9 +133,7 @@ def find_run_config(folder: str | os.PathLike) -> dict | None:
 
 def save_torch_model(directory: str | os.PathLike, module, config: dict) -> Path:
     """Save a small torch model as ``model.safetensors`` + ``config.json`` (no pickle), atomically."""
-    import json
-
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # lazy: safetensors.torch imports torch, which light callers of paths skip
 
     with atomic_dir(Path(directory), replace=True) as tmp:
         tmp.mkdir()
@@ -155,16 +145,12 @@ def save_torch_model(directory: str | os.PathLike, module, config: dict) -> Path
 def load_torch_model(directory: str | os.PathLike, build, what: str):
     """The model :func:`save_torch_model` wrote: ``build(config dict)`` then its weights; a folder that is not one
     is a one-line ``SwirlError`` naming ``what`` it should have been."""
-    import json
-
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file  # lazy: safetensors.torch imports torch, which light callers of paths skip
 
     directory = Path(directory)
     try:
         model = build(json.loads((directory / "config.json").read_text()))
         model.load_state_dict(load_file(str(directory / "model.safetensors")))
     except Exception as error:  # json, safetensors and torch raise several types for a bad folder
-        from swirl.errors import SwirlError
-
         raise SwirlError(f"{directory}: not a readable {what} ({type(error).__name__}: {error})") from None
     return model

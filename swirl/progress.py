@@ -41,7 +41,7 @@ def progress_bars_enabled() -> bool:
 def bar(iterable: Iterable | None = None, *, desc: str, total: int | None = None, unit: str = "it",
         leave: bool = False, disable: bool = False) -> Any:
     """A tqdm bar over ``iterable`` (or updated by hand with ``total``), silent when bars are off (or ``disable``)."""
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # lazy: tqdm is heavy; importing swirl.progress stays light
 
     return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, dynamic_ncols=True,
                 disable=disable or not progress_bars_enabled())
@@ -69,7 +69,7 @@ def show_stage_end(stage: str, seconds: float, numbers: dict[str, float | None])
 def use_stage_bar(trainer: Any, desc: str) -> None:
     """Replace the trainer's console output (a tqdm bar that also prints every log dict, or with ``disable_tqdm``
     the dicts alone) with one bar of ``desc`` whose postfix carries the latest loss / reward / KL."""
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback  # lazy: transformers is heavy
 
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
@@ -79,7 +79,7 @@ def use_stage_bar(trainer: Any, desc: str) -> None:
 @functools.cache
 def stage_bar_class() -> type:
     """:class:`transformers.TrainerCallback` subclass (built on first use: importing swirl loads no transformers)."""
-    from transformers import TrainerCallback
+    from transformers import TrainerCallback  # lazy: transformers is heavy
 
     class StageBar(TrainerCallback):
         def __init__(self, desc: str) -> None:

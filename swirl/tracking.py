@@ -12,6 +12,7 @@ go to ``tensorboard`` and ``trackio``; other trackers get the trainers' own logs
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,6 @@ def trackers(report_to: str | list[str] | None) -> list[str]:
 
 def check_trackers(report_to: str | list[str] | None) -> None:
     """A tracker whose package is missing fails at start-up, in one line, not after the warm start."""
-    import importlib.util
-
     for name, package in (("tensorboard", "tensorboard"), ("trackio", "trackio"), ("wandb", "wandb")):
         if name in trackers(report_to) and importlib.util.find_spec(package) is None:
             raise ValueError(f"report_to {name} needs the {package} package: pip install {package} "
@@ -52,7 +51,7 @@ def trainer_tracking(config: Any, stage: str) -> dict[str, Any]:
 def route_tensorboard(trainer: Any, directory: Path) -> None:
     """Point the trainer's TensorBoard writer (transformers': ``<args.output_dir>/runs/<date>`` by default) at
     ``directory``, the stage's folder, where :func:`log_stage` writes the stage metrics too."""
-    from transformers.integrations import TensorBoardCallback
+    from transformers.integrations import TensorBoardCallback  # lazy: transformers is heavy
 
     for callback in trainer.callback_handler.callbacks:
         if isinstance(callback, TensorBoardCallback):
@@ -81,14 +80,14 @@ def log_stage(config: Any, stage: str, scalars: dict[str, float], step: int) -> 
     """Log a stage's scalars to its tracker run(s) at ``step`` (call on the main process)."""
     names = trackers(config.report_to)
     if "tensorboard" in names:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # lazy: torch is heavy, tensorboard optional
 
         writer = SummaryWriter(log_dir=str(tensorboard_dir(config, stage)))
         for key, value in scalars.items():
             writer.add_scalar(key, value, step)
         writer.close()
     if "trackio" in names:
-        import trackio
+        import trackio  # lazy: optional tracker package
 
         trackio.init(project=config.project, name=f"{run_name(config)}/{stage}", group=run_name(config),
                      resume="allow", embed=False)

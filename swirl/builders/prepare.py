@@ -7,6 +7,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from swirl.data import save_dataset_dict
 from swirl.distributed import is_main_process, wait_for_everyone
 from swirl.envs.domain import get_domain
 
@@ -21,8 +22,6 @@ def build_dataset(config: Any, seed: int, images: bool = False) -> Any:
 def prepare_dataset(config: Any, seed: int) -> Path:
     """The dataset folder: ``config.dataset`` if it exists, else built (once, under ``config.output_dir``) from
     the config's ``env_*`` fields with ``seed``. Every process must call it (it ends at a barrier)."""
-    from swirl.data import save_dataset_dict
-
     path = Path(config.dataset) if config.dataset else Path(config.output_dir) / "data"
     if is_main_process() and not path.exists():  # every process reaches the barrier below, built or not
         images = getattr(config, "state_modality", "text") != "text"

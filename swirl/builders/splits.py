@@ -11,6 +11,9 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from swirl.errors import SwirlError
+from swirl.progress import bar as progress_bar
+
 SEEDS_PER_BUILD = 1_000_000  # episode seeds of a build are seed * SEEDS_PER_BUILD + episode index
 SPLIT_NAMES = ("labelled", "state_only", "test")
 
@@ -21,8 +24,6 @@ CollectEpisode = Callable[[str, Any, int, int, np.random.Generator], Columns]
 def check_build_arguments(env_ids: Any, policy: str, policies: tuple[str, ...], *, labelled_fraction: float,
                           epsilon: float, episodes: int, max_steps: int, test_episodes: int, seed: int) -> None:
     """One-line errors for the arguments every builder takes, before any env is made."""
-    from swirl.errors import SwirlError
-
     if not env_ids:
         raise SwirlError("no environment given: pass at least one --env")
     if policy not in policies:
@@ -39,7 +40,7 @@ def transition_features(resimulation: dict[str, Any], images: bool = False):
     """Every dataset's ``datasets.Features``: the transition (texts, where it comes from), then the domain's
     re-simulation columns (``resimulation``, from its builder: MiniGrid the action prefix and action id, ManiSkill
     the action vectors so far and the simulator state), then ``image`` / ``next_image`` with ``images``."""
-    from datasets import Features, Image, Value
+    from datasets import Features, Image, Value  # lazy: datasets is heavy; the builders' checks run without it
 
     features = {"state": Value("string"), "action": Value("string"), "next_state": Value("string"),
                 "env_id": Value("string"), "seed": Value("int64"), "episode": Value("int32"), "step": Value("int32"),
@@ -67,8 +68,6 @@ def collect_splits(envs: Mapping[str, Any], collect: CollectEpisode, *, episodes
     """Play ``episodes + test_episodes`` episodes per env with ``collect(env_id, env, episode_seed, episode, rng)``
     and deal them into the three splits. ``unlabelled_columns`` are set to None in ``state_only``;
     ``finish_test(columns, env_index)`` may post-process one env's test episodes (e.g. balance actions)."""
-    from swirl.progress import bar as progress_bar
-
     splits: dict[str, Columns] = {split: {} for split in SPLIT_NAMES}
     bar = progress_bar(desc="episodes", total=len(envs) * (episodes + test_episodes), unit="ep",
                        leave=True, disable=not progress)
@@ -97,7 +96,7 @@ def collect_splits(envs: Mapping[str, Any], collect: CollectEpisode, *, episodes
 
 def to_dataset_dict(splits: Mapping[str, Columns], features: Any):
     """The splits as a ``DatasetDict`` with explicit ``features`` (empty splits keep the schema)."""
-    from datasets import Dataset, DatasetDict
+    from datasets import Dataset, DatasetDict  # lazy: datasets is heavy; the builders' checks run without it
 
     return DatasetDict({split: Dataset.from_dict({name: columns.get(name, []) for name in features}, features=features)
                         for split, columns in splits.items()})

@@ -61,7 +61,7 @@ def render_state(state: Any, tile_size: int = 16) -> Image.Image:
     Accepts an env or a :class:`MiniGridState` (e.g. a parsed model prediction). The image is
     ``width * tile_size`` by ``height * tile_size`` pixels.
     """
-    from PIL import Image
+    from PIL import Image  # lazy: PIL is heavy and needed only for renders
 
     if isinstance(state, MiniGridState):
         grid, pos, direction = state.to_grid(), state.agent_pos, state.agent_dir
@@ -74,7 +74,7 @@ def render_state(state: Any, tile_size: int = 16) -> Image.Image:
 # ----------------------------------------------------------------------------------- environments
 def minigrid_env_ids() -> list[str]:
     """Every registered MiniGrid, BabyAI and swirl WAV env id."""
-    import swirl.envs  # noqa: F401  (registers the WAV tasks and MiniGrid's own ids)
+    import swirl.envs  # noqa: F401  (registers the ids; lazy: the package imports this module)
 
     prefixes = ("MiniGrid-", "BabyAI-", "swirl/WAV-")
     return sorted(env_id for env_id in gym.registry if env_id.startswith(prefixes))

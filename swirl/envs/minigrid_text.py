@@ -138,7 +138,7 @@ class Obj:
 
     def to_world_obj(self) -> Any:
         """Build the equivalent ``WorldObj`` (used for rendering and for rebuilding grids)."""
-        from minigrid.core import world_object as wo
+        from minigrid.core import world_object as wo  # lazy: parsing and printing states need no minigrid
 
         if self.type == "door":
             return wo.Door(self.color, is_open=self.state == "open", is_locked=self.state == "locked")
@@ -242,7 +242,7 @@ class MiniGridState:
 
     def to_grid(self) -> Any:
         """A ``minigrid.core.grid.Grid`` holding this state's objects (agent and carried object excluded)."""
-        from minigrid.core.grid import Grid
+        from minigrid.core.grid import Grid  # lazy: parsing and printing states need no minigrid
 
         grid = Grid(self.width, self.height)
         for index, obj in enumerate(self.cells):

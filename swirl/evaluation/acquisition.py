@@ -16,6 +16,10 @@ from pathlib import Path
 from statistics import fmean, pstdev
 from typing import Any, Sequence
 
+from swirl.errors import SwirlError
+from swirl.evaluation.plots import plot_curves
+from swirl.paths import json_safe, write_text_atomic
+
 COLUMNS = ("fwm_nll", "fwm_changed_accuracy", "fwm_exact_match", "idm_accuracy", "oracle_spearman",
            "oracle_kendall", "oracle_spearman_scored", "oracle_kendall_scored", "selected_oracle_error")
 # the test metrics of the "labels to match random's final value" comparison, and whether higher is better
@@ -77,9 +81,6 @@ def summary_table(lines: Sequence[dict[str, Any]], keys: Sequence[str] = COLUMNS
 
 def summarise(lines: Sequence[dict[str, Any]], out: str | Path) -> dict[str, Any]:
     """Write summary.md, summary.json and error_vs_labels.png into ``out``; return the summary."""
-    from swirl.evaluation.plots import plot_curves
-    from swirl.paths import json_safe, write_text_atomic
-
     out = Path(out)
     by_method = curves(lines)
     summary: dict[str, Any] = {"curves": by_method}
@@ -104,8 +105,6 @@ def summarise(lines: Sequence[dict[str, Any]], out: str | Path) -> dict[str, Any
 def summarise_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> tuple[dict[str, Any], str]:
     """What ``swirl wav-report`` does: merge the ``results.jsonl`` of WAV run folders, write the summary (under
     ``out``, default the first folder) and return it with its table."""
-    from swirl.errors import SwirlError
-
     lines = []
     for run_dir in run_dirs:
         path = Path(run_dir) / "results.jsonl"

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from swirl.evaluation.plots import pyplot, save_figure
 from swirl.evaluation.tables import HEADLINE, markdown_table
 from swirl.errors import SwirlError
 from swirl.paths import write_text_atomic
@@ -28,8 +29,6 @@ def final_line(run_dir: str | Path) -> dict:
 
 
 def compare(runs: dict[str, str | Path], out: str | Path, keys: Sequence[str] = HEADLINE) -> dict:
-    from swirl.evaluation.plots import pyplot, save_figure
-
     rows = {name: final_line(run_dir) for name, run_dir in runs.items()}
     out = Path(out)
     table = markdown_table([{**line, "stage": f"{name} ({line['stage']})"} for name, line in rows.items()], tuple(keys))
@@ -54,8 +53,6 @@ def compare(runs: dict[str, str | Path], out: str | Path, keys: Sequence[str] = 
 def plot_arms(rows: Sequence[dict], keys: Sequence[str], path: str | Path, title: str = "") -> None:
     """Grouped bars, one group per metric and one bar per row (an arm), with ``<key>_std`` error bars (e.g. the
     spread over seeds)."""
-    from swirl.evaluation.plots import pyplot, save_figure
-
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(8, 4))
     width = 0.8 / max(1, len(rows))

@@ -36,6 +36,7 @@ def top_layers(model: Any, k: int) -> DecoderLayers:
     LoRA on these only makes a training step cheaper: nothing below them needs a gradient, so the backward pass
     stops at the lowest adapted layer (unless gradient checkpointing makes TRL/peft require grads on the inputs).
     """
+    # lazy: torch, transformers, peft and safetensors are heavy; importing swirl.models stays light
     import torch
     from transformers.pytorch_utils import Conv1D
 
@@ -65,7 +66,7 @@ def lora_config(
     language model, :data:`~swirl.models.vision.LANGUAGE_MODEL_LINEAR`) gets the layer indices written into it.
     Both are saved in ``adapter_config.json``, so an adapter loaded from its folder keeps its layers.
     """
-    from peft import LoraConfig
+    from peft import LoraConfig  # lazy: peft is heavy
 
     options: dict[str, Any] = {}
     if layers is not None:
@@ -90,7 +91,7 @@ def with_adapters(base: Any, adapters: Mapping[str, Any]) -> Any:
     Each value is either a ``LoraConfig`` (a fresh adapter) or a folder written by :func:`save_adapter`
     (loaded trainable). The first adapter is the active one.
     """
-    from peft import PeftModel, get_peft_model
+    from peft import PeftModel, get_peft_model  # lazy: peft is heavy
 
     if not adapters:
         raise ValueError("with_adapters needs at least one adapter")
@@ -114,6 +115,7 @@ def with_adapters(base: Any, adapters: Mapping[str, Any]) -> Any:
 
 def save_adapter(model: Any, adapter: str, out_dir: str | os.PathLike) -> Path:
     """Save one adapter, alone, in the standard PEFT layout at ``out_dir`` (atomically replacing it)."""
+    # lazy: peft and safetensors.torch (torch) are heavy
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from swirl.errors import SwirlError
+from swirl.models.smollm2 import load_smollm2_tokenizer, smollm2_gguf_path
+from swirl.models.tiny import build_tiny_model, build_tiny_vlm
 from swirl.paths import atomic_dir, swirl_home
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -30,10 +32,9 @@ warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is depre
 
 def prepare_smollm2(out_dir: Path) -> Path:
     """Convert SmolLM2-135M-Instruct from GGUF to a safetensors model folder (once)."""
+    # lazy: torch and transformers are heavy; importing swirl.models.loading stays light
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
-
-    from swirl.models.smollm2 import load_smollm2_tokenizer, smollm2_gguf_path
 
     if (out_dir / "config.json").is_file():
         return out_dir
@@ -53,23 +54,11 @@ def prepare_smollm2(out_dir: Path) -> Path:
     return out_dir
 
 
-def _build_tiny(out_dir: Path) -> Path:
-    from swirl.models.tiny import build_tiny_model
-
-    return build_tiny_model(out_dir)
-
-
-def _build_tiny_vlm(out_dir: Path) -> Path:
-    from swirl.models.tiny import build_tiny_vlm
-
-    return build_tiny_vlm(out_dir)
-
-
 # name -> (folder under $SWIRL_HOME/models, how to make it). Bump a folder's version when its builder changes.
 BUILTIN_MODELS: dict[str, tuple[str, Callable[[Path], Path]]] = {
     "smollm2-135m": ("smollm2-135m", prepare_smollm2),
-    "tiny-qwen2": ("tiny-qwen2-v3", _build_tiny),
-    "tiny-qwen2-vl": ("tiny-qwen2-vl-v2", _build_tiny_vlm),
+    "tiny-qwen2": ("tiny-qwen2-v3", build_tiny_model),
+    "tiny-qwen2-vl": ("tiny-qwen2-vl-v2", build_tiny_vlm),
 }
 
 
@@ -82,7 +71,7 @@ def resolve_model(name_or_path: str) -> str:
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:
-    import torch
+    import torch  # lazy: torch is heavy
 
     if dtype not in DTYPES:
         raise SwirlError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
@@ -93,13 +82,14 @@ def resolve_dtype(dtype: str, device: str) -> Any:
 
 
 def default_device() -> str:
-    import torch
+    import torch  # lazy: torch is heavy
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def is_vision_model(name_or_path: str, trust_remote_code: bool = False) -> bool:
     """Whether the model is a vision-language model (read from its config, without loading weights)."""
+    # lazy: transformers is heavy, and swirl.models.vision loads the envs (gymnasium, minigrid)
     from transformers import AutoConfig
 
     from swirl.models.vision import is_vision_config
@@ -117,7 +107,7 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> Any:
     A processor pads on the left: TRL's GRPO re-encodes prompts with the processor's padding side and pairs
     them with left-padded prompt ids, so right padding would silently misplace the image positions.
     """
-    from transformers import AutoProcessor, AutoTokenizer
+    from transformers import AutoProcessor, AutoTokenizer  # lazy: transformers is heavy
 
     path = resolve_model(name_or_path)
     vision = is_vision_model(name_or_path, trust_remote_code)
@@ -138,7 +128,7 @@ def load_base_model(
     name_or_path: str, dtype: str = "auto", device: str | None = None, trust_remote_code: bool = False
 ) -> Any:
     """The base causal LM or VLM (safetensors only) on ``device`` (default: cuda if available, else cpu)."""
-    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText  # lazy: transformers is heavy
 
     device = device or default_device()
     path = resolve_model(name_or_path)

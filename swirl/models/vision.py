@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from swirl.errors import SwirlError
 from swirl.models.state_view import StateView
 
 # Every linear layer of the language model's decoder blocks, and nothing in the vision tower (peft full-matches it).
@@ -22,7 +23,7 @@ LANGUAGE_MODEL_LINEAR = r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_p
 
 def is_processor(tokenizer: Any) -> bool:
     """Whether ``tokenizer`` is a multimodal processor (a VLM's) rather than a plain tokenizer."""
-    from transformers import ProcessorMixin
+    from transformers import ProcessorMixin  # lazy: transformers is heavy; importing swirl.models stays light
 
     return isinstance(tokenizer, ProcessorMixin)
 
@@ -34,8 +35,6 @@ def text_tokenizer(tokenizer: Any) -> Any:
 
 def require_vlm(view: StateView, tokenizer: Any, model_name: str) -> None:
     """Image states need a VLM (its processor places the images): one line saying so, before any work."""
-    from swirl.errors import SwirlError
-
     if view.has_images and not is_processor(tokenizer):
         raise SwirlError(f"state_modality {view.modality} needs a vision-language model (e.g. tiny-qwen2-vl or "
                          f"Qwen/Qwen2.5-VL-3B-Instruct); {model_name} is text-only")
@@ -80,7 +79,7 @@ def vision_inputs(encoded_rows: Sequence[dict[str, Any]], input_ids: Any, image_
     """The model inputs a batch of :func:`encode_with_images` rows adds to (padded) ``input_ids``: each image
     tensor of the rows concatenated in batch order, and ``mm_token_type_ids`` (1 on image tokens, which
     Qwen2-VL's M-RoPE needs to place them) rebuilt for the padded batch."""
-    import torch
+    import torch  # lazy: torch is heavy; importing swirl.models stays light
 
     names = dict.fromkeys(name for row in encoded_rows for name in row["image_inputs"])
     inputs = {name: torch.cat([row["image_inputs"][name] for row in encoded_rows if name in row["image_inputs"]])

@@ -13,9 +13,14 @@ is visible, hf otherwise. With a VLM, ``images`` gives each prompt its images (i
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Mapping, Protocol, Sequence
 
+from swirl.models.adapters import with_adapters
+from swirl.models.loading import load_base_model
+from swirl.models.vision import is_processor
 from swirl.sampling.hf import HFSampler
+from swirl.sampling.vllm import VLLMSampler
 
 SAMPLERS = ("auto", "hf", "vllm")
 STATE_STOP = ["\nend"]  # a serialised state's last line
@@ -36,9 +41,7 @@ class Sampler(Protocol):
 
 
 def vllm_usable() -> bool:
-    import importlib.util
-
-    import torch
+    import torch  # lazy: torch is heavy
 
     return importlib.util.find_spec("vllm") is not None and torch.cuda.is_available()
 
@@ -62,9 +65,6 @@ def make_sampler(
         kind = "vllm" if vllm_usable() and base_model is not None else "hf"
     if kind == "hf":
         return HFSampler(model, tokenizer, seed=seed)
-    from swirl.models.vision import is_processor
-    from swirl.sampling.vllm import VLLMSampler
-
     if base_model is None:
         raise ValueError("the vllm sampler needs base_model (the base model's name or folder)")
     if is_processor(tokenizer):  # an IDM prompt shows two states
@@ -80,9 +80,6 @@ def load_world_model(base_model: str, tokenizer: Any, adapter_dirs: Mapping[str,
     annotation), WAV's rounds and ``swirl eval`` all load through here, so the hf and vllm backends see the
     same adapters under the same names.
     """
-    from swirl.models.adapters import with_adapters
-    from swirl.models.loading import load_base_model
-
     model = with_adapters(load_base_model(base_model, dtype=dtype), dict(adapter_dirs))
     return model, make_sampler(sampler, model, tokenizer, base_model=base_model,
                                adapter_dirs={name: str(path) for name, path in adapter_dirs.items()}, seed=seed)

@@ -12,11 +12,12 @@ import os
 from typing import Any, Mapping, Sequence
 
 from swirl.errors import SwirlError
+from swirl.models.prompts import encode_prompts
 
 
 def import_vllm() -> Any:
     """``import vllm``, or one line saying what to do when it (or a GPU) is missing."""
-    try:
+    try:  # lazy: vllm is optional (GPU only) and torch heavy; nothing else here needs them
         import vllm
     except ImportError:
         raise SwirlError("the vllm sampler needs vLLM (pip install 'swirl-wm[vllm]', GPU only); use sampler: hf") from None
@@ -96,7 +97,7 @@ class VLLMSampler:
     def generate(self, prompts: Sequence[str], adapter: str | None = None, n: int = 1, temperature: float = 1.0,
                  top_p: float = 1.0, max_new_tokens: int = 256, stop: Sequence[str] | None = None,
                  images: Sequence[Sequence[Any]] | None = None) -> list[list[str]]:
-        from vllm.lora.request import LoRARequest
+        from vllm.lora.request import LoRARequest  # lazy: vllm is optional (GPU only)
 
         request = LoRARequest(*self.registry.request(adapter)) if adapter else None
         params = self.vllm.SamplingParams(
@@ -109,8 +110,6 @@ class VLLMSampler:
             requests = [{"prompt": prompt, "multi_modal_data": {"image": list(row)}} if row else {"prompt": prompt}
                         for prompt, row in zip(prompts, images, strict=True)]
         else:
-            from swirl.models.prompts import encode_prompts
-
             token_ids = encode_prompts(self.llm.get_tokenizer(), list(prompts))
             requests = [{"prompt_token_ids": ids} for ids in token_ids]
         outputs = self.llm.generate(requests, params, lora_request=request, use_tqdm=False)

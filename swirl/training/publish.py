@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from swirl.hub import model_card, prepare_push_folder, push_folder
 from swirl.training.config import RunConfig
 
 
 def publish(config: RunConfig, data: Any, lines: list[dict], final_stage: Path, command: str) -> Path:
     """Write the Hub folder (final adapters + model card); push it if ``config.push_to_hub``."""
-    from dataclasses import asdict
-
-    from swirl.hub import model_card, prepare_push_folder, push_folder
-
     env_ids = sorted(set(data["labelled"]["env_id"]) | set(data["state_only"]["env_id"]))
     data_info = {"domain": config.domain, "env_ids": env_ids,
                  **{split: data[split].num_rows for split in ("labelled", "state_only", "test")}}

@@ -7,14 +7,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from swirl.data import convert_state_texts, load_dataset_dict
 from swirl.distributed import is_main_process, wait_for_everyone
 from swirl.training.config import RunConfig
 
 
 def load_run_data(config: RunConfig, data_path: Path) -> Any:
     """The run's dataset, its states in the run's ``state_text`` where its domain has several (converted on load)."""
-    from swirl.data import convert_state_texts, load_dataset_dict
-
     data = load_dataset_dict(data_path)
     state_text = getattr(config, "state_text", None)
     return convert_state_texts(data, state_text) if state_text else data
@@ -30,7 +29,7 @@ def test_sample(config: RunConfig, data: Any, rows: int) -> Any:
 def warm_start(config: RunConfig, data_path: Path, stage_dir: Path, tokenizer: Any) -> dict[str, Any]:
     """SFT of the fwm and idm adapters on the labelled split (or copies of ``fwm_adapter`` / ``idm_adapter``), saved
     under ``stage_dir``; returns each adapter's training summary. Every process must call it."""
-    from swirl.sft import sft_adapter
+    from swirl.sft import sft_adapter  # lazy: swirl.sft imports torch, transformers, peft and trl
 
     data = load_run_data(config, data_path)
     test = test_sample(config, data, config.eval_rows if config.sft_eval_rows is None else config.sft_eval_rows)

@@ -38,6 +38,8 @@ from swirl.builders.prepare import prepare_dataset
 from swirl.config_fields import TRACKING_FIELDS, field_defaults
 from swirl.data import convert_state_texts, load_dataset_dict, save_dataset_dict
 from swirl.distributed import distributed_state, is_main_process, wait_for_everyone
+from swirl.envs.identifiability import equivalent_actions_for_rows
+from swirl.errors import SwirlError
 from swirl.evaluation.world_model import world_model_metrics
 from swirl.models.loading import load_tokenizer
 from swirl.progress import bar, disable_progress_bars, show_stage_end
@@ -163,8 +165,6 @@ def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts:
         executed = {row["key"] for row in read_journal(journal)}  # every process checks: none waits in vain
         remaining = [c for c in pool if c.key not in executed]
         if not remaining and not (stage / "selected.json").exists():
-            from swirl.errors import SwirlError
-
             raise SwirlError(f"the pool is exhausted after round {k - 1}: raise pool_states or lower budget")
         if is_main_process():
             if not (stage / "selected.json").exists():
@@ -226,8 +226,6 @@ def run_acquisition(config: WAVConfig, execute: Callable[[Candidate], dict[str, 
         if parts.get("seed") != seed:  # the runs come seed by seed: split each seed's data once
             parts = split_data(config, data, seed) | {"seed": seed}
             if equivalent is None and is_main_process():
-                from swirl.envs.identifiability import equivalent_actions_for_rows
-
                 equivalent = equivalent_actions_for_rows(parts["test"])
             parts["equivalent"] = equivalent
         seed_dir = output_dir / f"seed_{seed}"

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from swirl.errors import SwirlError
 from swirl.paths import write_text_atomic
 from swirl.wav.candidates import Candidate
 
@@ -26,8 +27,6 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
             rows.append(json.loads(line))
         except ValueError:
             if number < len(lines):
-                from swirl.errors import SwirlError
-
                 raise SwirlError(f"{path}: line {number} is corrupt but later labels exist; repair or remove it "
                                  f"(the labels after it were executed)") from None
     return rows

@@ -38,6 +38,7 @@ from torch import nn
 
 from swirl.envs.minigrid_text import MiniGridState, text_to_state
 from swirl.errors import StateParseError
+from swirl.paths import load_torch_model, save_torch_model
 
 EMPTY, PAD, UNKNOWN = ".", "<pad>", "<unk>"
 AGENT_FEATURES = ("agent_x", "agent_y", "agent_dir", "carrying")
@@ -203,14 +204,10 @@ class SparseIDM(nn.Module):
 
     # ----- persistence
     def save(self, directory: str | Path) -> Path:
-        from swirl.paths import save_torch_model
-
         return save_torch_model(directory, self, asdict(self.config))
 
     @classmethod
     def load(cls, directory: str | Path) -> SparseIDM:
-        from swirl.paths import load_torch_model
-
         return load_torch_model(directory, lambda config: cls(SparseIDMConfig(**config)), "sparse IDM")
 
 

@@ -31,6 +31,7 @@ from torch import nn
 
 from swirl.envs.minigrid_text import MiniGridState, obj_from_code, state_text_kind, text_to_state
 from swirl.errors import StateParseError
+from swirl.paths import load_torch_model, save_torch_model
 
 EMPTY, PAD, UNKNOWN = ".", "<pad>", "<unk>"
 AGENT_FIELDS = ("x", "y", "dir", "carrying")
@@ -250,14 +251,10 @@ class StructuredModel(nn.Module):
 
     # ----- persistence
     def save(self, directory: str | Path) -> Path:
-        from swirl.paths import save_torch_model
-
         return save_torch_model(directory, self, asdict(self.config))
 
     @classmethod
     def load(cls, directory: str | Path) -> StructuredModel:
-        from swirl.paths import load_torch_model
-
         return load_torch_model(directory, lambda config: cls(StructuredConfig(**config)), "structured model")
 
 
