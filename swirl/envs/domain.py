@@ -1,14 +1,15 @@
 """One record per environment family: everything the rest of swirl needs to know about it, in one place.
 
 A *domain* is a family of environments that share a state text, an action vocabulary and a way to re-simulate a
-recorded transition (MiniGrid and swirl's WAV rooms; ManiSkill3 tasks). Code outside this module never branches
-on a domain's name: it looks the domain up (:func:`get_domain`) and reads what it needs from the record, e.g.
-``get_domain(config.domain).headline_metrics`` or ``domain.codec.apply_diff(state, diff)``.
+recorded transition (MiniGrid and swirl's WAV rooms; ManiSkill3 tasks; gymnasium's FrozenLake). Code outside this
+module never branches on a domain's name: it looks the domain up (:func:`get_domain`) and reads what it needs from
+the record, e.g. ``get_domain(config.domain).headline_metrics`` or ``domain.codec.apply_diff(state, diff)``.
 ``tests/test_structure.py`` fails on a new comparison with a domain name anywhere else.
 
 Adding a family = one module with its codec (``state_to_text``, ``text_to_state``, ``state_diff``,
 ``apply_diff``) and env helpers, a dataset builder in ``swirl.builders`` with ``build_from_config``, and one
-:class:`Domain` in :data:`DOMAINS` below (docs/layout.md walks through it).
+:class:`Domain` in :data:`DOMAINS` below (docs/layout.md walks through it with FrozenLake, the worked example:
+:mod:`swirl.envs.frozenlake`, :mod:`swirl.builders.frozenlake`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable
 
-from swirl.envs import identifiability, maniskill_env, maniskill_text, minigrid_env, minigrid_text
+from swirl.envs import frozenlake, identifiability, maniskill_env, maniskill_text, minigrid_env, minigrid_text
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class Domain:
     state_text_kind: Callable[[str], str] | None = None  # text -> which of ``state_texts`` it is
     equivalent_actions_for_rows: Callable[[Any], list[list[int]]] | None = None  # rows -> each row's s'-reproducing actions
     replays_actions: bool = False  # open-loop rollouts can replay a test episode's actions in the real env
+    state_fields: Callable[[str], tuple[Any, list]] | None = None  # discrete families: text -> (shape, the fields
+    #               the FWM metrics compare one by one; StateParseError when it does not parse); None: MiniGrid's
 
 
 MINIGRID = Domain(
@@ -79,7 +82,24 @@ MANISKILL = Domain(
     marker_column="env_state",  # the simulator state each row carries for re-simulation
 )
 
-DOMAINS: dict[str, Domain] = {domain.name: domain for domain in (MINIGRID, MANISKILL)}
+FROZENLAKE = Domain(
+    name="frozenlake",
+    codec=frozenlake,
+    make_env=frozenlake.make_env,
+    resimulate=frozenlake.resimulate,
+    continuous=False,
+    action_texts=frozenlake.ACTION_TEXTS,
+    builder="swirl.builders.frozenlake:build_from_config",
+    image_fields=(),  # no renderer: text states only
+    headline_metrics=("fwm_exact_match", "fwm_changed_accuracy", "fwm_field_accuracy", "fwm_parse_rate",
+                      "idm_accuracy"),  # MiniGrid's, less the equivalent accuracy (no equivalent actions yet)
+    metric_notes=("`fwm_changed_accuracy` counts only the agent's cell on the steps that moved it (copying the "
+                  "input scores 0\nthere); `fwm_field_accuracy` counts every map cell and the agent's cell."),
+    marker_column=frozenlake.MARKER_COLUMN,  # the map letter each step ended on
+    state_fields=frozenlake.state_fields,
+)
+
+DOMAINS: dict[str, Domain] = {domain.name: domain for domain in (MINIGRID, MANISKILL, FROZENLAKE)}
 DEFAULT_DOMAIN = MINIGRID.name  # rows without any family's marker column, and calls that name no domain
 # every other family must name a marker column, or its datasets would silently read as the default's
 assert [name for name, domain in DOMAINS.items() if domain.marker_column is None] == [DEFAULT_DOMAIN]

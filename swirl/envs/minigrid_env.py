@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import gymnasium as gym
 
+from swirl.envs.discrete import index_to_text, replay_prefix, text_to_index
 from swirl.envs.minigrid_text import MiniGridState
-from swirl.errors import ActionParseError, UnknownEnvError
+from swirl.errors import UnknownEnvError
 
 if TYPE_CHECKING:  # pragma: no cover - import only for type hints
     from PIL import Image
@@ -38,20 +39,12 @@ def action_texts(env_or_id: Any = None) -> tuple[str, ...]:
 
 def action_to_text(action: int, env_or_id: Any = None) -> str:
     """``2 -> "move forward"``; index 6 reads ``switch`` for the WAV tasks, ``done`` elsewhere."""
-    texts = action_texts(env_or_id)
-    if not 0 <= int(action) < len(texts):
-        raise ActionParseError(f"action index {action} out of range 0..{len(texts) - 1}")
-    return texts[int(action)]
+    return index_to_text(action, action_texts(env_or_id))
 
 
 def text_to_action(text: str) -> int:
     """``"move forward" -> 2``. Case and surrounding whitespace are ignored; anything else is an error."""
-    key = " ".join(str(text).lower().split())
-    if key not in _TEXT_TO_ACTION:
-        close = difflib.get_close_matches(key, list(_TEXT_TO_ACTION), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ActionParseError(f"unknown action {str(text)[:40]!r}{hint} (known: {', '.join(_TEXT_TO_ACTION)})")
-    return _TEXT_TO_ACTION[key]
+    return text_to_index(text, _TEXT_TO_ACTION)
 
 
 # ------------------------------------------------------------------------------------------- images
@@ -97,11 +90,5 @@ def resimulate(env_id: str, seed: int, action_prefix: Sequence[int], env: gym.En
     Pass ``env`` to reuse an already-made env of the same id (much faster than ``gym.make`` each time).
     Stepping the row's ``action_id`` afterwards reproduces its ``next_state`` exactly.
     """
-    env = env if env is not None else make_env(env_id)
-    env.reset(seed=int(seed))
-    for step, action in enumerate(action_prefix):
-        _, _, terminated, truncated, _ = env.step(int(action))
-        if (terminated or truncated) and step < len(action_prefix) - 1:
-            raise ValueError(f"{env_id} seed {seed}: the episode ended at step {step} of the action prefix")
-    return env
+    return replay_prefix(env if env is not None else make_env(env_id), env_id, seed, action_prefix)
 

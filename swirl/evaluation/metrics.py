@@ -21,7 +21,7 @@ does nothing). Split shares: ``identifiable_share`` (exactly one action explains
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import sacrebleu
@@ -58,16 +58,28 @@ def field_mismatch(text: str, other: str) -> float:
     return sum(a != b for a, b in pairs) / len(pairs)
 
 
-def compare_prediction(state: str, predicted: str, true_next: str) -> dict[str, int]:
-    """Counts for one FWM prediction: exact, parsed, fields right/total, changed fields right/total."""
-    before, truth = text_to_state(state), text_to_state(true_next)
-    true_fields = state_fields(truth)
-    changed = [i for i, (a, b) in enumerate(zip(state_fields(before), true_fields)) if a != b]
-    guess = try_parse(predicted)
-    same_shape = guess is not None and (guess.width, guess.height) == (truth.width, truth.height)
-    guess_fields = state_fields(guess) if same_shape else [object()] * len(true_fields)
+StateFields = Callable[[str], tuple[Any, list]]  # a discrete family's text -> (shape, fields): Domain.state_fields
+
+
+def minigrid_state_fields(text: str) -> tuple[tuple[int, int], list[Any]]:
+    """A MiniGrid text's room size and :func:`state_fields` (the default ``Domain.state_fields``)."""
+    state = text_to_state(text)
+    return (state.width, state.height), state_fields(state)
+
+
+def compare_prediction(state: str, predicted: str, true_next: str, fields: StateFields | None = None) -> dict[str, int]:
+    """Counts for one FWM prediction: exact, parsed, fields right/total, changed fields right/total. ``fields``:
+    the family's text -> (shape, fields) (``Domain.state_fields``; default MiniGrid's)."""
+    fields = fields or minigrid_state_fields
+    (_, before), (shape, true_fields) = fields(state), fields(true_next)
+    changed = [i for i, (a, b) in enumerate(zip(before, true_fields)) if a != b]
+    try:
+        guess = fields(predicted)
+    except StateParseError:
+        guess = None
+    guess_fields = guess[1] if guess is not None and guess[0] == shape else [object()] * len(true_fields)
     return {
-        "exact": int(guess == truth),
+        "exact": int(guess == (shape, true_fields)),
         "parsed": int(guess is not None),
         "fields_right": sum(g == t for g, t in zip(guess_fields, true_fields)),
         "fields": len(true_fields),
@@ -88,9 +100,10 @@ def _whitespace_rouge_l(predictions: Sequence[str], references: Sequence[str]) -
 
 
 def fwm_metrics(states: Sequence[str], predictions: Sequence[str], next_states: Sequence[str],
-                text_metrics: bool = True) -> dict[str, float]:
+                text_metrics: bool = True, fields: StateFields | None = None) -> dict[str, float]:
     """Aggregate FWM metrics (micro-averaged over fields); see the module doc. ``text_metrics=False`` leaves out
-    BLEU and ROUGE-L (most of the cost on thousands of rows, and no news once the fields are scored)."""
+    BLEU and ROUGE-L (most of the cost on thousands of rows, and no news once the fields are scored). ``fields``:
+    the domain's ``state_fields`` (default MiniGrid's)."""
     if not states:
         raise ValueError("cannot evaluate an empty set of predictions")
     if not len(states) == len(predictions) == len(next_states):
@@ -98,8 +111,8 @@ def fwm_metrics(states: Sequence[str], predictions: Sequence[str], next_states: 
     totals: Counter = Counter()
     copy: Counter = Counter()
     for state, predicted, true_next in zip(states, predictions, next_states):
-        totals.update(compare_prediction(state, predicted, true_next))
-        copy.update(compare_prediction(state, state, true_next))
+        totals.update(compare_prediction(state, predicted, true_next, fields))
+        copy.update(compare_prediction(state, state, true_next, fields))
     count = len(states)
     return {
         "exact_match": totals["exact"] / count,

@@ -109,7 +109,8 @@ def world_model_metrics(rows: Any, predicted_states: Sequence[str] | None, nll: 
         if predicted_states is not None:
             fwm = (vector_fwm_metrics(pick(states), pick(predicted_states), pick(next_states))
                    if family.continuous else
-                   fwm_metrics(pick(states), pick(predicted_states), pick(next_states), text_metrics=breakdowns))
+                   fwm_metrics(pick(states), pick(predicted_states), pick(next_states), text_metrics=breakdowns,
+                               fields=family.state_fields))
             result |= {f"fwm_{key}": value for key, value in fwm.items()} | {"fwm_nll": float(nll[indices].mean())}
         if predicted_actions is not None and family.continuous:
             idm = vector_idm_metrics(pick(predicted_actions), pick(actions))

@@ -1,11 +1,13 @@
 """Every knob of a SWIRL run, parsed by ``trl.TrlParser`` (YAML preset + CLI overrides): ``SwirlConfig`` on MiniGrid
-(optionally with WAV acquisition first), ``SwirlManiSkillConfig`` on ManiSkill3 text states. Both share the
-loop's fields (``SwirlLoopFields``) and the model fields; they differ in where the data comes from."""
+(optionally with WAV acquisition first), ``SwirlManiSkillConfig`` on ManiSkill3 text states, ``SwirlFrozenLakeConfig``
+on FrozenLake. All share the loop's fields (``SwirlLoopFields``) and the model fields; they differ in where the data
+comes from."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from swirl.builders.frozenlake import FrozenLakeDataFields
 from swirl.config_fields import (LoRAModelFields, ManiSkillDataFields, MiniGridDataFields, StateFormatFields,
                                  TrackingFields, reject_invalid)
 from swirl.models.state_view import STATE_MODALITIES, StateView, state_view
@@ -165,4 +167,12 @@ class SwirlManiSkillConfig(SwirlLoopFields, ManiSkillDataFields, LoRAModelFields
     max_action_tokens: int = field(default=32, metadata={"help": "max new tokens of a generated action."})
 
 
-RunConfig = SwirlConfig | SwirlManiSkillConfig  # what the loop (swirl.training.loop) runs
+@dataclass
+class SwirlFrozenLakeConfig(SwirlLoopFields, FrozenLakeDataFields, LoRAModelFields):
+    """A SWIRL run on FrozenLake (swirl.envs.frozenlake): the same loop as on MiniGrid."""
+
+    output_dir: str = field(default="runs/swirl-frozenlake", metadata={"help": "where adapters, metrics and "
+                                                                               "checkpoints go."})
+
+
+RunConfig = SwirlConfig | SwirlManiSkillConfig | SwirlFrozenLakeConfig  # what the loop (swirl.training.loop) runs
