@@ -137,7 +137,12 @@ def test_every_arm_of_the_scarce_regime_with_paired_differences(tmp_path):
 
     # each arm against sft and against pseudo; one seed has no interval
     differences = {(row["arm"], row["reference"]): row for row in report["differences"]}
-    assert set(differences) == {(arm, ref) for ref in ("sft", "pseudo") for arm in ARMS if arm != ref}
+    assert set(differences) == {(arm, ref) for ref in ("sft", "sft_more", "pseudo") for arm in ARMS if arm != ref}
+    others = {(row["metric"], row["arm"], row["reference"]): row for row in report["other_differences"]}
+    nll = others[("fwm_nll", "oracle_pairs", "sft_more")]
+    assert nll["mean_difference"] == pytest.approx(headline["oracle_pairs"]["fwm_nll"] - headline["sft_more"]["fwm_nll"])
+    assert ("noop_exact_match", "swirl", "sft") in others and "| fwm_nll | oracle_pairs | sft_more | 1 |" in (
+        out / "quality.md").read_text()
     swirl = differences[("swirl", "sft")]
     assert swirl["mean_difference"] == pytest.approx(swirl["arm_mean"] - swirl["reference_mean"])
     assert swirl["ci95_low"] is None and swirl["seeds"] == 1 and swirl["seeds_for_effect"] is None

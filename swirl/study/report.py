@@ -22,6 +22,7 @@ PHASE_SIGNALS = ("reward_std", "frac_reward_zero_std", "kl", "parse_rate", "comp
 PHASE_RECORDS = ("distinct_pairs_trained", "pairs_available", "max_steps", "train_seconds", "scored_share")
 ANNOTATION_SIGNALS = ("keep_rate", "mean_annotation_logprob")
 EFFECT = 0.05  # the paired difference the power calculation is for: 5 points of changed-cell accuracy
+OTHER_METRICS = ("noop_exact_match", "fwm_nll")  # the headline's other columns, also compared seed by seed
 
 
 def finals(per_seed: dict[int, dict[str, list[dict]]]) -> dict[int, dict[str, dict]]:
@@ -178,6 +179,16 @@ def markdown(result: dict[str, Any]) -> str:
                      f"{points(row['mean_difference'])} | {interval(row['ci95_low'], row['ci95_high'])} | "
                      f"{interval(row['t95_low'], row['t95_high'])} | {spread} | {row['seeds_for_effect'] or '—'} | "
                      f"{relative} |")
+    if result["other_differences"]:
+        lines += ["", "Paired differences of the other headline metrics (arm - reference, per seed; paired t 95%): exact "
+                  "match on the no-op rows in points, and the FWM's NLL of the true diff per token (lower is better):",
+                  "", "| metric | arm | reference | seeds | per seed | mean difference | t 95% |", "|---|---|---|---|---|---|---|"]
+        for row in result["other_differences"]:
+            scale, form = (100, "+.1f") if row["metric"] == "noop_exact_match" else (1, "+.3f")
+            low = "—" if row["t95_low"] is None else f"[{scale * row['t95_low']:{form}}, {scale * row['t95_high']:{form}}]"
+            lines.append(f"| {row['metric']} | {row['arm']} | {row['reference']} | {row['seeds']} | "
+                         f"{', '.join(f'{scale * value:{form}}' for value in row['per_seed_difference'])} | "
+                         f"{scale * row['mean_difference']:{form}} | {low} |")
     for title, table in (("FWM changed-cell accuracy per true action (identifiable rows)", result["per_action"]),
                          ("FWM exact match per action on the no-op rows", result["noop_per_action"])):
         if table:
@@ -220,8 +231,10 @@ def report(config: QualityConfig, per_seed: dict[int, dict[str, list[dict]]], ti
     out = Path(config.output_dir)
     table = summarise(per_seed)
     differences = paired_differences(finals(per_seed), ARMS, config.bootstrap_samples, effect=EFFECT)
+    other_differences = [row for metric in OTHER_METRICS
+                         for row in paired_differences(finals(per_seed), ARMS, config.bootstrap_samples, metric=metric)]
     result = {"regime": config.regime, "headline": headline(per_seed, differences), "table": table,
-              "differences": differences, "effect_for_power": EFFECT,
+              "differences": differences, "other_differences": other_differences, "effect_for_power": EFFECT,
               "per_action": per_action_table(per_seed),
               "noop_per_action": per_action_table(per_seed, key="noop_per_action"),
               "pseudo_labels": pseudo_label_stats(config), "phase_diagnostics": phase_diagnostics(config),

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm, t
 
-REFERENCES = ("sft", "pseudo")  # the arms every other arm is compared with, seed by seed
+REFERENCES = ("sft", "sft_more", "pseudo")  # the arms every other arm is compared with, seed by seed
 
 
 def mean_std(values: list[float | None]) -> tuple[float | None, float]:
@@ -49,7 +49,7 @@ def seeds_needed(paired_std: float, effect: float, power: float = 0.8, alpha: fl
 
 def paired_differences(finals: dict[int, dict[str, dict[str, Any]]], arms: tuple[str, ...], samples: int,
                        metric: str = "fwm_changed_accuracy", effect: float = 0.05) -> list[dict[str, Any]]:
-    """Each arm's final ``metric`` minus the reference arm's (``sft``, ``pseudo``), seed by seed (``finals``: seed ->
+    """Each arm's final ``metric`` minus the reference arm's (``sft``, ``sft_more``, ``pseudo``), seed by seed (``finals``: seed ->
     arm -> its final evaluation): the mean difference, its bootstrap and paired t 95% intervals, the relative
     change of the means, the spread of the differences, and the seeds a difference of ``effect`` would need."""
     rows = []
