@@ -9,7 +9,7 @@ STAMP      := $(VENV)/.swirl-installed
 PYTEST     := scripts/with_vulkan.sh $(PY) -m pytest -n 2 --dist loadfile
 DEMO_DIR   ?= outputs/demo
 
-.PHONY: setup demo test test-slow bench bench-wav wav-protocol wav-protocol-llm asymmetry quality quality-paper maniskill-setup demo-maniskill clean
+.PHONY: setup demo test test-slow bench bench-wav wav-protocol wav-protocol-llm asymmetry quality quality-headroom quality-paper maniskill-setup demo-maniskill clean
 
 setup: $(STAMP)
 
@@ -62,6 +62,10 @@ demo-maniskill: $(STAMP)
 # Results: runs/quality-scarce/quality.{json,md,png}. `make quality-paper`: the paper regime (half labelled), 1 seed.
 quality: $(STAMP)
 	$(PY) benchmarks/quality_minigrid.py --config recipes/minigrid/quality-smollm2.yaml
+
+# The study with headroom (#29): the few regime, 128 pairs, the pair arms trained afresh (4 seeds, about 2.5 h on 2 cores).
+quality-headroom: $(STAMP)
+	$(PY) benchmarks/quality_minigrid.py --config recipes/minigrid/quality-headroom.yaml --jobs 2
 
 quality-paper: $(STAMP)
 	$(PY) benchmarks/quality_minigrid.py --config recipes/minigrid/quality-smollm2.yaml --regime paper --seeds 0 \

@@ -145,6 +145,9 @@ def markdown_table(result: dict[str, Any]) -> str:
             cells = []
             for column in COLUMNS:
                 values = [line[column] for line in per_seed if line[column] is not None]
+                if column == "pairs":  # a count: its mean per seed
+                    cells.append(f"{statistics.fmean(values):.0f}" if values else "0")
+                    continue
                 cells.append("—" if not values else f"{statistics.fmean(values):.3f}" + (
                     f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""))
             lines.append(f"| {stage} | {split} | {len(per_seed)} | " + " | ".join(cells) + " |")
