@@ -112,6 +112,7 @@ def _check_data_args(args: argparse.Namespace, list_envs) -> bool:
     if not args.out:
         raise SwirlError("pass --out DIR (where to save the dataset)")
     if args.push_to_hub:
+        # lazy: each sub-command imports its own modules, so that `swirl --help` imports none of them (tested)
         from swirl.hub import ensure_hub_reachable
 
         ensure_hub_reachable()
@@ -132,6 +133,7 @@ def _common_build_kwargs(args: argparse.Namespace) -> dict:
 
 
 def _save_data(dataset, args: argparse.Namespace, summary: str) -> None:
+    # lazy: each sub-command imports its own modules, so that `swirl --help` imports none of them (tested)
     from swirl.data import save_dataset_dict
 
     out = save_dataset_dict(dataset, args.out, overwrite=args.overwrite)
@@ -143,6 +145,7 @@ def _save_data(dataset, args: argparse.Namespace, summary: str) -> None:
 
 
 def _run_minigrid_data(args: argparse.Namespace) -> None:
+    # lazy: each sub-command imports its own modules, so that `swirl --help` imports none of them (tested)
     from swirl.builders.minigrid import build_minigrid_dataset, summary_table
     from swirl.envs.minigrid_env import make_env, minigrid_env_ids
 
@@ -157,6 +160,7 @@ def _run_minigrid_data(args: argparse.Namespace) -> None:
 
 
 def _run_maniskill_data(args: argparse.Namespace) -> None:
+    # lazy: each sub-command imports its own modules, so that `swirl --help` imports none of them (tested)
     from swirl.builders.maniskill import build_maniskill_dataset, summary_table
     from swirl.envs.maniskill_env import maniskill_env_ids
 
@@ -182,6 +186,7 @@ def _add_models_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_models_prepare(args: argparse.Namespace) -> None:
+    # lazy: each sub-command imports its own modules, so that `swirl --help` imports none of them (tested)
     from swirl.models.loading import resolve_model
 
     print(f"{args.name} is ready at {resolve_model(args.name)}")
@@ -221,6 +226,7 @@ def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> None:
+    # lazy: each sub-command imports its own modules, so that `swirl --help` imports none of them (tested)
     from swirl.evaluation.world_model import evaluate_saved_stage
 
     _, table = evaluate_saved_stage(
@@ -250,6 +256,7 @@ def _add_report_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> None:
+    # lazy: each sub-command imports its own modules, so that `swirl --help` imports none of them (tested)
     from swirl.evaluation.report import compare
 
     runs = {}
@@ -262,6 +269,7 @@ def _run_report(args: argparse.Namespace) -> None:
 
 
 def _run_wav_report(args: argparse.Namespace) -> None:
+    # lazy: each sub-command imports its own modules, so that `swirl --help` imports none of them (tested)
     from swirl.evaluation.acquisition import summarise_runs
 
     _, table = summarise_runs(args.run_dirs, args.out)
@@ -286,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sft"]:  # TRL-style config (YAML + flags), parsed by TrlParser
+        # lazy: each sub-command imports its own modules, so that `swirl --help` imports none of them (tested)
         from swirl.sft import main as sft_main
 
         return run_or_exit(sft_main, argv[1:])

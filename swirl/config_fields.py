@@ -5,10 +5,11 @@ the one way a config rejects bad values or is parsed from YAML + flags (:func:`p
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Sequence
 
 from swirl.errors import SwirlError
+from swirl.tracking import check_trackers
 
 
 @dataclass
@@ -42,6 +43,7 @@ class MiniGridDataFields:
 
     def check_data_fields(self) -> None:
         """``state_text`` and ``env_test_split`` name known choices."""
+        # lazy: swirl.builders sits above this module, and importing swirl.envs registers every env (minigrid)
         from swirl.builders.minigrid import TEST_SPLITS
         from swirl.envs.minigrid_text import STATE_TEXTS
 
@@ -88,7 +90,7 @@ class StateFormatFields:
                                                                  "change). Metrics always compare full states."})
 
     def check_state_format(self) -> None:
-        from swirl.envs.state_format import STATE_FORMATS
+        from swirl.envs.state_format import STATE_FORMATS  # lazy: importing swirl.envs registers every env (minigrid)
 
         reject_invalid(self, [(self.state_format in STATE_FORMATS, "state_format",
                                f"must be one of {', '.join(STATE_FORMATS)}")])
@@ -110,8 +112,6 @@ class TrackingFields:
                                                                  "those of annotation, evaluation and data builds)."})
 
     def check_report_to(self) -> None:
-        from swirl.tracking import check_trackers
-
         check_trackers(self.report_to)
 
 
@@ -148,8 +148,6 @@ class LoRAModelFields:
 def field_defaults(config_class: type) -> dict[str, Any]:
     """Every field of a config dataclass that has a default, at that default (for resuming folders made before a
     field existed: :func:`swirl.paths.refuse_other_settings`)."""
-    from dataclasses import MISSING, fields
-
     return {f.name: f.default if f.default is not MISSING else f.default_factory() for f in fields(config_class)
             if f.default is not MISSING or f.default_factory is not MISSING}
 
@@ -165,7 +163,7 @@ def parse_config(config_class: type, argv: Sequence[str] | None, description: st
     """A TRL-style config (YAML via ``--config`` + flag overrides) parsed by ``trl.TrlParser``; a value its
     ``__post_init__`` rejects becomes one ``SwirlError`` line instead of a traceback. Help texts are plain text
     (a ``%`` in one is printed as written)."""
-    from trl import TrlParser
+    from trl import TrlParser  # lazy: trl is heavy; building a config needs no parser
 
     parser = TrlParser((config_class,), prog=prog, description=description)
     for action in parser._actions:  # argparse %-formats help texts: a bare "10%" would crash --help

@@ -42,6 +42,7 @@ def _require_mani_skill() -> None:
 def maniskill_env_ids() -> list[str]:
     """Every registered ManiSkill task id."""
     _require_mani_skill()
+    # lazy: mani_skill, gymnasium and torch are the optional maniskill extra (and need Vulkan)
     from mani_skill.utils.registration import REGISTERED_ENVS
 
     return sorted(REGISTERED_ENVS)
@@ -50,6 +51,7 @@ def maniskill_env_ids() -> list[str]:
 def check_env_id(env_id: str) -> None:
     """A one-line error, naming close matches, for an id ManiSkill does not know."""
     _require_mani_skill()
+    # lazy: mani_skill, gymnasium and torch are the optional maniskill extra (and need Vulkan)
     from mani_skill.utils.registration import REGISTERED_ENVS
 
     if env_id not in REGISTERED_ENVS:
@@ -60,6 +62,7 @@ def check_env_id(env_id: str) -> None:
 
 def _check_assets(env_id: str) -> None:
     """ManiSkill asks on stdin to download missing assets; fail in one line instead."""
+    # lazy: mani_skill, gymnasium and torch are the optional maniskill extra (and need Vulkan)
     from mani_skill.utils import assets
     from mani_skill.utils.registration import REGISTERED_ENVS
 
@@ -82,6 +85,7 @@ def make_env(env_id: str, *, images: str = "none", control_mode: str = DEFAULT_C
     rendering uses the GPU when torch sees one, else the CPU. Unknown ids, a missing package, missing assets
     and a missing Vulkan driver each fail with one line that says what to do.
     """
+    # lazy: mani_skill, gymnasium and torch are the optional maniskill extra (and need Vulkan)
     import gymnasium as gym
     import torch
 
@@ -110,6 +114,7 @@ def reset(env: gym.Env, seed: int) -> dict[str, Any]:
 
 def step(env: gym.Env, action: np.ndarray) -> tuple[dict[str, Any], bool]:
     """Step one env with a float32 action vector; return the observation and whether the episode ended."""
+    # lazy: mani_skill, gymnasium and torch are the optional maniskill extra (and need Vulkan)
     import torch
 
     obs, _, terminated, truncated, _ = env.step(torch.as_tensor(np.asarray(action, dtype=np.float32))[None])
@@ -133,6 +138,7 @@ def env_state_json(env: gym.Env) -> str:
 
 def restore_env_state(env: gym.Env, state_json: str) -> None:
     """Put ``env`` (already reset once) into the simulator state of :func:`env_state_json`."""
+    # lazy: mani_skill, gymnasium and torch are the optional maniskill extra (and need Vulkan)
     import torch
 
     tree: dict[str, Any] = {}
@@ -172,6 +178,7 @@ def render_image(env: gym.Env) -> Image.Image:
 
 def _frame_to_image(frame: Any) -> Image.Image:
     """One env's RGB frame (a tensor or array, with or without the batch dimension) as a PIL image."""
+    # lazy: mani_skill, gymnasium and torch are the optional maniskill extra (and need Vulkan)
     from PIL import Image
 
     frame = frame.detach().cpu().numpy() if hasattr(frame, "detach") else np.asarray(frame)

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 def pyplot():
     """``matplotlib.pyplot`` on the Agg backend (files only: runs on machines without a display)."""
+    # lazy: matplotlib only when a plot is drawn
     import matplotlib
 
     matplotlib.use("Agg")

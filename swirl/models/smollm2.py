@@ -59,6 +59,7 @@ def smollm2_gguf_path() -> Path:
 
 def load_smollm2_tokenizer():
     """SmolLM2's tokenizer (with its chat template), converted from the GGUF once and cached."""
+    # lazy: transformers is heavy
     from transformers import AutoTokenizer
 
     cached = swirl_home() / "smollm2" / "tokenizer"

@@ -25,6 +25,7 @@ VISION_TOKENS = ["<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|imag
 def _training_texts() -> list[str]:
     """States of a few envs, every action text and the prompts: what the tiny model will read and write.
     Lines of fixed-precision numbers stand in for ManiSkill's states and actions (no ManiSkill needed)."""
+    # lazy: torch/transformers are heavy, and the envs load gymnasium and minigrid
     import numpy as np
 
     from swirl.envs.minigrid import ACTION_TEXTS, WAV_ACTION_TEXTS, make_env, state_diff, state_to_text
@@ -86,6 +87,7 @@ def build_tiny_model(out_dir: str | os.PathLike, hidden_size: int = 64, layers: 
 
     Written atomically, so concurrent builders never see a half-written model.
     """
+    # lazy: torch/transformers are heavy, and the envs load gymnasium and minigrid
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
@@ -124,6 +126,7 @@ def build_tiny_vlm(out_dir: str | os.PathLike, hidden_size: int = 64, layers: in
 
     Images are resized to at most ``TINY_VLM_MAX_PIXELS`` pixels, so each costs a handful of tokens on a CPU.
     """
+    # lazy: torch/transformers are heavy, and the envs load gymnasium and minigrid
     import torch
     from transformers import (GenerationConfig, Qwen2VLConfig, Qwen2VLForConditionalGeneration,
                               Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor)

@@ -117,6 +117,7 @@ def rank_correlations(scores: Sequence[float], reference: Sequence[float],
     """Spearman and Kendall rank correlation of ``scores`` with ``reference`` (NaN when either is constant). A
     score of ``-inf`` (a candidate WAV does not propose) ranks last, or, with ``scored_only``, is left out: the
     correlation over the candidates the method scores."""
+    # lazy: scipy only for the rank correlations
     from scipy.stats import kendalltau, spearmanr
 
     values, reference = np.asarray(scores, dtype=float), np.asarray(reference, dtype=float)
