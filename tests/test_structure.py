@@ -228,3 +228,27 @@ def test_every_domain_names_a_builder_that_exists():
     for domain in DOMAINS.values():
         module, function = domain.builder.split(":")
         assert callable(getattr(importlib.import_module(module), function)), domain.name
+
+
+def unexplained_inner_imports(source: str) -> list[str]:
+    """Functions whose imports (lazy on purpose) carry no comment saying why: on an import line, or on the line
+    above the function's first import (a comment line, or a ``try:  # lazy: ...``)."""
+    lines = source.splitlines()
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            imports = [n for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            if not imports:
+                continue
+            first = min(n.lineno for n in imports)
+            if not any("#" in lines[n.lineno - 1] for n in imports) and "#" not in lines[first - 2]:
+                found.append(f"{node.name} (line {first})")
+    return found
+
+
+def test_every_import_inside_a_function_says_why():
+    assert unexplained_inner_imports("def f():\n    import json\n") == ["f (line 2)"]
+    assert unexplained_inner_imports("def f():\n    # lazy: heavy\n    import torch\n") == []
+    found = {str(path.relative_to(ROOT)): unexplained_inner_imports(path.read_text())
+             for path in sorted((ROOT / "swirl").rglob("*.py"))}
+    assert not {path: names for path, names in found.items() if names}
