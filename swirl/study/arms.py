@@ -134,8 +134,7 @@ def continued_sft_arm(name: str, run: SwirlConfig, steps: int, learning_rate: fl
         training["state_only_pairs"] = len(set(zip(extra["state"], extra["next_state"])))
         fwm_rows = concatenate_datasets([data["labelled"].select_columns(LINE_COLUMNS), extra.select_columns(LINE_COLUMNS)])
     roles = ("fwm", "idm") if name == "sft_more" and not from_scratch else ("fwm",)
-    fresh = from_scratch
-    if fresh:  # the warm start's recipe on more rows: as many passes over them as sft makes over its own
+    if from_scratch:  # the warm start's recipe on more rows: as many passes over them as sft makes over its own
         rows_matched = data["labelled"].num_rows + pairs.num_rows if name == "sft_more" else fwm_rows.num_rows
         steps = scratch_steps or round(run.sft_steps * rows_matched / data["labelled"].num_rows)
         learning_rate = run.sft_learning_rate
@@ -143,14 +142,14 @@ def continued_sft_arm(name: str, run: SwirlConfig, steps: int, learning_rate: fl
     for role in roles:
         rows = fwm_rows if role == "fwm" else data["labelled"]
         training[role] = sft_adapter(run.model, tokenizer, role, rows, sft_test, stage / role,
-                                     init_adapter=None if fresh else warm / role,
+                                     init_adapter=None if from_scratch else warm / role,
                                      lora=(run.lora_r, run.lora_alpha, run.lora_dropout), dtype=run.dtype,
                                      steps=steps, learning_rate=learning_rate, batch_size=run.sft_batch_size,
                                      seed=run.seed, trainer_dir=stage / "trainer" / role, view=run.state_view,
                                      lora_vision=run.lora_vision, lora_layers=run.lora_layers)
     if "idm" not in roles and is_main_process():
         shutil.copytree(warm / "idm", stage / "idm", dirs_exist_ok=True)
-    trained = None if name == "sft_more" and not fresh else "fwm"
+    trained = "fwm" if roles == ("fwm",) else None
     evaluation = evaluate_stage(run, stage, test, tokenizer, previous=warm, trained=trained)
     write_json_atomic(stage / "metrics.json", {"training": training, "eval": evaluation})
     return [evaluation | {"stage": name}]

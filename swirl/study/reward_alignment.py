@@ -4,7 +4,8 @@ Phase I samples G next states ŝ from the FWM for each annotated pair (s, z) and
 ``r(ŝ) = log Q(z | s, ŝ)``; GRPO then moves the FWM toward the samples with a positive group advantage
 ``A = (r - mean_G r) / (std_G r + 1e-4)`` (TRL's default ``scale_rewards="group"``). The FWM's changed-cell accuracy
 can only rise if, within a group, the samples that ARE the observed s' get the higher rewards. This module
-measures that from the warm start's own samples, before any training: for every pair, G samples at the phase's
+measures that from a stage's own samples (the warm start's, before any training, or a phase I's, after it): for
+every pair, G samples at the phase's
 temperature, each scored with the very reward classes the phase uses (:class:`IDMActionReward`, and
 :class:`ObservedNextStateReward` for whether it is s'), then per group:
 
