@@ -17,15 +17,14 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from swirl.builders.splits import (check_build_arguments, collect_splits, record, to_dataset_dict,
-                                   transition_features)
+from swirl.builders.splits import (BALANCE_STREAM, balance_by_action, check_build_arguments, collect_splits, record,
+                                   to_dataset_dict, transition_features)
 from swirl.config_fields import reject_invalid
 from swirl.envs.frozenlake import (ACTION_TEXTS, MARKER_COLUMN, FrozenLakeState, action_to_text, expert_action,
                                    make_env, state_to_text)
 from swirl.errors import SwirlError
 
 POLICIES = ("random", "expert")  # expert: a shortest path to the goal, with epsilon random actions
-BALANCE_STREAM = 2**32 - 1  # RNG stream of the test balancing (episode streams use the episode index)
 
 
 def frozenlake_features() -> Any:
@@ -114,8 +113,6 @@ def build_frozenlake_dataset(
     progress: bool = True,
 ):
     """Collect ``episodes`` training and ``test_episodes`` test episodes per env id; see the module doc."""
-    from swirl.builders.minigrid import balance_by_action  # any family's action_id columns; lazy like datasets
-
     check_build_arguments(env_ids, policy, POLICIES, labelled_fraction=labelled_fraction, epsilon=epsilon,
                           episodes=episodes, max_steps=max_steps, test_episodes=test_episodes, seed=seed)
     envs = {env_id: make_env(env_id) for env_id in dict.fromkeys(env_ids)}  # unknown ids fail here, before work

@@ -24,15 +24,14 @@ from typing import Any, Sequence
 import numpy as np
 from datasets import List, Value
 
-from swirl.builders.splits import (check_build_arguments, collect_splits, record, to_dataset_dict,
-                                   transition_features)
+from swirl.builders.splits import (BALANCE_STREAM, balance_by_action, check_build_arguments, collect_splits, record,
+                                   to_dataset_dict, transition_features)
 from swirl.envs.experts import expert_action, has_expert
 from swirl.envs.identifiability import equivalent_actions_for_rows, is_identifiable, is_noop
 from swirl.envs.minigrid import STATE_TEXTS, MiniGridState, action_to_text, make_env, render_state, state_to_text
 from swirl.errors import SwirlError
 
 POLICIES = ("random", "expert")
-BALANCE_STREAM = 2**32 - 1  # RNG stream of the test balancing (episode streams use the episode index)
 TEST_SPLITS = ("all", "identifiable")  # which test transitions to keep (before balancing)
 IDENTIFIABLE_SAMPLE = 300  # summary_table: rows per split and env re-simulated for the identifiable share
 RESIMULATION_FEATURES = {"action_prefix": List(Value("int8")), "action_id": Value("int8")}
@@ -90,27 +89,6 @@ def collect_episode(
         if terminated or truncated:
             break
     return columns
-
-
-def balanced_indices(labels: Sequence[Any], rng: np.random.Generator, per_label: int | None = None) -> list[int]:
-    """The indices to keep, in order: for every label present, ``per_label`` rows at most (None: as many as the
-    rarest label has), a seeded random choice."""
-    by_label: dict[Any, list[int]] = defaultdict(list)
-    for index, label in enumerate(labels):
-        by_label[label].append(index)
-    if not by_label:
-        return []
-    keep = min(len(rows) for rows in by_label.values()) if per_label is None else per_label
-    return sorted(int(index) for label in sorted(by_label)
-                  for index in rng.choice(by_label[label], size=min(keep, len(by_label[label])), replace=False))
-
-
-def balance_by_action(columns: dict[str, list], rng: np.random.Generator) -> dict[str, list]:
-    """Keep, for every action present, as many rows as the rarest action has (a seeded random choice)."""
-    if not columns["action_id"]:
-        return columns
-    kept = balanced_indices(columns["action_id"], rng)
-    return {name: [values[i] for i in kept] for name, values in columns.items()}
 
 
 def keep_identifiable(columns: dict[str, list], envs: dict[str, Any] | None = None) -> dict[str, list]:

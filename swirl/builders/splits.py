@@ -7,7 +7,8 @@ the action as latent); ``test_episodes`` more episodes, with seeds of their own,
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections import defaultdict
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -100,3 +101,27 @@ def to_dataset_dict(splits: Mapping[str, Columns], features: Any):
 
     return DatasetDict({split: Dataset.from_dict({name: columns.get(name, []) for name in features}, features=features)
                         for split, columns in splits.items()})
+
+
+BALANCE_STREAM = 2**32 - 1  # RNG stream of the test balancing (episode streams use the episode index)
+
+
+def balanced_indices(labels: Sequence[Any], rng: np.random.Generator, per_label: int | None = None) -> list[int]:
+    """The indices to keep, in order: for every label present, ``per_label`` rows at most (None: as many as the
+    rarest label has), a seeded random choice."""
+    by_label: dict[Any, list[int]] = defaultdict(list)
+    for index, label in enumerate(labels):
+        by_label[label].append(index)
+    if not by_label:
+        return []
+    keep = min(len(rows) for rows in by_label.values()) if per_label is None else per_label
+    return sorted(int(index) for label in sorted(by_label)
+                  for index in rng.choice(by_label[label], size=min(keep, len(by_label[label])), replace=False))
+
+
+def balance_by_action(columns: dict[str, list], rng: np.random.Generator) -> dict[str, list]:
+    """Keep, for every action present, as many rows as the rarest action has (a seeded random choice)."""
+    if not columns["action_id"]:
+        return columns
+    kept = balanced_indices(columns["action_id"], rng)
+    return {name: [values[i] for i in kept] for name, values in columns.items()}

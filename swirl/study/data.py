@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 from datasets import DatasetDict
 
-from swirl.builders.minigrid import balanced_indices, build_minigrid_dataset
+from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.builders.splits import balanced_indices
 from swirl.data import load_dataset_dict, save_dataset_dict
 from swirl.study.config import REGIMES, QualityConfig
 

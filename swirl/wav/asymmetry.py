@@ -53,7 +53,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from swirl.builders.minigrid import balanced_indices, build_minigrid_dataset
+from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.builders.splits import balanced_indices
 from swirl.config_fields import reject_invalid
 from swirl.envs.identifiability import equivalent_actions_for_rows
 from swirl.envs.minigrid_env import action_texts, make_env
