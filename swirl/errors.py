@@ -41,6 +41,10 @@ class DatasetError(SwirlError, ValueError):
 INTERRUPTED = "swirl: interrupted\n"
 # what gloo and NCCL raise in a process whose peer died: not this process's error, the peer printed its own
 PEER_FAILURES = ("Connection closed by peer", "Connection reset by peer", "remote worker crashing")
+# ``accelerate launch`` copies its child's stderr; a Ctrl-C reaches both at once, and a line the child writes before
+# the launcher has handled its own KeyboardInterrupt can be read and then dropped by it. The child waits this long
+# first (well inside the launcher's 5 s grace), so the line arrives once the launcher is only draining the pipe.
+LAUNCHER_SETTLE_S = 0.5
 
 
 def write_now(text: str) -> None:
@@ -60,7 +64,7 @@ def run_or_exit(function: Callable[..., Any], *args: Any) -> int:
 
     SIGTERM stops a run like Ctrl-C: ``accelerate launch`` forwards a Ctrl-C to its child, terminates it at once
     and kills it 5 s later, and schedulers (Slurm, Kubernetes) preempt with SIGTERM. So the first of these signals
-    writes the run's last line at once, before anything unwinds (a trainer's cleanup may outlast the launcher's
+    writes the run's last line before anything unwinds (a trainer's cleanup may outlast the launcher's
     grace), and raises; a second one is ignored.
 
     In a multi-process run the launcher (``accelerate launch``, ``torchrun``) stops every process as soon as one
@@ -73,6 +77,8 @@ def run_or_exit(function: Callable[..., Any], *args: Any) -> int:
     def stop(signum: int, frame: object) -> None:
         if not said[0]:
             said[0] = True
+            if signum == signal.SIGINT:  # the launcher got this Ctrl-C too (see LAUNCHER_SETTLE_S)
+                time.sleep(LAUNCHER_SETTLE_S)
             write_now(INTERRUPTED)
             raise KeyboardInterrupt
 
