@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from swirl.errors import SwirlError
-from swirl.wav.asymmetry import FACTORS, METRICS, AsymmetrySettings, error_ratio, run_sweep
+from swirl.wav.asymmetry import FACTORS, METRICS, AsymmetrySettings, error_ratio, load_results, run_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 # a smoke size: the base room and its first noise level, two training sizes, one seed, a few optimiser steps
@@ -79,6 +79,36 @@ def test_a_smoke_sweep_runs_end_to_end_and_resumes(tmp_path):
         run_sweep(AsymmetrySettings(**SMOKE | {"forward_steps": 31}), tmp_path, progress=False)
 
 
+def test_the_llm_backend_trains_adapters_scores_them_and_keeps_its_own_results(tmp_path):
+    """The llm backend on the tiny model: its cells, table and plots go to asymmetry_llm.*, beside (never into) the
+    structured results; its adapters live in a scratch folder under the output folder, gone after each cell."""
+    structured = run_sweep(AsymmetrySettings(**SMOKE | {"noise_levels": [0], "sizes": [20]}), tmp_path, progress=False)
+    llm = AsymmetrySettings(**SMOKE | {"noise_levels": [0], "sizes": [20]}, backend="llm", model="tiny-qwen2",
+                            lora_layers=2, llm_steps=2, llm_inverse_steps=1, max_state_tokens=16)
+    results = run_sweep(llm, tmp_path, progress=False)
+    assert not list(tmp_path.glob("asymmetry-llm-*"))  # the cell's scratch folder, adapters and all
+    [cell] = results["cells"]
+    assert all(0.0 <= cell[key] <= 1.0 for key in RATES + ("fwm_unapplied",)), cell
+    assert cell["fwm_sft_seconds"] > 0 and cell["idm_sft_seconds"] > 0 and "idm_kept_features" not in cell
+    assert results["settings"]["backend"] == "llm" and results["settings"]["llm_steps"] == 2
+    assert json.loads((tmp_path / "asymmetry.json").read_text())["cells"] == structured["cells"]  # untouched
+    assert "| samples | 20 | WAV-RandomPlay-6obj-8x8-v0 | 20 | 1 |" in (tmp_path / "asymmetry_llm.md").read_text()
+    assert all((tmp_path / f"asymmetry_llm_{factor}.png").stat().st_size > 1000 for factor in FACTORS)
+    assert run_sweep(llm, tmp_path, progress=False)["cells"] == [cell]  # resumed: nothing to rerun
+    with pytest.raises(SwirlError, match=r"other settings \(llm_steps differ\)"):
+        run_sweep(AsymmetrySettings(**vars(llm) | {"llm_steps": 3}), tmp_path, progress=False)
+
+
+def test_a_results_file_from_before_the_llm_backend_reads_as_structured(tmp_path):
+    settings = AsymmetrySettings(**SMOKE)
+    old = {"settings": {name: value for name, value in settings.cell_settings().items() if name != "backend"},
+           "rooms": {}, "cells": []}
+    (tmp_path / "asymmetry.json").write_text(json.dumps(old))
+    assert load_results(tmp_path / "asymmetry.json", settings)["cells"] == []
+    with pytest.raises(SwirlError, match=r"other settings \(backend"):
+        load_results(tmp_path / "asymmetry.json", AsymmetrySettings(**SMOKE, backend="llm"))
+
+
 def run_command(*flags: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "benchmarks/asymmetry.py", *flags], capture_output=True, text=True,
                           cwd=REPO, timeout=300)
@@ -104,7 +134,9 @@ def test_the_command_line_help_explains_every_flag():
     assert result.returncode == 0, result.stderr
     flags = ("--objects", "--noise_levels", "--sizes", "--seeds", "--forward_steps", "--inverse_steps",
              "--batch_size", "--learning_rate", "--train_episodes", "--test_episodes", "--test_rows_per_action",
-             "--max_steps", "--epsilon", "--data_seed", "--output_dir", "--threads", "--no_progress")
+             "--max_steps", "--epsilon", "--data_seed", "--output_dir", "--threads", "--no_progress", "--backend",
+             "--model", "--lora_layers", "--llm_steps", "--llm_inverse_steps", "--llm_learning_rate", "--llm_batch_size",
+             "--max_state_tokens", "--max_action_tokens")
     text = " ".join(result.stdout.split())
     assert all(flag in text for flag in flags)
     assert "level k = 2k noisy floor tiles" in text and "(default: 400)" in text

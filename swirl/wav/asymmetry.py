@@ -31,8 +31,11 @@ worth of error added, so an inverse model without a mistake gives a finite ratio
 1``) instead of a division by zero. Each cell's ratio is computed on its own seed; tables and plots show the mean
 ± standard deviation over seeds.
 
+Two backends (``backend``): ``structured`` (the models above) and ``llm`` (:mod:`swirl.wav.asymmetry_llm`: the
+``fwm`` and ``idm`` LoRA adapters of a language model, which read the whole state text).
+
 Results go to ``asymmetry.json`` (settings, per-room data facts, one record per cell, the summary),
-``asymmetry.md`` and ``asymmetry_<factor>.png`` under the output folder. Cells already in the JSON are skipped,
+``asymmetry.md`` and ``asymmetry_<factor>.png`` under the output folder (``asymmetry_llm.*`` for ``llm``). Cells already in the JSON are skipped,
 so an interrupted sweep resumes, and a sweep can be widened (more sizes, seeds or levels) without redoing cells;
 a JSON made with other training or data settings is refused rather than mixed.
 
@@ -65,22 +68,29 @@ from swirl.evaluation.metrics import equivalent_accuracy, fwm_metrics, idm_metri
 from swirl.evaluation.plots import pyplot, save_figure
 from swirl.paths import write_json_atomic, write_text_atomic
 from swirl.progress import bar
+from swirl.wav.asymmetry_llm import LLM_CELL_SETTINGS, LLMCellFields, llm_predictions
 from swirl.wav.sparse_idm import train_sparse_idm, try_predict
 from swirl.wav.structured import train_structured_model
 
 FACTORS = ("objects", "noise", "samples")
+BACKENDS = ("structured", "llm")
 BASE_OBJECTS = ASYMMETRY_OBJECTS[0]  # the noise rooms' object count, and the samples factor's room
-RESULTS = "asymmetry.json"
 METRICS = ("fwm_exact_match", "fwm_changed_accuracy", "idm_accuracy", "idm_equivalent_accuracy", "forward_error",
            "inverse_error", "error_ratio", "seconds", "cpu_seconds")
 # what every cell's numbers depend on: a results file made with other values is refused, never mixed
-CELL_SETTINGS = ("forward_steps", "inverse_steps", "batch_size", "learning_rate", "train_episodes", "test_episodes",
-                 "test_rows_per_action", "max_steps", "epsilon", "data_seed")
+DATA_SETTINGS = ("train_episodes", "test_episodes", "test_rows_per_action", "max_steps", "epsilon", "data_seed")
+CELL_SETTINGS = {"structured": ("forward_steps", "inverse_steps", "batch_size", "learning_rate") + DATA_SETTINGS,
+                 "llm": LLM_CELL_SETTINGS + DATA_SETTINGS}
 
 
 @dataclass
-class AsymmetrySettings:
-    """The sweep's grid (which cells) and how each cell is made (:data:`CELL_SETTINGS`)."""
+class AsymmetrySettings(LLMCellFields):
+    """The sweep's grid (which cells) and how each cell is made (:data:`CELL_SETTINGS` of its backend)."""
+
+    backend: str = field(default="structured", metadata={
+        "help": "the models: structured (the structured forward model and the sparse inverse model) or llm (fwm and "
+                "idm LoRA adapters of `model`, objects text, diffs; the llm_* fields). Each backend has its own "
+                "results: asymmetry.json, asymmetry_llm.json."})
 
     objects: list[int] = field(default_factory=lambda: list(ASYMMETRY_OBJECTS), metadata={
         "help": "objects factor: object counts of the 8x8 random-play rooms (no noise)."})
@@ -90,7 +100,7 @@ class AsymmetrySettings:
         "help": "samples factor: labelled training transitions per cell."})
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={
         "help": "training seeds (each picks its own training rows and initialisation)."})
-    # how each cell is made (CELL_SETTINGS: a results file made with other values is refused)
+    # how each structured cell is made (CELL_SETTINGS: a results file made with other values is refused)
     forward_steps: int = field(default=400, metadata={"help": "optimiser steps of the structured forward model "
                                                               "(near converged at 1600 labels)."})
     inverse_steps: int = field(default=300, metadata={"help": "optimiser steps of the sparse inverse model."})
@@ -134,10 +144,19 @@ class AsymmetrySettings:
             (self.test_episodes >= 1 and self.test_rows_per_action >= 1, "test_episodes",
              "and test_rows_per_action must be >= 1"),
             (0.0 <= self.epsilon <= 1.0, "epsilon", "must be in [0, 1]"),
+            (self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}"),
+            (min(self.llm_steps, self.llm_inverse_steps, self.llm_batch_size, self.max_state_tokens) >= 1,
+             "llm_steps", "and llm_inverse_steps, llm_batch_size, max_state_tokens must be >= 1"),
         ])
+        self.check_lora_layers()
 
     def cell_settings(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in CELL_SETTINGS}
+        return {"backend": self.backend} | {name: getattr(self, name) for name in CELL_SETTINGS[self.backend]}
+
+    @property
+    def results_stem(self) -> str:
+        """``asymmetry`` (structured) or ``asymmetry_llm``: the stem of the results, table and plot files."""
+        return "asymmetry" if self.backend == "structured" else f"asymmetry_{self.backend}"
 
 
 # ------------------------------------------------------------------------------------------ the rooms
@@ -204,38 +223,50 @@ def error_ratio(forward_error: float, inverse_error: float, test_rows: int) -> f
     return (forward_error + floor) / (inverse_error + floor)
 
 
-def run_cell(room: RoomData, labels: int, seed: int, settings: AsymmetrySettings) -> dict[str, Any]:
-    """Train both models on ``labels`` of the room's transitions (``seed``'s subset) and score them on its test set."""
+def run_cell(room: RoomData, labels: int, seed: int, settings: AsymmetrySettings,
+             scratch_dir: str | Path | None = None) -> dict[str, Any]:
+    """Train both models of ``settings.backend`` on ``labels`` of the room's transitions (``seed``'s subset) and
+    score them on its test set (an llm cell keeps its adapters in a folder under ``scratch_dir`` until then)."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    actions = list(action_texts(room.env_id))
     if labels > room.train.num_rows:
         raise SwirlError(f"{room.env_id}: {labels} labels asked, its training pool has {room.train.num_rows} "
                          f"transitions; raise train_episodes")
     train = room.train.shuffle(seed=seed, keep_in_memory=True).select(range(labels))
-    forward = train_structured_model(train["state"], train["next_state"], train["action"], code_names=actions,
-                                     steps=settings.forward_steps, batch_size=settings.batch_size,
-                                     learning_rate=settings.learning_rate, seed=seed)
-    inverse = train_sparse_idm(train["state"], train["action"], train["next_state"], actions,
-                               steps=settings.inverse_steps, batch_size=settings.batch_size,
-                               learning_rate=settings.learning_rate, seed=seed)
     test = room.test
-    predicted_states = forward.predict(test["state"], test["action"])
+    if settings.backend == "llm":
+        predicted_states, predicted_actions, facts = llm_predictions(train, test, seed, settings, scratch_dir)
+    else:
+        predicted_states, predicted_actions, facts = structured_predictions(train, test, room.env_id, seed, settings)
     forward_metrics = fwm_metrics(test["state"], predicted_states, test["next_state"], text_metrics=False)
-    predicted_actions = try_predict(inverse, test["state"], test["next_state"])  # None: a state that did not parse
+    actions = list(action_texts(room.env_id))
     record = {
         "env_id": room.env_id, "labels": labels, "seed": seed, "test_rows": test.num_rows,
         "fwm_exact_match": forward_metrics["exact_match"],
         "fwm_changed_accuracy": forward_metrics["changed_accuracy"],
         "idm_accuracy": idm_metrics(predicted_actions, test["action"], actions)["accuracy"],
         "idm_equivalent_accuracy": equivalent_accuracy(predicted_actions, room.equivalent, test["env_id"]),
-        "idm_kept_features": len(inverse.kept_features()),
-    }
+    } | facts
     record["forward_error"] = 1.0 - record["fwm_changed_accuracy"]
     record["inverse_error"] = 1.0 - record["idm_equivalent_accuracy"]
     record["error_ratio"] = error_ratio(record["forward_error"], record["inverse_error"], test.num_rows)
     record["seconds"] = time.perf_counter() - start
     record["cpu_seconds"] = time.process_time() - cpu_start  # the wall time alone, near enough, with one thread
     return record
+
+
+def structured_predictions(train: Any, test: Any, env_id: str, seed: int,
+                           settings: AsymmetrySettings) -> tuple[list[str], list[str | None], dict[str, Any]]:
+    """The structured forward model's next states and the sparse inverse model's actions (``None``: a state that
+    did not parse) for ``test``, both trained on ``train``; and how many features the inverse model kept."""
+    actions = list(action_texts(env_id))
+    forward = train_structured_model(train["state"], train["next_state"], train["action"], code_names=actions,
+                                     steps=settings.forward_steps, batch_size=settings.batch_size,
+                                     learning_rate=settings.learning_rate, seed=seed)
+    inverse = train_sparse_idm(train["state"], train["action"], train["next_state"], actions,
+                               steps=settings.inverse_steps, batch_size=settings.batch_size,
+                               learning_rate=settings.learning_rate, seed=seed)
+    return (forward.predict(test["state"], test["action"]), try_predict(inverse, test["state"], test["next_state"]),
+            {"idm_kept_features": len(inverse.kept_features())})
 
 
 # ------------------------------------------------------------------------------------------ the sweep
@@ -248,7 +279,8 @@ def load_results(path: Path, settings: AsymmetrySettings) -> dict[str, Any]:
     if not path.exists():
         return {"settings": settings.cell_settings(), "rooms": {}, "cells": []}
     results = json.loads(path.read_text())
-    recorded, wanted = results.get("settings", {}), settings.cell_settings()
+    # a file from before the llm backend existed holds structured cells
+    recorded, wanted = {"backend": "structured"} | results.get("settings", {}), settings.cell_settings()
     changed = sorted(name for name in wanted if recorded.get(name) != wanted[name])
     if changed:
         raise SwirlError(f"{path} was made with other settings ({', '.join(changed)} differ); use another output "
@@ -258,7 +290,7 @@ def load_results(path: Path, settings: AsymmetrySettings) -> dict[str, Any]:
 
 def run_sweep(settings: AsymmetrySettings, output_dir: str | Path = "benchmarks/results", *,
               progress: bool = True, threads: int = 1) -> dict[str, Any]:
-    """Run every cell of ``settings`` not yet in ``<output_dir>/asymmetry.json`` (written after each cell), then
+    """Run every cell of ``settings`` not yet in ``<output_dir>/<results_stem>.json`` (written after each cell), then
     write the summary, the markdown table and one plot per factor. Returns the results (the JSON's content).
 
     ``threads``: torch's CPU threads while the sweep runs (restored after). The models are so small that a second
@@ -272,7 +304,7 @@ def run_sweep(settings: AsymmetrySettings, output_dir: str | Path = "benchmarks/
 
 
 def _run_sweep(settings: AsymmetrySettings, output_dir: Path, progress: bool) -> dict[str, Any]:
-    path = output_dir / RESULTS
+    path = output_dir / f"{settings.results_stem}.json"
     results = load_results(path, settings) | {"machine": platform.processor() or platform.machine()}
     done = {cell_key(record) for record in results["cells"]}
     todo = [(room, labels, seed) for room in rooms_of(settings) for labels in settings.sizes
@@ -285,14 +317,14 @@ def _run_sweep(settings: AsymmetrySettings, output_dir: Path, progress: bool) ->
             room = room_data(env_id, settings)
             results["rooms"][env_id] = room.facts
         cells_bar.set_postfix_str(f"{env_id} {labels} labels seed {seed}")
-        results["cells"].append(run_cell(room, labels, seed, settings))
+        results["cells"].append(run_cell(room, labels, seed, settings, output_dir))
         write_json_atomic(path, results)
         cells_bar.update(1)
     cells_bar.close()
     results["summary"] = summarise(results["cells"], settings)
     write_json_atomic(path, results)
-    write_text_atomic(output_dir / "asymmetry.md", summary_table(results["summary"]) + "\n")
-    plot_factors(results["summary"], output_dir)
+    write_text_atomic(output_dir / f"{settings.results_stem}.md", summary_table(results["summary"]) + "\n")
+    plot_factors(results["summary"], output_dir, settings.results_stem, settings.backend)
     return results
 
 
@@ -349,8 +381,9 @@ def shown(metric: str, mean: float | None, std: float | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------ plots
-def plot_factors(summary: dict[str, list[dict[str, Any]]], output_dir: Path) -> list[Path]:
-    """``asymmetry_<factor>.png``: the error ratio against the factor's level, as the paper's figure plots it; one
+def plot_factors(summary: dict[str, list[dict[str, Any]]], output_dir: Path, stem: str = "asymmetry",
+                 backend: str = "structured") -> list[Path]:
+    """``<stem>_<factor>.png``: the error ratio against the factor's level, as the paper's figure plots it; one
     line per training size (objects, noise) or the base room's one line (samples), error bars the std over seeds."""
     paths = []
     for factor, rows in summary.items():
@@ -361,8 +394,8 @@ def plot_factors(summary: dict[str, list[dict[str, Any]]], output_dir: Path) -> 
             curve["x"].append(row["level"])
             curve["mean"].append(row["error_ratio_mean"])
             curve["std"].append(row["error_ratio_std"])
-        paths.append(plot_error_ratio(series, LEVEL_NAMES[factor], output_dir / f"asymmetry_{factor}.png",
-                                      f"forward / inverse error ratio: {factor}",
+        paths.append(plot_error_ratio(series, LEVEL_NAMES[factor], output_dir / f"{stem}_{factor}.png",
+                                      f"forward / inverse error ratio: {factor} ({backend} models)",
                                       log_x=factor == "samples"))
     return paths
 

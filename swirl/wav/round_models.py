@@ -15,6 +15,7 @@ from swirl.errors import StateParseError
 from swirl.models.adapters import lora_config, save_adapter, top_layers, with_adapters
 from swirl.models.loading import load_base_model
 from swirl.models.prompts import idm_prompt
+from swirl.models.state_view import StateView
 from swirl.models.vision import lora_target_modules
 from swirl.sampling import load_world_model
 from swirl.sft import sft_adapter
@@ -111,9 +112,13 @@ def round_models(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, bef
 
 
 def llm_inverse(config: WAVConfig, tokenizer: Any, sampler: Any) -> Callable:
+    """The ``idm`` adapter as an inverse model, with the run's state view and action length."""
+    return adapter_inverse(config.state_view, tokenizer, sampler, config.max_action_tokens)
+
+
+def adapter_inverse(view: StateView, tokenizer: Any, sampler: Any, max_action_tokens: int) -> Callable:
     """The ``idm`` adapter as an inverse model: greedy actions; ``None`` where s' does not parse (with ``diff`` the
     IDM reads diff(s, s'))."""
-    view = config.state_view
 
     def show(state: str, next_state: str) -> str | None:
         try:
@@ -125,7 +130,7 @@ def llm_inverse(config: WAVConfig, tokenizer: Any, sampler: Any) -> Callable:
         shown = [show(s, n) for s, n in zip(states, next_states)]
         valid = [i for i, text in enumerate(shown) if text is not None]
         answers = sampler.generate([idm_prompt(tokenizer, states[i], shown[i], view) for i in valid],
-                                   adapter="idm", temperature=0, max_new_tokens=config.max_action_tokens)
+                                   adapter="idm", temperature=0, max_new_tokens=max_action_tokens)
         actions: list[str | None] = [None] * len(states)
         for i, answer in zip(valid, answers):
             actions[i] = answer[0]
