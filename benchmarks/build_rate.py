@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.builders.minigrid_dataset import build_minigrid_dataset
 from swirl.envs.minigrid_env import make_env
 
 ENVS = [

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from swirl.builders.maniskill import build_maniskill_dataset
+from swirl.builders.maniskill_dataset import build_maniskill_dataset
 from swirl.envs import maniskill as ms
 
 TASKS = ["PickCube-v1", "PushCube-v1"]

@@ -30,7 +30,7 @@ BATCH = 32
 
 def reward_pairs(tokenizer, kind: str) -> tuple[list[str], list[str]]:
 
-    from swirl.builders.minigrid import build_minigrid_dataset
+    from swirl.builders.minigrid_dataset import build_minigrid_dataset
     from swirl.models.prompts import completion, fwm_prompt, idm_prompt
 
     rows = build_minigrid_dataset(["swirl/WAV-KeyDelivery-v0"], episodes=4, max_steps=20, policy="expert",

@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sft_smollm2.json"), help="JSON output")
     args = parser.parse_args()
 
-    from swirl.builders.minigrid import build_minigrid_dataset
+    from swirl.builders.minigrid_dataset import build_minigrid_dataset
     from swirl.data import save_dataset_dict
     from swirl.models.adapters import lora_config, with_adapters
     from swirl.models.loading import load_base_model, load_tokenizer

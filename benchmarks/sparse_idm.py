@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from statistics import fmean, pstdev
 
-from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.builders.minigrid_dataset import build_minigrid_dataset
 from swirl.envs.minigrid_env import WAV_ACTION_TEXTS
 from swirl.wav.sparse_idm import train_sparse_idm
 

@@ -1,6 +1,7 @@
 """Where a training step's time goes with the tiny VLM on CPU, by how states are shown (text, image,
 image+text), next to the tiny text model: one SFT step of the warm start, and a GRPO step of each SWIRL
-phase split into generation, reward scoring and the update (the timers of `benchmarks/grpo_step.py`).
+phase split into generation, reward scoring and the update (the timers of `swirl.training.step_timing`, as in
+`benchmarks/grpo_step.py`).
 
     python benchmarks/vlm_step.py [--sft-steps 6] [--grpo-steps 3]
 
@@ -17,22 +18,20 @@ from pathlib import Path
 import torch
 from trl import SFTTrainer
 
-from grpo_step import TIMERS, measure, timed  # the sibling script (benchmarks/ is on sys.path)
+from swirl.builders.minigrid_dataset import build_minigrid_dataset
+from swirl.models.loading import load_tokenizer
+from swirl.models.prompts import images_for_row, prompt_for_row
+from swirl.models.state_view import state_view
+from swirl.models.vision import encode_with_images, text_tokenizer
+from swirl.sft import sft_adapter
+from swirl.training.step_timing import measure, timing_methods
 
-SFTTrainer.training_step = timed("sft_step", SFTTrainer.training_step)
 SETTINGS = [("tiny-qwen2", "text"), ("tiny-qwen2-vl", "text"), ("tiny-qwen2-vl", "image"), ("tiny-qwen2-vl", "image+text")]
 
 
 def sft_step_and_prompt_tokens(model_name: str, modality: str, steps: int, work: Path) -> dict:
     """Seconds per SFT step of the fwm adapter (batch 8), and the mean fwm prompt length in tokens (images
     expanded)."""
-    from swirl.builders.minigrid import build_minigrid_dataset
-    from swirl.models.loading import load_tokenizer
-    from swirl.models.prompts import images_for_row, prompt_for_row
-    from swirl.models.vision import encode_with_images, text_tokenizer
-    from swirl.models.state_view import state_view
-    from swirl.sft import sft_adapter
-
     view = state_view(modality, "minigrid")
     tokenizer = load_tokenizer(model_name)
     data = build_minigrid_dataset(["swirl/WAV-KeyDelivery-v0"], episodes=6, max_steps=12, policy="expert",
@@ -43,10 +42,10 @@ def sft_step_and_prompt_tokens(model_name: str, modality: str, steps: int, work:
                                           images_for_row("fwm", row, view))["input_ids"]) for row in rows]
     else:
         lengths = [len(text_tokenizer(tokenizer)(prompt_for_row(tokenizer, "fwm", row))["input_ids"]) for row in rows]
-    TIMERS.clear()
-    sft_adapter(model_name, tokenizer, "fwm", data["labelled"], data["test"].select(range(4)),
-                work / f"sft-{model_name}-{modality}" / "fwm", steps=steps, batch_size=8, view=view)
-    return {"sft_step_s": TIMERS["sft_step"] / steps, "fwm_prompt_tokens": sum(lengths) / len(lengths)}
+    with timing_methods(SFTTrainer, {"training_step": "sft_step"}) as timers:
+        sft_adapter(model_name, tokenizer, "fwm", data["labelled"], data["test"].select(range(4)),
+                    work / f"sft-{model_name}-{modality}" / "fwm", steps=steps, batch_size=8, view=view)
+    return {"sft_step_s": timers["sft_step"] / steps, "fwm_prompt_tokens": sum(lengths) / len(lengths)}
 
 
 def main() -> None:

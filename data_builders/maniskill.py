@@ -2,7 +2,7 @@
 
     python -m data_builders.maniskill --env PickCube-v1 --episodes 20 --out data/pickcube
 
-The code is :func:`swirl.builders.maniskill.build_maniskill_dataset`.
+The code is :func:`swirl.builders.maniskill_dataset.build_maniskill_dataset`.
 """
 
 import sys

@@ -2,7 +2,7 @@
 
     python -m data_builders.minigrid --env swirl/WAV-KeyDelivery-v0 --episodes 100 --out data/keydelivery
 
-The code is :func:`swirl.builders.minigrid.build_minigrid_dataset`.
+The code is :func:`swirl.builders.minigrid_dataset.build_minigrid_dataset`.
 """
 
 import sys

@@ -2,7 +2,7 @@
 
     python -m eval.acquisition runs/wav-tiny
 
-The code is :func:`swirl.evaluation.acquisition.summarise_runs`.
+The code is :func:`swirl.evaluation.acquisition_summary.summarise_runs`.
 """
 
 import sys

@@ -2,7 +2,7 @@
 
     python -m eval.report --run sft-only=runs/a --run swirl=runs/b --out reports/compare
 
-The code is :func:`swirl.evaluation.report.compare`.
+The code is :func:`swirl.evaluation.run_comparison.compare`.
 """
 
 import sys

@@ -3,7 +3,7 @@ round with WAV or a baseline, retraining after each round.
 
     accelerate launch recipes/wav_minigrid.py --config recipes/minigrid/wav-tiny.yaml [--method all] [--seeds 0 1 2]
 
-Every field of `swirl.wav.config.WAVConfig` can be set in the YAML preset or overridden as a flag (`--help`
+Every field of `swirl.wav.wav_config.WAVConfig` can be set in the YAML preset or overridden as a flag (`--help`
 lists them). Rerun the same command to resume after a crash: executed labels are journaled and never redone.
 """
 

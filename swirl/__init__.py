@@ -18,10 +18,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "SwirlConfig": "swirl.training.config",
-    "SwirlManiSkillConfig": "swirl.training.config",
+    "SwirlConfig": "swirl.training.swirl_config",
+    "SwirlManiSkillConfig": "swirl.training.swirl_config",
     "run_swirl": "swirl.training.loop",
-    "WAVConfig": "swirl.wav.config",
+    "WAVConfig": "swirl.wav.wav_config",
     "run_acquisition": "swirl.wav.acquisition",
     "evaluate_world_model": "swirl.evaluation.world_model",
 }

@@ -146,7 +146,7 @@ def _save_data(dataset, args: argparse.Namespace, summary: str) -> None:
 
 def _run_minigrid_data(args: argparse.Namespace) -> None:
     # lazy: each sub-command imports its own modules, so that `swirl --help` imports none of them (tested)
-    from swirl.builders.minigrid import build_minigrid_dataset, summary_table
+    from swirl.builders.minigrid_dataset import build_minigrid_dataset, summary_table
     from swirl.envs.minigrid_env import make_env, minigrid_env_ids
 
     if not _check_data_args(args, minigrid_env_ids):
@@ -161,7 +161,7 @@ def _run_minigrid_data(args: argparse.Namespace) -> None:
 
 def _run_maniskill_data(args: argparse.Namespace) -> None:
     # lazy: each sub-command imports its own modules, so that `swirl --help` imports none of them (tested)
-    from swirl.builders.maniskill import build_maniskill_dataset, summary_table
+    from swirl.builders.maniskill_dataset import build_maniskill_dataset, summary_table
     from swirl.envs.maniskill_env import maniskill_env_ids
 
     if not _check_data_args(args, maniskill_env_ids):
@@ -257,7 +257,7 @@ def _add_report_parsers(commands: argparse._SubParsersAction) -> None:
 
 def _run_report(args: argparse.Namespace) -> None:
     # lazy: each sub-command imports its own modules, so that `swirl --help` imports none of them (tested)
-    from swirl.evaluation.report import compare
+    from swirl.evaluation.run_comparison import compare
 
     runs = {}
     for item in args.run:
@@ -270,7 +270,7 @@ def _run_report(args: argparse.Namespace) -> None:
 
 def _run_wav_report(args: argparse.Namespace) -> None:
     # lazy: each sub-command imports its own modules, so that `swirl --help` imports none of them (tested)
-    from swirl.evaluation.acquisition import summarise_runs
+    from swirl.evaluation.acquisition_summary import summarise_runs
 
     _, table = summarise_runs(args.run_dirs, args.out)
     print(table)

@@ -44,7 +44,7 @@ class MiniGridDataFields:
     def check_data_fields(self) -> None:
         """``state_text`` and ``env_test_split`` name known choices."""
         # lazy: swirl.builders sits above this module, and importing swirl.envs registers every env (minigrid)
-        from swirl.builders.minigrid import TEST_SPLITS
+        from swirl.builders.minigrid_dataset import TEST_SPLITS
         from swirl.envs.minigrid_text import STATE_TEXTS
 
         reject_invalid(self, [

@@ -13,11 +13,11 @@ import datasets
 from swirl.config_fields import parse_config
 from swirl.distributed import is_main_process
 from swirl.envs.domain import get_domain
-from swirl.evaluation.acquisition import summarise, summary_table
+from swirl.evaluation.acquisition_summary import summarise, summary_table
 from swirl.evaluation.tables import baseline_line, markdown_table
 from swirl.training.loop import run_swirl
 from swirl.wav.acquisition import run_acquisition
-from swirl.wav.config import WAVConfig
+from swirl.wav.wav_config import WAVConfig
 
 
 def swirl_recipe(config_class: type, argv: Sequence[str], script: str, description: str) -> None:

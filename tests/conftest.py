@@ -58,7 +58,7 @@ def world_model(base):
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory):
     """A small MiniGrid transition dataset on disk (WAV task, expert with random actions)."""
-    from swirl.builders.minigrid import build_minigrid_dataset
+    from swirl.builders.minigrid_dataset import build_minigrid_dataset
     from swirl.data import save_dataset_dict
 
     dataset = build_minigrid_dataset(["swirl/WAV-KeyDelivery-v0"], episodes=8, max_steps=12, policy="expert",

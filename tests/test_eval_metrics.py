@@ -146,7 +146,7 @@ def test_one_role_evaluation_carries_the_other_over(world_model, tokenizer, smal
 def test_report_compares_runs(tmp_path):
     import json
 
-    from swirl.evaluation.report import compare
+    from swirl.evaluation.run_comparison import compare
     from swirl.errors import SwirlError
 
     keys = ("fwm_exact_match", "fwm_changed_accuracy", "fwm_field_accuracy", "fwm_parse_rate", "idm_accuracy")

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.builders.minigrid_dataset import build_minigrid_dataset
 from swirl.evaluation.rollouts import action_following_score, known_actions, rollout_accuracy
 from swirl.envs.minigrid import action_texts, make_env, resimulate, state_to_text
 from swirl.sampling import HFSampler

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from gymnasium.envs.toy_text.frozen_lake import DOWN, LEFT, RIGHT, UP
 
-from swirl.builders.frozenlake import FrozenLakeDataFields, build_frozenlake_dataset, build_from_config
+from swirl.builders.frozenlake_dataset import FrozenLakeDataFields, build_frozenlake_dataset, build_from_config
 from swirl.config_fields import parse_config
 from swirl.data import domain_of, load_dataset_dict, save_dataset_dict
 from swirl.envs import frozenlake as fl
 from swirl.envs.domain import DOMAINS, domain_of_columns, get_domain
 from swirl.errors import ActionParseError, StateParseError, SwirlError, UnknownEnvError
-from swirl.training.config import SwirlFrozenLakeConfig
+from swirl.training.swirl_config import SwirlFrozenLakeConfig
 
 ENV_IDS = ("FrozenLake-v1", "FrozenLake8x8-v1")
 START = "lake 4x4\nS F F F\nF H F H\nF F F H\nH F F G\nagent 0,0\nend"

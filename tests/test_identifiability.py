@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.builders.minigrid_dataset import build_minigrid_dataset
 from swirl.evaluation.metrics import equivalent_accuracy, identifiable_share, noop_share
 from swirl.envs.experts import has_expert
 from swirl.envs.identifiability import equivalent_actions, equivalent_actions_for_rows, is_identifiable, is_noop
@@ -129,7 +129,7 @@ def test_test_split_option_in_config_and_cli():
 def test_summary_table_reports_the_identifiable_share(wav_rows):
     from datasets import DatasetDict
 
-    from swirl.builders.minigrid import summary_table
+    from swirl.builders.minigrid_dataset import summary_table
 
     table = summary_table(DatasetDict({"test": wav_rows}))
     share = identifiable_share(equivalent_actions_for_rows(wav_rows))

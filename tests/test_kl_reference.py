@@ -21,7 +21,7 @@ from swirl.data import load_dataset_dict
 from swirl.models.adapters import save_adapter, with_adapters
 from swirl.models.loading import load_base_model
 from swirl.sampling import HFSampler
-from swirl.training.config import SwirlConfig
+from swirl.training.swirl_config import SwirlConfig
 from swirl.training.phases import PHASE_ROLES, annotate_latent_actions, grpo_trainer, phase2_dataset
 
 CONFIG = dict(model="tiny-qwen2", phase_steps=2, num_generations=2, prompts_per_step=2, learning_rate=1e-2,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from swirl.builders.maniskill import build_maniskill_dataset, object_motion
+from swirl.builders.maniskill_dataset import build_maniskill_dataset, object_motion
 from conftest import launch_recipe
 from swirl.data import load_dataset_dict, save_dataset_dict
 from swirl.envs import maniskill as ms

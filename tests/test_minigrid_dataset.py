@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from datasets import Image, load_from_disk
 
-from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.builders.minigrid_dataset import build_minigrid_dataset
 from swirl.data import load_dataset_dict, save_dataset_dict
 from swirl.envs.minigrid import make_env, render_state, resimulate, state_to_text, text_to_action, text_to_state
 from swirl.errors import DatasetError, SwirlError

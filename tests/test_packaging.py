@@ -47,7 +47,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_holds_only_swirl(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {"swirl", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}
-    for module in ("swirl/evaluation/world_model.py", "swirl/builders/minigrid.py", "swirl/cli.py", "swirl/sft.py"):
+    for module in ("swirl/evaluation/world_model.py", "swirl/builders/minigrid_dataset.py", "swirl/cli.py", "swirl/sft.py"):
         assert module in names
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "swirl = swirl.cli:main" in entry_points

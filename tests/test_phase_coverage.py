@@ -11,7 +11,7 @@ import pytest
 
 import swirl.training.rewards as rewards_module
 from swirl.data import load_dataset_dict
-from swirl.training.config import SwirlConfig
+from swirl.training.swirl_config import SwirlConfig
 from swirl.training.loop import run_swirl, state_only_pairs
 from swirl.training.phases import phase_seed, planned_phase_steps
 

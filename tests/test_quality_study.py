@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 from swirl.data import load_dataset_dict
 from swirl.study import reward_alignment
 from swirl.study import statistics as study_statistics
-from swirl.study.config import ARMS, DEFAULT_ARMS, QualityConfig
+from swirl.study.study_config import ARMS, DEFAULT_ARMS, QualityConfig
 
 REPO = Path(__file__).resolve().parent.parent
 STUDY = [sys.executable, str(REPO / "benchmarks" / "quality_minigrid.py"), "--config",
@@ -347,8 +347,8 @@ def test_every_config_prints_its_help(capsys):
 
     from swirl.config_fields import parse_config
     from swirl.sft import SwirlSFTConfig
-    from swirl.training.config import SwirlConfig, SwirlManiSkillConfig
-    from swirl.wav.config import WAVConfig
+    from swirl.training.swirl_config import SwirlConfig, SwirlManiSkillConfig
+    from swirl.wav.wav_config import WAVConfig
 
     helps = {}
     for config_class in (SwirlConfig, SwirlManiSkillConfig, WAVConfig, SwirlSFTConfig, QualityConfig):

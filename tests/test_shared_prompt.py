@@ -10,7 +10,7 @@ from trl import GRPOTrainer
 
 from swirl.data import load_dataset_dict
 from swirl.models.adapters import save_adapter
-from swirl.training.config import SwirlConfig
+from swirl.training.swirl_config import SwirlConfig
 from swirl.training.phases import grpo_trainer, phase2_dataset
 from swirl.training.shared_prompt import SharedPromptGRPOTrainer
 

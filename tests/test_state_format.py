@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.builders.minigrid_dataset import build_minigrid_dataset
 from swirl.evaluation.rollouts import rollout_accuracy
 from swirl.evaluation.world_model import evaluate_world_model
 from swirl.data import convert_state_texts, load_dataset_dict
@@ -122,8 +122,8 @@ def test_rollouts_apply_diffs_step_by_step(tokenizer):
 
 
 def test_configs_reject_unknown_state_formats_and_texts_in_one_line():
-    from swirl.training.config import SwirlConfig, SwirlManiSkillConfig
-    from swirl.wav.config import WAVConfig
+    from swirl.training.swirl_config import SwirlConfig, SwirlManiSkillConfig
+    from swirl.wav.wav_config import WAVConfig
 
     with pytest.raises(ValueError, match=r"^state_format must be one of full, diff \(got 'delta'\)$"):
         SwirlConfig(state_format="delta")
@@ -140,7 +140,7 @@ def test_a_run_folder_is_not_resumed_with_another_state_format(tmp_path):
     from dataclasses import asdict
 
     from swirl.errors import SwirlError
-    from swirl.training.config import SwirlConfig
+    from swirl.training.swirl_config import SwirlConfig
     from swirl.training.loop import check_resumable
 
     path = tmp_path / "swirl_config.json"

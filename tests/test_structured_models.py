@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.builders.minigrid_dataset import build_minigrid_dataset
 from swirl.envs.minigrid_env import action_texts
 from swirl.envs.minigrid_text import obj_from_code, text_to_state
 from swirl.errors import SwirlError

@@ -20,7 +20,7 @@ from swirl.models.adapters import save_adapter
 from swirl.models.prompts import completion, fwm_prompt, idm_prompt
 from swirl.models.scoring import log_likelihood
 from swirl.sampling import HFSampler
-from swirl.training.config import SwirlConfig
+from swirl.training.swirl_config import SwirlConfig
 from swirl.training.phases import annotate_latent_actions, phase2_dataset, run_grpo_phase
 from swirl.training.rewards import FWMStateReward, IDMActionReward
 

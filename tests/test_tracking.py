@@ -85,7 +85,7 @@ def test_stage_scalars_name_the_evaluation_and_the_phase_signals():
 
 
 def test_a_tracker_that_is_not_installed_fails_at_start_up():
-    from swirl.training.config import SwirlConfig
+    from swirl.training.swirl_config import SwirlConfig
 
     assert importlib.util.find_spec("wandb") is None  # this machine has none: the check must name it
     with pytest.raises(ValueError, match=r"report_to wandb needs the wandb package: pip install wandb"):

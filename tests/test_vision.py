@@ -26,7 +26,7 @@ from swirl.models.scoring import log_likelihood
 from swirl.models.vision import LANGUAGE_MODEL_LINEAR, lora_target_modules, text_tokenizer
 from swirl.models.state_view import StateView, state_view
 from swirl.sampling.hf import HFSampler
-from swirl.training.config import SwirlConfig
+from swirl.training.swirl_config import SwirlConfig
 from swirl.training.rewards import FWMStateReward, IDMActionReward
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,7 +59,7 @@ def vlm_world_model(vlm):
 @pytest.fixture(scope="session")
 def image_dataset(tmp_path_factory):
     """MiniGrid transitions with renders of both states (16-pixel tiles: 128x128 for the 8x8 task)."""
-    from swirl.builders.minigrid import build_minigrid_dataset
+    from swirl.builders.minigrid_dataset import build_minigrid_dataset
     from swirl.data import save_dataset_dict
 
     dataset = build_minigrid_dataset(["swirl/WAV-KeyDelivery-v0"], episodes=4, max_steps=8, policy="expert",

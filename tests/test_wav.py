@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.builders.minigrid_dataset import build_minigrid_dataset
 from swirl.evaluation.metrics import field_mismatch
 from swirl.envs.minigrid_env import WAV_ACTION_TEXTS
 from swirl.errors import SwirlError
 from swirl.wav.journal import JOURNAL, execute_selected, read_journal
-from swirl.training.config import SwirlConfig
-from swirl.wav.config import ACQUISITION_PREFIX, AcquisitionFields, WAVConfig
+from swirl.training.swirl_config import SwirlConfig
+from swirl.wav.wav_config import ACQUISITION_PREFIX, AcquisitionFields, WAVConfig
 from swirl.wav.scores import PoolScorer, rank_correlations, top_b
 from swirl.wav.world_models import LLMWorldModels
 from swirl.wav.candidates import Simulator, pool_candidates

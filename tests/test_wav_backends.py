@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.builders.minigrid_dataset import build_minigrid_dataset
 from swirl.envs.minigrid import WAV_ACTION_TEXTS, text_to_state
 from swirl.wav.candidates import Simulator, pool_candidates
-from swirl.wav.config import WAVConfig
+from swirl.wav.wav_config import WAVConfig
 from swirl.wav.journal import JOURNAL, read_journal
 from swirl.wav.scores import PoolScorer, rank_correlations
 from swirl.wav.sparse_idm import train_sparse_idm

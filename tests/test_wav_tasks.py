@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from minigrid.core.world_object import Ball, Box, Door, Key
 
-from swirl.builders.minigrid import collect_episode
+from swirl.builders.minigrid_dataset import collect_episode
 from swirl.envs.experts import expert_action, go_to
 from swirl.envs.identifiability import equivalent_actions_for_rows, is_identifiable, is_noop
 from swirl.envs.minigrid import MiniGridState, Obj, make_env, resimulate, state_to_text, text_to_state

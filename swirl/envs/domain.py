@@ -9,7 +9,7 @@ the record, e.g. ``get_domain(config.domain).headline_metrics`` or ``domain.code
 Adding a family = one module with its codec (``state_to_text``, ``text_to_state``, ``state_diff``,
 ``apply_diff``) and env helpers, a dataset builder in ``swirl.builders`` with ``build_from_config``, and one
 :class:`Domain` in :data:`DOMAINS` below (docs/layout.md walks through it with FrozenLake, the worked example:
-:mod:`swirl.envs.frozenlake`, :mod:`swirl.builders.frozenlake`).
+:mod:`swirl.envs.frozenlake`, :mod:`swirl.builders.frozenlake_dataset`).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ MINIGRID = Domain(
     resimulate=minigrid_env.resimulate,
     continuous=False,
     action_texts=minigrid_env.ACTION_TEXTS + ("switch",),  # the WAV rooms' seventh action
-    builder="swirl.builders.minigrid:build_from_config",
+    builder="swirl.builders.minigrid_dataset:build_from_config",
     image_fields=("state", "next_state"),  # the renderer draws any parsed state, a generated one included
     headline_metrics=("fwm_exact_match", "fwm_changed_accuracy", "fwm_field_accuracy", "fwm_parse_rate",
                       "idm_accuracy", "idm_equivalent_accuracy"),
@@ -73,7 +73,7 @@ MANISKILL = Domain(
     resimulate=maniskill_env.resimulate,
     continuous=True,
     action_texts=(),
-    builder="swirl.builders.maniskill:build_from_config",
+    builder="swirl.builders.maniskill_dataset:build_from_config",
     image_fields=("state",),  # a state text cannot be drawn: a generated next state stays text
     headline_metrics=("fwm_parse_rate", "fwm_exact_match", "fwm_mse", "fwm_copy_mse", "idm_parse_rate",
                       "idm_action_mse", "idm_zero_action_mse"),
@@ -89,7 +89,7 @@ FROZENLAKE = Domain(
     resimulate=frozenlake.resimulate,
     continuous=False,
     action_texts=frozenlake.ACTION_TEXTS,
-    builder="swirl.builders.frozenlake:build_from_config",
+    builder="swirl.builders.frozenlake_dataset:build_from_config",
     image_fields=(),  # no renderer: text states only
     headline_metrics=("fwm_exact_match", "fwm_changed_accuracy", "fwm_field_accuracy", "fwm_parse_rate",
                       "idm_accuracy"),  # MiniGrid's, less the equivalent accuracy (no equivalent actions yet)

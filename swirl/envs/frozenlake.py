@@ -1,6 +1,6 @@
 """FrozenLake (gymnasium's toy-text lake), deterministic: the state text and its diffs, the action texts, making
 and re-simulating envs, and a scripted expert. The third environment family, and the worked example of adding
-one (docs/layout.md, "Adding an environment family"); its dataset builder is :mod:`swirl.builders.frozenlake`.
+one (docs/layout.md, "Adding an environment family"); its dataset builder is :mod:`swirl.builders.frozenlake_dataset`.
 
 **State text**: the whole map and where the agent stands, so that a model can tell a step into a hole (``H``)
 or onto the goal (``G``) from the text alone::

@@ -38,10 +38,10 @@ from swirl.distributed import is_main_process
 from swirl.models.loading import load_tokenizer
 from swirl.paths import stage_done, write_json_atomic
 from swirl.sft import sft_adapter
-from swirl.study.config import ARMS, RUNS, SFT_ARMS, QualityConfig
+from swirl.study.study_config import ARMS, RUNS, SFT_ARMS, QualityConfig
 from swirl.study.labels import label_accuracy, true_actions
 from swirl.study.noops import noop_result
-from swirl.training.config import SwirlConfig
+from swirl.training.swirl_config import SwirlConfig
 from swirl.training.loop import evaluate_stage, load_stage, run_swirl, state_only_pairs
 from swirl.training.phases import annotate_latent_actions
 from swirl.training.warm_start import load_run_data, test_sample

@@ -12,7 +12,7 @@ from typing import Any
 from swirl.data import convert_state_texts, load_dataset_dict
 from swirl.envs.identifiability import equivalent_actions_for_rows
 from swirl.envs.minigrid_env import action_texts
-from swirl.study.config import QualityConfig
+from swirl.study.study_config import QualityConfig
 from swirl.study.statistics import mean_std
 
 SWIRL_RUNS = ("swirl", "swirl_anchored", "wav_swirl")  # the runs with GRPO phases

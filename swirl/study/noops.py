@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 from datasets import Dataset, DatasetDict
 
-from swirl.builders.minigrid import minigrid_features
+from swirl.builders.minigrid_dataset import minigrid_features
 from swirl.data import load_dataset_dict, save_dataset_dict
 from swirl.envs.identifiability import is_noop
 from swirl.evaluation.world_model import evaluate_saved_stage
-from swirl.study.config import QualityConfig
+from swirl.study.study_config import QualityConfig
 from swirl.wav.candidates import Simulator, distinct_states, pool_candidates
 
 

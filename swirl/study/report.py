@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from swirl.evaluation.report import plot_arms
+from swirl.evaluation.run_comparison import plot_arms
 from swirl.paths import json_safe, write_text_atomic
-from swirl.study.config import ARMS, QualityConfig
+from swirl.study.study_config import ARMS, QualityConfig
 from swirl.study.labels import SWIRL_RUNS, latent_action_stats
 from swirl.study.statistics import headroom_shares, mean_std, paired_differences
 

@@ -34,10 +34,10 @@ from swirl.models.loading import load_tokenizer
 from swirl.models.prompts import fwm_prompt
 from swirl.paths import write_json_atomic, write_text_atomic
 from swirl.study.arms import run_configs
-from swirl.study.config import QualityConfig
-from swirl.study.data import seed_datasets
+from swirl.study.study_config import QualityConfig
+from swirl.study.regime_data import seed_datasets
 from swirl.study.labels import true_actions
-from swirl.training.config import SwirlConfig
+from swirl.training.swirl_config import SwirlConfig
 from swirl.training.loop import load_stage
 from swirl.training.rewards import IDMActionReward, ObservedNextStateReward
 

@@ -16,8 +16,8 @@ import datasets
 from swirl.config_fields import parse_config
 from swirl.errors import SwirlError
 from swirl.study.arms import arm_lines, finished_lines, labels_used
-from swirl.study.config import QualityConfig, check_same_study
-from swirl.study.data import seed_datasets
+from swirl.study.study_config import QualityConfig, check_same_study
+from swirl.study.regime_data import seed_datasets
 from swirl.study.report import markdown, report
 
 DESCRIPTION = ("Does self-improvement help? SWIRL against the obvious baselines on MiniGrid, over seeds, one "

@@ -39,7 +39,7 @@ from swirl.paths import RUN_CONFIG, stage_done, write_json_atomic, write_text_at
 from swirl.progress import bar, disable_progress_bars, show_stage_end
 from swirl.sampling import load_world_model
 from swirl.tracking import log_stage, stage_scalars
-from swirl.training.config import RunConfig
+from swirl.training.swirl_config import RunConfig
 from swirl.training.phases import PHASE_ROLES, annotate_latent_actions, phase2_dataset, run_grpo_phase
 from swirl.training.publish import publish
 from swirl.training.warm_start import load_run_data, test_sample, warm_start

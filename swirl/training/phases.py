@@ -45,7 +45,7 @@ from swirl.models.scoring import log_likelihood
 from swirl.models.state_view import StateView, TEXT_VIEW
 from swirl.progress import use_stage_bar
 from swirl.tracking import route_tensorboard, tensorboard_dir, trainer_tracking
-from swirl.training.config import RunConfig
+from swirl.training.swirl_config import RunConfig
 from swirl.training.rewards import FWMStateReward, IDMActionReward, ObservedNextStateReward
 from swirl.training.shared_prompt import SharedPromptGRPOTrainer
 

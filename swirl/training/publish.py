@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from swirl.hub import model_card, prepare_push_folder, push_folder
-from swirl.training.config import RunConfig
+from swirl.training.swirl_config import RunConfig
 
 
 def publish(config: RunConfig, data: Any, lines: list[dict], final_stage: Path, command: str) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 
 from swirl.data import convert_state_texts, load_dataset_dict
 from swirl.distributed import is_main_process, wait_for_everyone
-from swirl.training.config import RunConfig
+from swirl.training.swirl_config import RunConfig
 
 
 def load_run_data(config: RunConfig, data_path: Path) -> Any:

@@ -47,7 +47,7 @@ from swirl.tracking import log_stage, stage_scalars
 from swirl.paths import (WAV_RUN_CONFIG, json_safe, refuse_other_settings, stage_done, write_json_atomic,
                          write_text_atomic)
 from swirl.wav.candidates import Candidate, Simulator, pool_candidates
-from swirl.wav.config import METHODS, WAVConfig
+from swirl.wav.wav_config import METHODS, WAVConfig
 from swirl.wav.journal import JOURNAL, execute_selected, read_journal
 from swirl.wav.scores import PoolScorer, rank_correlations, top_b
 from swirl.wav.round_models import (round_models, save_initial_adapter, train_adapter, train_forward_model,

@@ -56,14 +56,14 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.builders.minigrid_dataset import build_minigrid_dataset
 from swirl.builders.splits import balanced_indices
 from swirl.config_fields import reject_invalid
 from swirl.envs.identifiability import equivalent_actions_for_rows
 from swirl.envs.minigrid_env import action_texts, make_env
 from swirl.envs.wav_tasks import ASYMMETRY_NOISE_LEVELS, ASYMMETRY_OBJECTS, TILES_PER_NOISE_LEVEL, asymmetry_room
 from swirl.errors import SwirlError
-from swirl.evaluation.acquisition import mean_std
+from swirl.evaluation.acquisition_summary import mean_std
 from swirl.evaluation.metrics import equivalent_accuracy, fwm_metrics, idm_metrics
 from swirl.evaluation.plots import pyplot, save_figure
 from swirl.paths import write_json_atomic, write_text_atomic

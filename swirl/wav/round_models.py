@@ -19,7 +19,7 @@ from swirl.models.state_view import StateView
 from swirl.models.vision import lora_target_modules
 from swirl.sampling import load_world_model
 from swirl.sft import sft_adapter
-from swirl.wav.config import WAVConfig
+from swirl.wav.wav_config import WAVConfig
 from swirl.wav.sparse_idm import SparseIDM, train_sparse_idm, try_predict
 from swirl.wav.structured import StructuredModel, train_structured_model
 from swirl.wav.world_models import LLMWorldModels, StructuredWorldModels, WorldModels

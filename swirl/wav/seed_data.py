@@ -12,10 +12,10 @@ from typing import Any
 
 from datasets import Dataset, concatenate_datasets
 
-from swirl.builders.minigrid import minigrid_features
+from swirl.builders.minigrid_dataset import minigrid_features
 from swirl.errors import SwirlError
 from swirl.wav.candidates import distinct_states
-from swirl.wav.config import WAVConfig
+from swirl.wav.wav_config import WAVConfig
 
 
 def split_data(config: WAVConfig, data: Any, seed: int) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from swirl.config_fields import LoRAModelFields
 from swirl.data import convert_state_texts, load_dataset_dict, save_dataset_dict
 from swirl.distributed import is_main_process, wait_for_everyone
 from swirl.wav.acquisition import run_acquisition
-from swirl.wav.config import WAVConfig
+from swirl.wav.wav_config import WAVConfig
 from swirl.wav.seed_data import labelled_dataset, split_data
 
 
@@ -22,7 +22,7 @@ def acquire_for_swirl(config: Any, data_path: Path) -> Path:
     """SWIRL with WAV: acquire labels with ``config.acquisition``, then return a dataset whose ``labelled`` split
     is the seed labels + the acquired ones (``state_only`` and ``test`` unchanged), for the warm start.
 
-    ``config`` is a :class:`swirl.training.config.SwirlConfig`; the acquisition runs under
+    ``config`` is a :class:`swirl.training.swirl_config.SwirlConfig`; the acquisition runs under
     ``<output_dir>/acquisition/`` (resumable like any WAV run) and reuses its model and SFT settings.
     """
     out = Path(config.output_dir) / "data_acquired"

@@ -1,5 +1,5 @@
 """FrozenLake episodes -> a Hugging Face ``DatasetDict`` of text transitions, and the run-config fields that describe
-one (:class:`FrozenLakeDataFields`, mixed into ``swirl.training.config.SwirlFrozenLakeConfig``).
+one (:class:`FrozenLakeDataFields`, mixed into ``swirl.training.swirl_config.SwirlFrozenLakeConfig``).
 
 The splits are every builder's (:mod:`swirl.builders.splits`), by episode: ``labelled`` (with ``action`` /
 ``action_id``), ``state_only`` (both None) and ``test`` (held-out seeds, balanced over actions as MiniGrid's).
@@ -43,7 +43,7 @@ class FrozenLakeDataFields:
     domain: ClassVar[str] = "frozenlake"
 
     dataset: str | None = field(default=None, metadata={"help": "dataset folder (a saved DatasetDict of "
-                                                                  "swirl.builders.frozenlake); built from the env_* "
+                                                                  "swirl.builders.frozenlake_dataset); built from the env_* "
                                                                   "fields below when missing."})
     env_ids: list[str] = field(default_factory=lambda: ["FrozenLake-v1"],
                                metadata={"help": "FrozenLake ids to build the dataset from (FrozenLake-v1, "

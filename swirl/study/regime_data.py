@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 from datasets import DatasetDict
 
-from swirl.builders.minigrid import build_minigrid_dataset
+from swirl.builders.minigrid_dataset import build_minigrid_dataset
 from swirl.builders.splits import balanced_indices
 from swirl.data import load_dataset_dict, save_dataset_dict
-from swirl.study.config import REGIMES, QualityConfig
+from swirl.study.study_config import REGIMES, QualityConfig
 
 
 def seed_datasets(config: QualityConfig, seed: int) -> tuple[Path, Path]:

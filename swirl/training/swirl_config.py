@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from swirl.builders.frozenlake import FrozenLakeDataFields
+from swirl.builders.frozenlake_dataset import FrozenLakeDataFields
 from swirl.config_fields import (LoRAModelFields, ManiSkillDataFields, MiniGridDataFields, StateFormatFields,
                                  TrackingFields, reject_invalid)
 from swirl.models.state_view import STATE_MODALITIES, StateView, state_view
 from swirl.sampling import SAMPLERS
-from swirl.wav.config import ACQUISITION_PREFIX, METHODS, AcquisitionFields, acquisition_field
+from swirl.wav.wav_config import ACQUISITION_PREFIX, METHODS, AcquisitionFields, acquisition_field
 
 
 @dataclass
@@ -125,7 +125,7 @@ class SwirlConfig(SwirlLoopFields, MiniGridDataFields, LoRAModelFields):
                                                                 "trains on acquisition_seed_labels labelled rows plus "
                                                                 "the labels the method acquires, not the whole "
                                                                 "labelled split."})
-    # the acquisition's own fields, defined once in swirl.wav.config.AcquisitionFields (see acquisition_fields)
+    # the acquisition's own fields, defined once in swirl.wav.wav_config.AcquisitionFields (see acquisition_fields)
     acquisition_backend: str = acquisition_field("backend")
     acquisition_rounds: int = acquisition_field("rounds", default=2)
     acquisition_budget: int = acquisition_field("budget")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from swirl.config_fields import field_defaults
 from swirl.paths import refuse_other_settings
-from swirl.training.config import SwirlConfig
+from swirl.training.swirl_config import SwirlConfig
 from swirl.training.phases import planned_phase_steps
 
 REGIMES = {"few": 0.05, "scarce": 0.1, "paper": 0.5}  # share of training episodes that keep their actions
