@@ -9,7 +9,7 @@ STAMP      := $(VENV)/.swirl-installed
 PYTEST     := scripts/with_vulkan.sh $(PY) -m pytest -n 2 --dist loadfile
 DEMO_DIR   ?= outputs/demo
 
-.PHONY: setup demo test test-slow bench bench-wav wav-protocol wav-protocol-llm asymmetry quality quality-headroom quality-paper maniskill-setup demo-maniskill clean
+.PHONY: setup demo test test-slow bench bench-wav wav-protocol wav-protocol-llm asymmetry asymmetry-llm quality quality-headroom quality-paper maniskill-setup demo-maniskill clean
 
 setup: $(STAMP)
 
@@ -84,6 +84,13 @@ wav-protocol-llm: $(STAMP)
 # labels, 3 seeds (about 25 minutes on 2 cores). Resumable. Table and plots: benchmarks/results/asymmetry.{md,json,png}
 asymmetry: $(STAMP)
 	$(PY) benchmarks/asymmetry.py
+
+# The same with the llm backend (SmolLM2-135M fwm and idm adapters, 120 SFT steps each): 6 and 14 objects, noise 0
+# and 4, 200 and 400 labels, seed 0, 30 test rows per action (about 15 minutes a cell on 2 cores). Resumable.
+# Table and plots: benchmarks/results/asymmetry_llm.{md,json,png}
+asymmetry-llm: $(STAMP)
+	$(PY) benchmarks/asymmetry.py --backend llm --objects 6 14 --noise_levels 0 4 --sizes 200 400 --seeds 0 \
+		--test_rows_per_action 30 --threads 2
 
 # WAV and its four baselines, 3 seeds, tiny model (about 40 minutes on 2 cores); table in runs/wav-cpu-tiny/summary.md
 bench-wav: $(STAMP)
