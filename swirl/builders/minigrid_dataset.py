@@ -28,7 +28,7 @@ from swirl.builders.splits import (BALANCE_STREAM, balance_by_action, check_buil
                                    to_dataset_dict, transition_features)
 from swirl.envs.experts import expert_action, has_expert
 from swirl.envs.identifiability import equivalent_actions_for_rows, is_identifiable, is_noop
-from swirl.envs.minigrid import STATE_TEXTS, MiniGridState, action_to_text, make_env, render_state, state_to_text
+from swirl.envs.minigrid import STATE_TEXTS, action_to_text, make_env, render_state, state_to_text, text_to_state
 from swirl.errors import SwirlError
 
 POLICIES = ("random", "expert")
@@ -157,7 +157,7 @@ def build_minigrid_dataset(
 
 
 def _changes_objects(state_text: str, next_text: str) -> bool:
-    before, after = MiniGridState.from_text(state_text), MiniGridState.from_text(next_text)
+    before, after = text_to_state(state_text), text_to_state(next_text)
     return (before.cells, before.carrying) != (after.cells, after.carrying)
 
 

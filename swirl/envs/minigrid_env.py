@@ -1,7 +1,8 @@
 """MiniGrid envs as the world models meet them: the action vocabulary (text <-> index), RGB renders of a state,
 making an env by id with a one-line error, and re-simulating a dataset row from its seed and action prefix.
 
-The state texts are :mod:`swirl.envs.minigrid_text`'s; :mod:`swirl.envs.minigrid` gathers both.
+States are :mod:`swirl.envs.minigrid_state`'s, their texts :mod:`swirl.envs.minigrid_text`'s;
+:mod:`swirl.envs.minigrid` gathers all three.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import gymnasium as gym
 
 from swirl.envs.discrete import index_to_text, replay_prefix, text_to_index
-from swirl.envs.minigrid_text import MiniGridState
+from swirl.envs.minigrid_state import MiniGridState
 from swirl.errors import UnknownEnvError
 
 if TYPE_CHECKING:  # pragma: no cover - import only for type hints

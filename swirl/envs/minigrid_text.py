@@ -66,189 +66,30 @@ kind of the first state's text; ``no change`` (``NO_CHANGE``) when there is none
 Applying a diff sets those keys (lines may come in any order, each key at most once; a line that changes
 nothing is allowed) and writes the whole next state; a diff that leaves zero or two agents is an error.
 
-The env side (actions, renders, making and re-simulating envs) is :mod:`swirl.envs.minigrid_env`;
-:mod:`swirl.envs.minigrid` gathers both as the family's public API.
+The state model the texts read and write (:class:`~swirl.envs.minigrid_state.MiniGridState`,
+:class:`~swirl.envs.minigrid_state.Obj`, the type/colour/door-state code tables) is
+:mod:`swirl.envs.minigrid_state`; the env side (actions, renders, making and re-simulating envs) is
+:mod:`swirl.envs.minigrid_env`; :mod:`swirl.envs.minigrid` gathers them as the family's public API.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Sequence
 
+from swirl.envs.minigrid_state import (CODE_TO_COLOR, CODE_TO_DOOR_STATE, CODE_TO_TYPE, COLOR_TO_CODE, DEFAULT_COLOR,
+                                       DOOR_STATE_TO_CODE, TYPE_TO_CODE, MiniGridState, Obj, intern_obj)
 from swirl.errors import StateParseError
 
-__all__ = ["Obj", "MiniGridState", "state_to_text", "text_to_state", "state_text_kind", "convert_state_text",
-           "state_diff", "apply_diff", "STATE_TEXTS", "NO_CHANGE"]
+__all__ = ["state_to_text", "text_to_state", "state_text_kind", "convert_state_text", "state_diff", "apply_diff",
+           "STATE_TEXTS", "NO_CHANGE"]
 
-# ----------------------------------------------------------------------------------------------- codes
-TYPE_TO_CODE = {"wall": "W", "floor": "F", "door": "D", "key": "K", "ball": "A", "box": "B", "goal": "G", "lava": "V"}
-CODE_TO_TYPE = {code: name for name, code in TYPE_TO_CODE.items()}
-COLOR_TO_CODE = {"red": "r", "green": "g", "blue": "b", "purple": "p", "yellow": "y", "grey": "x"}
-CODE_TO_COLOR = {code: name for name, code in COLOR_TO_CODE.items()}
-DEFAULT_COLOR = {"wall": "grey", "floor": "blue", "goal": "green", "lava": "red"}
-DOOR_STATE_TO_CODE = {"open": "o", "closed": "c", "locked": "l"}
-CODE_TO_DOOR_STATE = {code: name for name, code in DOOR_STATE_TO_CODE.items()}
-DIR_TO_ARROW = (">", "v", "<", "^")  # MiniGrid's agent_dir: 0 right (+x), 1 down (+y), 2 left, 3 up
+STATE_TEXTS = ("grid", "objects")
+NO_CHANGE = "no change"
+DIR_TO_ARROW = (">", "v", "<", "^")  # the grid text's arrows, by agent_dir: 0 right (+x), 1 down (+y), 2 left, 3 up
 ARROW_TO_DIR = {arrow: i for i, arrow in enumerate(DIR_TO_ARROW)}
 DIR_TO_WORD = ("right", "down", "left", "up")  # the objects text's ``facing`` words, by agent_dir
 WORD_TO_DIR = {word: i for i, word in enumerate(DIR_TO_WORD)}
-STATE_TEXTS = ("grid", "objects")
-NO_CHANGE = "no change"
-
-
-_INTERNED: dict[tuple, "Obj"] = {}
-
-
-def _intern(obj_type: str, color: str, state: str | None = None, contains: Obj | None = None) -> Obj:
-    """The one shared :class:`Obj` with these fields, so its cached code/words are computed once."""
-    key = (obj_type, color, state, contains)
-    interned = _INTERNED.get(key)
-    if interned is None:
-        interned = _INTERNED.setdefault(key, Obj(*key))
-    return interned
-
-
-@dataclass(frozen=True)
-class Obj:
-    """One MiniGrid object, as plain data: comparable, hashable, serialisable."""
-
-    type: str
-    color: str
-    state: str | None = None  # doors only: "open" | "closed" | "locked"
-    contains: Obj | None = None  # boxes only
-
-    @classmethod
-    def from_world_obj(cls, obj: Any) -> Obj | None:
-        """Convert a ``minigrid.core.world_object.WorldObj`` (or None).
-
-        Objects are interned (equal objects are one instance) so that a whole grid converts with a dict
-        lookup per cell and each code string is computed once: serialising is on the data builder's hot path.
-        """
-        if obj is None:
-            return None
-        state = None
-        if obj.type == "door":
-            state = "open" if obj.is_open else ("locked" if obj.is_locked else "closed")
-        contains = cls.from_world_obj(obj.contains) if obj.type == "box" else None
-        if obj.type not in TYPE_TO_CODE or obj.color not in COLOR_TO_CODE:
-            raise ValueError(f"cannot serialise MiniGrid object type={obj.type!r} color={obj.color!r}")
-        return _intern(obj.type, obj.color, state, contains)
-
-    def to_world_obj(self) -> Any:
-        """Build the equivalent ``WorldObj`` (used for rendering and for rebuilding grids)."""
-        from minigrid.core import world_object as wo  # lazy: parsing and printing states need no minigrid
-
-        if self.type == "door":
-            return wo.Door(self.color, is_open=self.state == "open", is_locked=self.state == "locked")
-        if self.type == "box":
-            return wo.Box(self.color, contains=self.contains.to_world_obj() if self.contains else None)
-        made = {"wall": wo.Wall, "floor": wo.Floor, "key": wo.Key, "ball": wo.Ball, "goal": wo.Goal}
-        if self.type in made:
-            return made[self.type](self.color)
-        lava = wo.Lava()  # Lava takes no colour argument
-        lava.color = self.color
-        return lava
-
-    @cached_property
-    def code(self) -> str:
-        """This object's cell code, e.g. ``Kr``, ``Dyl``, ``Bb[Ar]``, ``W``."""
-        text = TYPE_TO_CODE[self.type]
-        if DEFAULT_COLOR.get(self.type) != self.color:
-            text += COLOR_TO_CODE[self.color]
-        if self.type == "door":
-            text += DOOR_STATE_TO_CODE[self.state or "closed"]
-        if self.contains is not None:
-            text += "[" + self.contains.code + "]"
-        return text
-
-    @cached_property
-    def words(self) -> str:
-        """This object in the objects text's words, e.g. ``red key``, ``locked yellow door``, ``wall``."""
-        parts = [self.state or "closed"] if self.type == "door" else []
-        if DEFAULT_COLOR.get(self.type) != self.color:
-            parts.append(self.color)
-        parts.append(self.type)
-        if self.contains is not None:
-            parts += ("holding", self.contains.words)
-        return " ".join(parts)
-
-
-@dataclass(frozen=True)
-class MiniGridState:
-    """Everything the dynamics depend on: the full grid, the agent's pose and the carried object."""
-
-    width: int
-    height: int
-    cells: tuple[Obj | None, ...]  # row-major: cells[y * width + x]
-    agent_pos: tuple[int, int]  # (x, y)
-    agent_dir: int  # 0 right, 1 down, 2 left, 3 up
-    carrying: Obj | None
-
-    @classmethod
-    def from_env(cls, env: Any) -> MiniGridState:
-        """Read the state of a MiniGrid env (wrapped or not); it must have been reset."""
-        env = env.unwrapped
-        grid = env.grid
-        if env.agent_pos is None:
-            raise ValueError("the environment has not been reset")
-        convert = Obj.from_world_obj
-        return cls(
-            width=grid.width,
-            height=grid.height,
-            cells=tuple([None if obj is None else convert(obj) for obj in grid.grid]),
-            agent_pos=(int(env.agent_pos[0]), int(env.agent_pos[1])),
-            agent_dir=int(env.agent_dir),
-            carrying=convert(env.carrying),
-        )
-
-    @classmethod
-    def from_text(cls, text: str) -> MiniGridState:
-        """Parse either state text (see :data:`STATE_TEXTS`)."""
-        return text_to_state(text)
-
-    def to_text(self, text: str = "grid") -> str:
-        return state_to_text(self, text)
-
-    def diff_to(self, other: MiniGridState, text: str = "grid") -> str:
-        """The diff text (of kind ``text``) that turns this state into ``other``; see :func:`state_diff`."""
-        _check_text_kind(text)
-        if (self.width, self.height) != (other.width, other.height):
-            raise StateParseError(
-                f"the states have different room sizes, {self.width}x{self.height} and {other.width}x{other.height}"
-            )
-        if self == other:
-            return NO_CHANGE
-        return _grid_diff(self, other) if text == "grid" else _objects_diff(self, other)
-
-    def apply_diff(self, diff: str, text: str = "grid") -> MiniGridState:
-        """The state after ``diff`` (a diff text of kind ``text``); strict, see :func:`apply_diff`."""
-        _check_text_kind(text)
-        if not isinstance(diff, str):
-            raise StateParseError(f"expected a diff text, got {type(diff).__name__}")
-        lines = diff.strip().split("\n")
-        if lines == [NO_CHANGE]:
-            return self
-        if lines == [""]:
-            raise StateParseError(f"empty diff (write {NO_CHANGE!r} when nothing changes)")
-        for line_no, line in enumerate(lines, 1):
-            if line.strip() == NO_CHANGE:
-                raise StateParseError(f"diff line {line_no}: {NO_CHANGE!r} must be the whole diff")
-        return _apply_grid_diff(self, lines) if text == "grid" else _apply_objects_diff(self, lines)
-
-    def cell(self, x: int, y: int) -> Obj | None:
-        return self.cells[y * self.width + x]
-
-    def to_grid(self) -> Any:
-        """A ``minigrid.core.grid.Grid`` holding this state's objects (agent and carried object excluded)."""
-        from minigrid.core.grid import Grid  # lazy: parsing and printing states need no minigrid
-
-        grid = Grid(self.width, self.height)
-        for index, obj in enumerate(self.cells):
-            if obj is not None:
-                grid.set(index % self.width, index // self.width, obj.to_world_obj())
-        return grid
 
 
 # ------------------------------------------------------------------------------------------ serialise
@@ -551,7 +392,7 @@ def _parse_room_header(line: str) -> tuple[int, int]:
 
 def _border_walls(width: int, height: int) -> list[Obj | None]:
     """Empty cells inside a ring of plain walls: what the objects text means before its cell lines."""
-    wall = _intern("wall", DEFAULT_COLOR["wall"])
+    wall = intern_obj("wall", DEFAULT_COLOR["wall"])
     cells: list[Obj | None] = [None] * (width * height)
     cells[:width] = [wall] * width
     cells[(height - 1) * width :] = [wall] * width
@@ -639,7 +480,7 @@ def _parse_phrase(words: Sequence[str], phrase: str, where: str) -> Obj:
             raise StateParseError(f"{where}: 'holding' needs an object after it in {phrase[:40]!r}")
     obj = None
     for obj_type, color, state in reversed(chain):
-        obj = _intern(obj_type, color, state, obj)
+        obj = intern_obj(obj_type, color, state, obj)
     return obj
 
 
@@ -679,7 +520,7 @@ def state_diff(state_text: str, next_text: str) -> str:
     Both texts must parse and have the same room size, else :class:`StateParseError`.
     """
     kind, lines = _kind_and_lines(state_text)
-    return _parse_lines(kind, lines).diff_to(text_to_state(next_text), kind)
+    return _diff_states(_parse_lines(kind, lines), text_to_state(next_text), kind)
 
 
 def apply_diff(state_text: str, diff: str) -> str:
@@ -690,7 +531,33 @@ def apply_diff(state_text: str, diff: str) -> str:
     in the grid raises a one-line :class:`StateParseError`.
     """
     kind, lines = _kind_and_lines(state_text)
-    return state_to_text(_parse_lines(kind, lines).apply_diff(diff, kind), kind)
+    return state_to_text(_apply_diff_to_state(_parse_lines(kind, lines), diff, kind), kind)
+
+
+def _diff_states(state: MiniGridState, other: MiniGridState, kind: str) -> str:
+    """The diff text (of kind ``kind``) that turns ``state`` into ``other``; see :func:`state_diff`."""
+    if (state.width, state.height) != (other.width, other.height):
+        raise StateParseError(
+            f"the states have different room sizes, {state.width}x{state.height} and {other.width}x{other.height}"
+        )
+    if state == other:
+        return NO_CHANGE
+    return _grid_diff(state, other) if kind == "grid" else _objects_diff(state, other)
+
+
+def _apply_diff_to_state(state: MiniGridState, diff: str, kind: str) -> MiniGridState:
+    """The state after ``diff`` (a diff text of kind ``kind``); strict, see :func:`apply_diff`."""
+    if not isinstance(diff, str):
+        raise StateParseError(f"expected a diff text, got {type(diff).__name__}")
+    lines = diff.strip().split("\n")
+    if lines == [NO_CHANGE]:
+        return state
+    if lines == [""]:
+        raise StateParseError(f"empty diff (write {NO_CHANGE!r} when nothing changes)")
+    for line_no, line in enumerate(lines, 1):
+        if line.strip() == NO_CHANGE:
+            raise StateParseError(f"diff line {line_no}: {NO_CHANGE!r} must be the whole diff")
+    return _apply_grid_diff(state, lines) if kind == "grid" else _apply_objects_diff(state, lines)
 
 
 def _objects_diff(state: MiniGridState, other: MiniGridState) -> str:

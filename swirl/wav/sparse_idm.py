@@ -36,7 +36,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from swirl.envs.minigrid_text import MiniGridState, text_to_state
+from swirl.envs.minigrid_state import MiniGridState
+from swirl.envs.minigrid_text import text_to_state
 from swirl.errors import StateParseError
 from swirl.paths import load_torch_model, save_torch_model
 

@@ -29,7 +29,8 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from swirl.envs.minigrid_text import MiniGridState, obj_from_code, state_text_kind, text_to_state
+from swirl.envs.minigrid_state import MiniGridState
+from swirl.envs.minigrid_text import obj_from_code, state_text_kind, state_to_text, text_to_state
 from swirl.errors import StateParseError
 from swirl.paths import load_torch_model, save_torch_model
 
@@ -169,8 +170,8 @@ class StructuredModel(nn.Module):
         tokens = [vocabulary[i] for i in token_ids]
         grid = [obj_from_code(tokens[y * self.config.width + x]) for y in range(state.height) for x in range(state.width)]
         x, y, direction, carrying = tokens[cells:]
-        return MiniGridState(state.width, state.height, tuple(grid), (int(x[2:]), int(y[2:])), int(direction[4:]),
-                             obj_from_code(carrying)).to_text(kind)
+        return state_to_text(MiniGridState(state.width, state.height, tuple(grid), (int(x[2:]), int(y[2:])),
+                                           int(direction[4:]), obj_from_code(carrying)), kind)
 
     @torch.no_grad()
     def predict(self, states: Sequence[str], codes: Sequence[str]) -> list[str]:
