@@ -252,3 +252,34 @@ def test_every_import_inside_a_function_says_why():
     found = {str(path.relative_to(ROOT)): unexplained_inner_imports(path.read_text())
              for path in sorted((ROOT / "swirl").rglob("*.py"))}
     assert not {path: names for path, names in found.items() if names}
+
+
+def family_references(source: str, family: str) -> bool:
+    """Whether code (an import, or a string that is not a docstring, such as a builder's "module:function") names
+    ``family``; prose mentioning it does not count."""
+    tree = ast.parse(source)
+    docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] + [alias.name for alias in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            names = [node.value]
+        else:
+            continue
+        if any(family in name.lower() for name in names):
+            return True
+    return False
+
+
+def test_the_worked_example_family_touches_two_files_outside_its_own_modules():
+    """#30's goal, measured on FrozenLake (docs/layout.md): a family is its codec+env module and its builder; outside
+    them only the registry entry and its run config may name it."""
+    assert family_references('"""About frozenlake."""\nx = 1\n', "frozenlake") is False
+    assert family_references('b = "swirl.builders.frozenlake_dataset:build"\n', "frozenlake") is True
+    assert family_references("from swirl.envs import frozenlake\n", "frozenlake") is True
+    own = {ROOT / "swirl" / "envs" / "frozenlake.py", ROOT / "swirl" / "builders" / "frozenlake_dataset.py"}
+    outside = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "swirl").rglob("*.py")
+                     if path not in own and family_references(path.read_text(), "frozenlake"))
+    assert outside == ["swirl/envs/domain.py", "swirl/training/swirl_config.py"]
