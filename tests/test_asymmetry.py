@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from swirl.errors import SwirlError
-from swirl.wav.asymmetry import FACTORS, METRICS, AsymmetrySettings, error_ratio, load_results, run_sweep
+from swirl.wav.asymmetry import (FACTORS, METRICS, AsymmetrySettings, error_ratio, load_results, plot_factors,
+                                 run_sweep)
 
 REPO = Path(__file__).resolve().parents[1]
 # a smoke size: the base room and its first noise level, two training sizes, one seed, a few optimiser steps
@@ -27,6 +28,15 @@ def test_the_error_ratio_stays_finite_when_the_inverse_model_is_perfect():
     assert error_ratio(0.2, 0.2, 50) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="at least one test row"):
         error_ratio(0.1, 0.1, 0)
+
+
+def test_the_plots_leave_out_cells_an_interrupted_sweep_has_not_reached(tmp_path):
+    done = {"factor": "noise", "env_id": "swirl/WAV-RandomPlay-6obj-8x8-v0", "labels": 200, "level": 0, "seeds": 1,
+            "error_ratio_mean": 3.5, "error_ratio_std": 0.0}
+    pending = {**done, "level": 4, "labels": 400, "seeds": 0, "error_ratio_mean": None, "error_ratio_std": None}
+    paths = plot_factors({"noise": [done, pending]}, tmp_path, "partial", "llm")
+    assert paths == [tmp_path / "partial_noise.png"]
+    assert paths[0].stat().st_size > 1000
 
 
 @pytest.mark.parametrize(("change", "message"), [

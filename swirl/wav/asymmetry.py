@@ -290,8 +290,8 @@ def load_results(path: Path, settings: AsymmetrySettings) -> dict[str, Any]:
 
 def run_sweep(settings: AsymmetrySettings, output_dir: str | Path = "benchmarks/results", *,
               progress: bool = True, threads: int = 1) -> dict[str, Any]:
-    """Run every cell of ``settings`` not yet in ``<output_dir>/<results_stem>.json`` (written after each cell), then
-    write the summary, the markdown table and one plot per factor. Returns the results (the JSON's content).
+    """Run every cell of ``settings`` not yet in ``<output_dir>/<results_stem>.json``; after each cell, write the JSON,
+    its summary, the markdown table and one plot per factor. Returns the results (the JSON's content).
 
     ``threads``: torch's CPU threads while the sweep runs (restored after). The models are so small that a second
     thread buys little, and on a CPU shared with another job two threads ran a cell 5-7x slower than one."""
@@ -318,14 +318,19 @@ def _run_sweep(settings: AsymmetrySettings, output_dir: Path, progress: bool) ->
             results["rooms"][env_id] = room.facts
         cells_bar.set_postfix_str(f"{env_id} {labels} labels seed {seed}")
         results["cells"].append(run_cell(room, labels, seed, settings, output_dir))
-        write_json_atomic(path, results)
+        write_outputs(results, settings, output_dir)  # an interrupted sweep leaves its table and plots current
         cells_bar.update(1)
     cells_bar.close()
+    write_outputs(results, settings, output_dir)
+    return results
+
+
+def write_outputs(results: dict[str, Any], settings: AsymmetrySettings, output_dir: Path) -> None:
+    """The results JSON with a fresh summary of its cells, the markdown table and the plots."""
     results["summary"] = summarise(results["cells"], settings)
-    write_json_atomic(path, results)
+    write_json_atomic(output_dir / f"{settings.results_stem}.json", results)
     write_text_atomic(output_dir / f"{settings.results_stem}.md", summary_table(results["summary"]) + "\n")
     plot_factors(results["summary"], output_dir, settings.results_stem, settings.backend)
-    return results
 
 
 # ------------------------------------------------------------------------------------------ summary
@@ -384,11 +389,14 @@ def shown(metric: str, mean: float | None, std: float | None) -> str:
 def plot_factors(summary: dict[str, list[dict[str, Any]]], output_dir: Path, stem: str = "asymmetry",
                  backend: str = "structured") -> list[Path]:
     """``<stem>_<factor>.png``: the error ratio against the factor's level, as the paper's figure plots it; one
-    line per training size (objects, noise) or the base room's one line (samples), error bars the std over seeds."""
+    line per training size (objects, noise) or the base room's one line (samples), error bars the std over seeds.
+    Cells no seed has reached yet (an interrupted sweep) are left out of the lines."""
     paths = []
     for factor, rows in summary.items():
         series: dict[str, dict[str, list[float]]] = {}
         for row in rows:
+            if not row["seeds"]:
+                continue
             name = row["env_id"].removeprefix("swirl/") if factor == "samples" else f"{row['labels']} labels"
             curve = series.setdefault(name, {"x": [], "mean": [], "std": []})
             curve["x"].append(row["level"])
