@@ -2,7 +2,8 @@
 (issue #31)? The ``RandomPlay-14obj-Noisy`` room gives 39 of the 200 seed labels but ~75% of the completion tokens
 (its diffs list random tile colours). Three arms train the warm-start ``fwm`` adapter exactly as
 ``recipes/minigrid/wav-protocol-llm.yaml`` does (seed 0's 200 seed labels, SmolLM2-135M, LoRA r16 on the top 8
-layers, lr 2e-3, batch 8) and score it greedily on the protocol's 200 test rows, overall and per room:
+layers, lr 2e-3, batch 8) and score it greedily on the protocol's 200 test rows, overall and per room, with
+``max_state_tokens`` 96 rather than the preset's 48 (which cuts most of the noisy room's diffs):
 
 * ``token``: TRL's loss, the mean over the batch's completion tokens (what swirl trains with);
 * ``transition``: each row's mean completion-token loss, then the mean over rows (every transition counts once);

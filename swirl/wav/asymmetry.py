@@ -321,7 +321,8 @@ def _run_sweep(settings: AsymmetrySettings, output_dir: Path, progress: bool) ->
         write_outputs(results, settings, output_dir)  # an interrupted sweep leaves its table and plots current
         cells_bar.update(1)
     cells_bar.close()
-    write_outputs(results, settings, output_dir)
+    if not todo:  # nothing ran: still refresh the summary, table and plots from the JSON's cells
+        write_outputs(results, settings, output_dir)
     return results
 
 
