@@ -198,13 +198,16 @@ def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eva
                 *, init_adapter: str | Path | None = None, lora: tuple[int, int, float] = (16, 32, 0.05),
                 dtype: str = "auto", steps: int = 100, learning_rate: float = 2e-4, batch_size: int = 8,
                 seed: int = 0, trainer_dir: str | Path | None = None, view: StateView = TEXT_VIEW,
-                lora_vision: bool = False, lora_layers: int | None = None, tracking: Any = None,
-                stage: str = "sft") -> dict[str, Any]:
+                lora_vision: bool = False, lora_layers: int | None = None, group_by_length: bool = False,
+                tracking: Any = None, stage: str = "sft") -> dict[str, Any]:
     """SFT one role's adapter on transition rows held in memory and save it at ``adapter_dir`` (main process).
 
     The in-process entry point for loops that train the same role again and again (SWIRL's warm start,
     every WAV acquisition round): ``init_adapter`` continues from a saved adapter, else a fresh LoRA
-    ``(r, alpha, dropout)`` is trained (on the top ``lora_layers`` decoder layers only, if set). With
+    ``(r, alpha, dropout)`` is trained (on the top ``lora_layers`` decoder layers only, if set).
+    ``group_by_length`` batches rows of similar length together (transformers' ``group_by_length`` sampling): less
+    padding, so cheaper steps where row lengths vary a lot (WAV's noisy room), at the price of batches that mix
+    fewer kinds of rows. With
     ``tracking`` (the run's config: ``report_to``, ``run_name``, ``project``) the trainer reports to the run's
     trackers as ``<run_name>/<stage>``. Every process of a distributed run must call it.
     """
@@ -219,6 +222,7 @@ def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eva
                             logging_steps=max(1, steps // 5), seed=seed, disable_tqdm=True,
                             state_modality=view.modality, state_format=view.state_format, lora_vision=lora_vision,
                             lora_layers=lora_layers,
+                            train_sampling_strategy="group_by_length" if group_by_length else "random",
                             **(trainer_tracking(tracking, stage) if tracking is not None else {"report_to": "none"}))
     evaluation = sft_examples(eval_rows, role, tokenizer, view) if eval_rows.num_rows else None  # 0 rows: no eval loss
     metrics = train_and_save(config, tokenizer, sft_examples(train_rows, role, tokenizer, view), evaluation,

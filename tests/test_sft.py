@@ -71,3 +71,41 @@ def test_sft_runs_under_accelerate_launch(tmp_path, small_dataset):
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "fwm" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("group_by_length", [False, True])
+def test_sft_adapter_groups_batches_by_length_only_when_asked(tmp_path, small_dataset, tokenizer, monkeypatch,
+                                                              group_by_length):
+    """Two batches of four from the four shortest and the four longest rows: grouped, one batch holds only short
+    rows and pads to a short length; random (seeded), both batches mix them and pad to a long row."""
+    from swirl import sft
+    from swirl.data import load_dataset_dict
+    from swirl.models.state_view import state_view
+
+    view = state_view("text", "minigrid", "diff")
+    rows = load_dataset_dict(small_dataset)["labelled"]
+    lengths = [len(tokenizer(example["prompt"] + example["completion"])["input_ids"])
+               for example in sft.sft_examples(rows, "fwm", tokenizer, view)]
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    short, long = order[:4], order[-4:]
+    assert max(lengths[i] for i in short) + 2 < min(lengths[i] for i in long)  # two groups apart (EOS aside)
+    picked = rows.select([index for pair in zip(short, long) for index in pair])  # interleaved
+    batch_lengths = []
+
+    def spy(model, *args, **kwargs):
+        def record(_module, _args, inputs):
+            if model.training:
+                batch_lengths.append(inputs["input_ids"].shape[1])
+        handle = model.register_forward_pre_hook(record, with_kwargs=True)
+        try:
+            return run_sft(model, *args, **kwargs)
+        finally:
+            handle.remove()
+
+    monkeypatch.setattr(sft, "run_sft", spy)
+    sft.sft_adapter("tiny-qwen2", tokenizer, "fwm", picked, picked.select(range(0)), tmp_path / "fwm", view=view,
+                    lora=(4, 8, 0.0), steps=2, batch_size=4, group_by_length=group_by_length)
+
+    assert len(batch_lengths) == 2
+    one_batch_is_short = min(batch_lengths) < min(lengths[i] for i in long)
+    assert one_batch_is_short == group_by_length, (batch_lengths, sorted(lengths[i] for i in short + long))

@@ -80,7 +80,8 @@ def train_adapter(config: WAVConfig, tokenizer: Any, role: str, rows: Any, test:
                           lora=(config.lora_r, config.lora_alpha, config.lora_dropout), dtype=config.dtype,
                           steps=steps, learning_rate=config.sft_learning_rate, batch_size=config.sft_batch_size,
                           seed=seed, trainer_dir=stage / "trainer" / role, view=config.state_view,
-                          lora_layers=config.lora_layers, tracking=config,
+                          lora_layers=config.lora_layers, group_by_length=config.sft_group_by_length,
+                          tracking=config,
                           stage=f"{os.path.relpath(stage, config.output_dir)}/{role}")
     wait_for_everyone()
     return metrics
