@@ -76,36 +76,32 @@ def test_sft_runs_under_accelerate_launch(tmp_path, small_dataset):
 @pytest.mark.parametrize("group_by_length", [False, True])
 def test_sft_adapter_groups_batches_by_length_only_when_asked(tmp_path, small_dataset, tokenizer, monkeypatch,
                                                               group_by_length):
-    """Two batches of four from the four shortest and the four longest rows: grouped, one batch holds only short
-    rows and pads to a short length; random (seeded), both batches mix them and pad to a long row."""
+    """Asked, the trainer draws its batches with transformers' length-grouped sampler over the tokenized rows' true
+    lengths (prompt + completion); otherwise with a plain random sampler."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
     from swirl import sft
     from swirl.data import load_dataset_dict
     from swirl.models.state_view import state_view
 
-    view = state_view("text", "minigrid", "diff")
+    trainers = []
+
+    class RecordedTrainer(sft.SFTTrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            trainers.append(self)
+
+    monkeypatch.setattr(sft, "SFTTrainer", RecordedTrainer)
     rows = load_dataset_dict(small_dataset)["labelled"]
-    lengths = [len(tokenizer(example["prompt"] + example["completion"])["input_ids"])
-               for example in sft.sft_examples(rows, "fwm", tokenizer, view)]
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    short, long = order[:4], order[-4:]
-    assert max(lengths[i] for i in short) + 2 < min(lengths[i] for i in long)  # two groups apart (EOS aside)
-    picked = rows.select([index for pair in zip(short, long) for index in pair])  # interleaved
-    batch_lengths = []
+    sft.sft_adapter("tiny-qwen2", tokenizer, "fwm", rows, rows.select(range(0)), tmp_path / "fwm", lora=(4, 8, 0.0),
+                    steps=1, batch_size=4, view=state_view("text", "minigrid", "diff"), group_by_length=group_by_length)
 
-    def spy(model, *args, **kwargs):
-        def record(_module, _args, inputs):
-            if model.training:
-                batch_lengths.append(inputs["input_ids"].shape[1])
-        handle = model.register_forward_pre_hook(record, with_kwargs=True)
-        try:
-            return run_sft(model, *args, **kwargs)
-        finally:
-            handle.remove()
-
-    monkeypatch.setattr(sft, "run_sft", spy)
-    sft.sft_adapter("tiny-qwen2", tokenizer, "fwm", picked, picked.select(range(0)), tmp_path / "fwm", view=view,
-                    lora=(4, 8, 0.0), steps=2, batch_size=4, group_by_length=group_by_length)
-
-    assert len(batch_lengths) == 2
-    one_batch_is_short = min(batch_lengths) < min(lengths[i] for i in long)
-    assert one_batch_is_short == group_by_length, (batch_lengths, sorted(lengths[i] for i in short + long))
+    (trainer,) = trainers
+    sampler = trainer._get_train_sampler()
+    lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
+    assert len(set(lengths)) > 1  # rows of different lengths: there is something to group
+    if group_by_length:
+        assert isinstance(sampler, LengthGroupedSampler) and sampler.batch_size == 4
+        assert list(sampler.lengths) == lengths
+    else:
+        assert type(sampler) is torch.utils.data.RandomSampler

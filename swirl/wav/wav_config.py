@@ -97,10 +97,11 @@ class WAVConfig(AcquisitionFields, StateFormatFields, TrackingFields, MiniGridDa
                                                            "(continuing from the previous round's adapters)."})
     sft_learning_rate: float = field(default=2e-4, metadata={"help": "SFT learning rate."})
     sft_batch_size: int = field(default=8, metadata={"help": "SFT batch size per device."})
-    sft_group_by_length: bool = field(default=False, metadata={"help": "batch rows of similar length together: "
+    sft_group_by_length: bool = field(default=False, metadata={"help": "Batch rows of similar length together: "
                                                                         "less padding, so cheaper SFT steps where "
                                                                         "lengths vary (2x on the protocol's rooms, "
-                                                                        "whose noisy room writes long diffs)."})
+                                                                        "whose noisy room writes long diffs; the "
+                                                                        "SFT eval loss is grouped too)."})
     sft_eval_rows: int = field(default=0, metadata={"help": "test rows for each adapter's eval loss before and after "
                                                             "its SFT, a diagnostic: every round's evaluation already "
                                                             "measures the FWM's NLL on eval_rows. 0 skips it (on 2 "
