@@ -418,3 +418,30 @@ def test_a_folder_made_before_a_new_setting_still_resumes(tmp_path):
         refuse_other_settings(path, {"budget": 16, "backend": "structured"}, defaults=defaults)
     with pytest.raises(SwirlError, match=r"other settings \(budget differ\)"):
         refuse_other_settings(path, {"budget": 8, "backend": "llm"}, defaults=defaults)
+
+
+def test_rounds_continue_the_adapters_at_their_own_learning_rate(noisy_data, tokenizer, tmp_path):
+    """round_learning_rate drives only the rounds' SFT (an adapter continued from ``previous``): a tiny round rate
+    leaves the warm start's weights all but unchanged, while the default (sft_learning_rate) moves them."""
+    from safetensors.torch import load_file
+
+    from swirl.wav.round_models import train_forward_model
+
+    rows, test = noisy_data["labelled"].select(range(16)), noisy_data["test"]
+
+    def lora(stage):
+        return load_file(str(stage / "fwm" / "adapter_model.safetensors"))
+
+    def change(round_learning_rate, name):
+        config = WAVConfig(model="tiny-qwen2", output_dir=str(tmp_path), lora_r=8, lora_alpha=16,
+                           sft_learning_rate=5e-3, round_learning_rate=round_learning_rate, max_state_tokens=48)
+        if not (tmp_path / "warm" / "fwm").exists():
+            train_forward_model(config, tokenizer, rows, test, tmp_path / "warm", None, seed=0)
+        train_forward_model(config, tokenizer, rows, test, tmp_path / name, tmp_path / "warm", seed=0)
+        warm, after = lora(tmp_path / "warm"), lora(tmp_path / name)
+        return max((after[key] - warm[key]).abs().max().item() for key in warm)
+
+    assert change(1e-9, "round_slow") < 1e-6
+    assert change(None, "round_default") > 1e-4
+    with pytest.raises(ValueError, match="^round_learning_rate "):
+        WAVConfig(round_learning_rate=0.0)

@@ -75,10 +75,14 @@ def train_inverse_model(config: WAVConfig, tokenizer: Any, labelled: Any, test: 
 
 def train_adapter(config: WAVConfig, tokenizer: Any, role: str, rows: Any, test: Any, stage: Path,
                   init: Path | None, steps: int, seed: int) -> dict[str, Any]:
+    """SFT of one adapter: from scratch at ``sft_learning_rate`` or, in a round (``init`` given), continuing
+    ``init`` at ``round_learning_rate`` where one is set."""
     eval_rows = test.select(range(min(config.sft_eval_rows, test.num_rows)))  # 0 rows: no eval loss
+    continuing = init is not None and config.round_learning_rate is not None
+    learning_rate = config.round_learning_rate if continuing else config.sft_learning_rate
     metrics = sft_adapter(config.model, tokenizer, role, rows, eval_rows, stage / role, init_adapter=init,
                           lora=(config.lora_r, config.lora_alpha, config.lora_dropout), dtype=config.dtype,
-                          steps=steps, learning_rate=config.sft_learning_rate, batch_size=config.sft_batch_size,
+                          steps=steps, learning_rate=learning_rate, batch_size=config.sft_batch_size,
                           seed=seed, trainer_dir=stage / "trainer" / role, view=config.state_view,
                           lora_layers=config.lora_layers, group_by_length=config.sft_group_by_length,
                           tracking=config,

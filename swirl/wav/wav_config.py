@@ -96,6 +96,12 @@ class WAVConfig(AcquisitionFields, StateFormatFields, TrackingFields, MiniGridDa
     round_steps: int = field(default=20, metadata={"help": "SFT steps per round on the grown labelled set "
                                                            "(continuing from the previous round's adapters)."})
     sft_learning_rate: float = field(default=2e-4, metadata={"help": "SFT learning rate."})
+    round_learning_rate: float | None = field(default=None, metadata={"help": "SFT learning rate of the rounds' "
+                                                                             "fwm and idm, which continue the warm "
+                                                                             "start's adapters on the grown set (None: "
+                                                                             "sft_learning_rate). A warm start that "
+                                                                             "needs a high rate can overshoot its own "
+                                                                             "minimum when the rounds reuse it."})
     sft_batch_size: int = field(default=8, metadata={"help": "SFT batch size per device."})
     sft_group_by_length: bool = field(default=False, metadata={"help": "Batch rows of similar length together: "
                                                                         "less padding, so cheaper SFT steps where "
@@ -122,6 +128,8 @@ class WAVConfig(AcquisitionFields, StateFormatFields, TrackingFields, MiniGridDa
             (bool(self.methods) and not unknown, "method", f"must name some of {', '.join(METHODS)} (or all)"),
             (bool(self.seeds), "seeds", "must list at least one seed"),
             *self.acquisition_checks(),
+            (self.round_learning_rate is None or self.round_learning_rate > 0, "round_learning_rate",
+             "must be > 0 (or None for sft_learning_rate)"),
             (self.sft_eval_rows >= 0, "sft_eval_rows", "must be >= 0 (0 skips the SFT eval loss)"),
             (self.uncertainty_samples >= 2, "uncertainty_samples", "must be >= 2 (disagreement needs two samples)"),
             (self.inverse_model in INVERSE_MODELS, "inverse_model", f"must be one of {', '.join(INVERSE_MODELS)}"),
