@@ -9,7 +9,7 @@ STAMP      := $(VENV)/.swirl-installed
 PYTEST     := scripts/with_vulkan.sh $(PY) -m pytest -n 2 --dist loadfile
 DEMO_DIR   ?= outputs/demo
 
-.PHONY: setup demo test test-slow bench bench-wav wav-protocol wav-protocol-llm asymmetry asymmetry-llm quality quality-headroom quality-paper maniskill-setup demo-maniskill clean
+.PHONY: setup demo test test-slow bench bench-wav wav-protocol wav-protocol-llm wav-protocol-llm-all asymmetry asymmetry-llm quality quality-headroom quality-paper maniskill-setup demo-maniskill clean
 
 setup: $(STAMP)
 
@@ -79,6 +79,14 @@ wav-protocol: $(STAMP)
 
 wav-protocol-llm: $(STAMP)
 	$(PY) recipes/wav_minigrid.py --config recipes/minigrid/wav-protocol-llm.yaml
+
+# The same protocol with the forward model of issue #31 (LoRA on every layer, 300 warm-start steps, 96-token diffs,
+# length-grouped batches, rounds at lr 2e-4): wav and random, seeds 0-2 (about 100 minutes a seed on 2 cores).
+# Resumable. Table: runs/wav-protocol-llm-all/summary.md
+wav-protocol-llm-all: $(STAMP)
+	$(PY) recipes/wav_minigrid.py --config recipes/minigrid/wav-protocol-llm.yaml --output_dir runs/wav-protocol-llm-all \
+		--lora_layers 30 --warm_start_steps 300 --max_state_tokens 96 --sft_group_by_length true \
+		--round_learning_rate 2e-4 --method wav,random --seeds 0 1 2
 
 # WAV's forward-inverse asymmetry (issue #31), structured world models: objects 6-14, noise levels 0-4, 100-1600
 # labels, 3 seeds (about 25 minutes on 2 cores). Resumable. Table and plots: benchmarks/results/asymmetry.{md,json,png}
