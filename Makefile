@@ -95,7 +95,8 @@ asymmetry: $(STAMP)
 
 # The same with the llm backend (SmolLM2-135M fwm and idm adapters, 120 SFT steps each): 6 and 14 objects, noise 0
 # and 4, 200 and 400 labels, seeds 0-2, 30 test rows per action (12-30 minutes a cell on 2 cores; the committed
-# results hold seed 0's 6 cells and seed 1's 200-label object cells). Resumable: it runs only the missing cells.
+# results hold seed 0's 6 cells, seed 1's 200-label object cells and seed 2's 6-object one). Resumable: it
+# runs only the missing cells.
 # Table and plots: benchmarks/results/asymmetry_llm.{md,json,png}
 asymmetry-llm: $(STAMP)
 	$(PY) benchmarks/asymmetry.py --backend llm --objects 6 14 --noise_levels 0 4 --sizes 200 400 --seeds 0 1 2 \
