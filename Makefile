@@ -9,7 +9,7 @@ STAMP      := $(VENV)/.swirl-installed
 PYTEST     := scripts/with_vulkan.sh $(PY) -m pytest -n 2 --dist loadfile
 DEMO_DIR   ?= outputs/demo
 
-.PHONY: setup demo test test-slow bench bench-wav wav-protocol wav-protocol-llm wav-protocol-llm-all asymmetry asymmetry-llm quality quality-headroom quality-paper maniskill-setup demo-maniskill clean
+.PHONY: setup demo test test-slow bench bench-wav wav-protocol wav-protocol-llm wav-protocol-llm-all fwm-front-cell asymmetry asymmetry-llm quality quality-headroom quality-paper maniskill-setup demo-maniskill clean
 
 setup: $(STAMP)
 
@@ -87,6 +87,11 @@ wav-protocol-llm-all: $(STAMP)
 	$(PY) recipes/wav_minigrid.py --config recipes/minigrid/wav-protocol-llm.yaml --output_dir runs/wav-protocol-llm-all \
 		--lora_layers 30 --warm_start_steps 300 --max_state_tokens 96 --sft_group_by_length true \
 		--round_learning_rate 2e-4 --method wav,random --seeds 0 1 2
+
+# The forward model of wav-protocol-llm-all with and without the cell the agent faces in its prompts (#31): the
+# run's warm-start fwm against the same SFT with --state_front_cell true, per action. ~40 min a seed on 2 cores.
+fwm-front-cell: $(STAMP)
+	$(PY) benchmarks/fwm_front_cell.py --run runs/wav-protocol-llm-all --seeds 0 1 2
 
 # WAV's forward-inverse asymmetry (issue #31), structured world models: objects 6-14, noise levels 0-4, 100-1600
 # labels, 3 seeds (about 25 minutes on 2 cores). Resumable. Table and plots: benchmarks/results/asymmetry.{md,json,png}

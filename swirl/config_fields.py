@@ -88,6 +88,10 @@ class StateFormatFields:
     state_format: str = field(default="full", metadata={"help": "full (the FWM writes the whole next state) or diff "
                                                                  "(it writes only what changes; the IDM reads the "
                                                                  "change). Metrics always compare full states."})
+    state_front_cell: bool = field(default=False, metadata={"help": "MiniGrid: follow the state in every prompt with the "
+                                                                    "cell the agent faces ('front 3,1 red key'), "
+                                                                    "the cell pick up, drop, toggle and switch act "
+                                                                    "on (text states only)."})
 
     def check_state_format(self) -> None:
         from swirl.envs.state_format import STATE_FORMATS  # lazy: importing swirl.envs registers every env (minigrid)

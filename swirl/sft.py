@@ -83,6 +83,9 @@ class SwirlSFTConfig(SFTConfig):
     state_format: str = field(default="full", metadata={"help": "full (the fwm/subgoal adapter writes the whole next "
                                                                  "state) or diff (only what changes; the idm reads the "
                                                                  "change)."})
+    state_front_cell: bool = field(default=False, metadata={"help": "MiniGrid: follow the state in every prompt with the "
+                                                                    "cell the agent faces ('front 3,1 red key'; text "
+                                                                    "states only). Evaluate with the same setting."})
     state_text: str | None = field(default=None, metadata={"help": "MiniGrid: grid or objects (default: the "
                                                                     "dataset's own text)."})
     max_train_samples: int | None = field(default=None, metadata={"help": "use at most this many training rows."})
@@ -120,7 +123,7 @@ def sft_datasets(config: SwirlSFTConfig, tokenizer: Any) -> tuple[Any, Any]:
     if config.state_text is not None:  # MiniGrid splits only; others are left as they are
         data = convert_state_texts(data, config.state_text)
     train, test = data[SPLIT_FOR_ROLE[config.role]], data["test"]
-    view = state_view(config.state_modality, domain_of(train), config.state_format)
+    view = state_view(config.state_modality, domain_of(train), config.state_format, config.state_front_cell)
     if view.has_images:
         require_vlm(view, tokenizer, config.model)
         check_state_images(data, config.dataset, (SPLIT_FOR_ROLE[config.role], "test"))
@@ -220,7 +223,8 @@ def sft_adapter(model_name: str, tokenizer: Any, role: str, train_rows: Any, eva
                             lora_r=r, lora_alpha=alpha, lora_dropout=dropout, max_steps=steps,
                             learning_rate=learning_rate, per_device_train_batch_size=batch_size,
                             logging_steps=max(1, steps // 5), seed=seed, disable_tqdm=True,
-                            state_modality=view.modality, state_format=view.state_format, lora_vision=lora_vision,
+                            state_modality=view.modality, state_format=view.state_format,
+                            state_front_cell=view.front_cell, lora_vision=lora_vision,
                             lora_layers=lora_layers,
                             train_sampling_strategy="group_by_length" if group_by_length else "random",
                             **(trainer_tracking(tracking, stage) if tracking is not None else {"report_to": "none"}))

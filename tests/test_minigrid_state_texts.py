@@ -17,6 +17,7 @@ from swirl.envs.minigrid import (
     Obj,
     apply_diff,
     convert_state_text,
+    front_cell_line,
     make_env,
     minigrid_env_ids,
     state_diff,
@@ -193,6 +194,43 @@ def test_random_transitions_include_the_interactions(env_id):
     wanted = {"pick up", "drop"} | ({"switch"} if env_id.startswith("swirl/WAV-") else set())
     wanted |= {"toggle door"} if "Door" in env_id or "Corridor" in env_id else set()
     assert wanted <= seen
+
+
+@pytest.mark.parametrize("env_id", ["swirl/WAV-KeyDelivery-v0", "swirl/WAV-RandomPlay-4obj-6x6-v0"])
+def test_the_front_cell_line_names_the_cell_interactions_act_on(env_id):
+    """Over random play in real MiniGrid: the line's position is the env's ``front_pos`` and its object is the one
+    there, in both texts; every pick up takes what is there and every drop puts the carried object there."""
+    env = make_env(env_id)
+    rng = np.random.default_rng(2)
+    env.reset(seed=0)
+    state = MiniGridState.from_env(env)
+    kinds = set()
+    for step in range(300):
+        core = env.unwrapped
+        x, y = (int(v) for v in core.front_pos)
+        obj = state.cell(x, y)
+        assert front_cell_line(state_to_text(state, "objects")) == f"front {x},{y} {'empty' if obj is None else obj.words}"
+        assert front_cell_line(state_to_text(state, "grid")) == f"front {x},{y} {'.' if obj is None else obj.code}"
+        _, _, terminated, truncated, _ = env.step(interacting_action(env, rng))
+        after = MiniGridState.from_env(env)
+        kind = transition_kind(state, after)
+        kinds.add(kind)
+        if kind == "pick up":  # the object there, or what the box there held (the WAV rooms)
+            assert obj is not None and after.carrying in (obj, obj.contains) and after.cell(x, y) != obj
+        if kind == "drop":  # onto the floor, or into the box there (the WAV rooms)
+            assert state.carrying in (after.cell(x, y), after.cell(x, y).contains)
+        state = after
+        if terminated or truncated:
+            env.reset(seed=step)
+            state = MiniGridState.from_env(env)
+    assert {"pick up", "drop"} <= kinds
+    env.close()
+
+
+def test_the_front_cell_line_past_the_room_edge_and_on_bad_text():
+    assert front_cell_line("room 3x3\nagent 2,1 facing right\nempty 2,1\ncarrying none\nend") == "front 3,1 outside"
+    with pytest.raises(StateParseError, match="carrying"):
+        front_cell_line("room 3x3\nagent 1,1 facing right\nend")
 
 
 ASYMMETRY_ROOMS = [asymmetry_room(n) for n in ASYMMETRY_OBJECTS] + [asymmetry_room(ASYMMETRY_OBJECTS[0], level)

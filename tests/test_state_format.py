@@ -121,6 +121,38 @@ def test_rollouts_apply_diffs_step_by_step(tokenizer):
     assert [step["exact_match"] for step in steps] == [1.0] * 4
 
 
+def test_front_cell_prompts_show_the_faced_cell_after_the_state_and_keep_the_answers(tokenizer, objects_data):
+    from swirl.envs.minigrid_text import front_cell_line
+
+    front = state_view("text", "minigrid", "diff", front_cell=True)
+    rows = objects_data["labelled"].select(range(4))
+    for role in ("fwm", "idm", "subgoal"):
+        for row in rows:
+            line = front_cell_line(row["state"])
+            assert line.startswith("front ") and line not in row["state"]
+            shown = prompt_for_row(tokenizer, role, row, front)
+            assert f"State:\n{row['state']}\n{line}\n" in shown
+            assert shown.replace(f"\n{line}", "", 1) == prompt_for_row(tokenizer, role, row, DIFF)
+        with_front = prompt_completion_dataset(rows, role, tokenizer, front)
+        assert with_front["completion"] == prompt_completion_dataset(rows, role, tokenizer, DIFF)["completion"]
+    row = rows[0]
+    assert fwm_prompt(tokenizer, row["state"], row["action"], front) == prompt_for_row(tokenizer, "fwm", row, front)
+
+
+def test_front_cell_views_need_text_states_of_a_family_with_a_faced_cell():
+    from swirl.sft import SwirlSFTConfig
+    from swirl.training.swirl_config import SwirlConfig
+    from swirl.wav.wav_config import WAVConfig
+
+    with pytest.raises(ValueError, match="state_front_cell needs state_modality text, got 'image'"):
+        state_view("image", "minigrid", front_cell=True)
+    with pytest.raises(ValueError, match="maniskill states have no cell the agent faces"):
+        state_view("text", "maniskill", front_cell=True)
+    assert WAVConfig(state_front_cell=True).state_view.front_cell
+    assert SwirlConfig(state_front_cell=True).state_view.front_cell and not SwirlConfig().state_view.front_cell
+    assert SwirlSFTConfig(output_dir="unused", role="fwm", dataset="unused", state_front_cell=True).state_front_cell
+
+
 def test_configs_reject_unknown_state_formats_and_texts_in_one_line():
     from swirl.training.swirl_config import SwirlConfig, SwirlManiSkillConfig
     from swirl.wav.wav_config import WAVConfig

@@ -44,6 +44,8 @@ class Domain:
     replays_actions: bool = False  # open-loop rollouts can replay a test episode's actions in the real env
     state_fields: Callable[[str], tuple[Any, list]] | None = None  # discrete families: text -> (shape, the fields
     #               the FWM metrics compare one by one; StateParseError when it does not parse); None: MiniGrid's
+    front_cell: Callable[[str], str] | None = None  # text -> the line naming the cell the agent faces, which prompts
+    #               can show after the state (``state_front_cell``); None: the family has no such cell
 
 
 MINIGRID = Domain(
@@ -64,6 +66,7 @@ MINIGRID = Domain(
     state_text_kind=minigrid_text.state_text_kind,
     equivalent_actions_for_rows=identifiability.equivalent_actions_for_rows,
     replays_actions=True,
+    front_cell=minigrid_text.front_cell_line,
 )
 
 MANISKILL = Domain(

@@ -82,7 +82,7 @@ from swirl.envs.minigrid_state import (CODE_TO_COLOR, CODE_TO_DOOR_STATE, CODE_T
 from swirl.errors import StateParseError
 
 __all__ = ["state_to_text", "text_to_state", "state_text_kind", "convert_state_text", "state_diff", "apply_diff",
-           "STATE_TEXTS", "NO_CHANGE"]
+           "front_cell_line", "STATE_TEXTS", "NO_CHANGE"]
 
 STATE_TEXTS = ("grid", "objects")
 NO_CHANGE = "no change"
@@ -510,6 +510,33 @@ def _word_error(word: str, phrase: str, where: str) -> StateParseError:
             f"{where}: {word!r} is out of place in {phrase[:40]!r} (write [state] [colour] type [holding object])"
         )
     return StateParseError(f"{where}: unknown word {word[:20]!r} in {phrase[:40]!r}")
+
+
+# -------------------------------------------------------------------------------------------- front cell
+DIR_TO_STEP = ((1, 0), (0, 1), (-1, 0), (0, -1))  # MiniGrid's DIR_TO_VEC, by agent_dir
+
+
+def front_cell_line(state_text: str) -> str:
+    r"""``front X,Y <cell>``: the cell the agent faces, in the words (objects text) or code (grid text) of
+    ``state_text``'s kind; ``empty`` / ``.`` for an empty cell, ``outside`` past the room's edge.
+
+    Why: pick up, drop, toggle and switch act on this cell, and a language model reading the objects list must
+    otherwise add the facing step to the agent's position and look the result up among the objects (#31). The
+    line is derived from the state, so a prompt that shows it says nothing the state does not.
+
+    >>> front_cell_line("room 4x4\nagent 1,2 facing up\nred key 1,1\ncarrying none\nend")
+    'front 1,1 red key'
+    """
+    kind, lines = _kind_and_lines(state_text)
+    state = _parse_lines(kind, lines)
+    (x, y), (dx, dy) = state.agent_pos, DIR_TO_STEP[state.agent_dir]
+    x, y = x + dx, y + dy
+    if not (0 <= x < state.width and 0 <= y < state.height):
+        return f"front {x},{y} outside"
+    obj = state.cell(x, y)
+    if kind == "grid":
+        return f"front {x},{y} {'.' if obj is None else obj.code}"
+    return f"front {x},{y} {'empty' if obj is None else obj.words}"
 
 
 # -------------------------------------------------------------------------------------------- diffs

@@ -174,7 +174,7 @@ def evaluate_saved_stage(adapters: str | Path, dataset: str | Path, out: str | P
     ``eval.json``, ``eval.md`` and the plots under ``out``. Returns the result and its markdown table.
 
     ``state_modality``, ``state_format`` and ``state_text`` default to the run's (its ``swirl_config.json`` at or
-    above ``adapters``), else text, full and the dataset's own text.
+    above ``adapters``), else text, full and the dataset's own text; ``state_front_cell`` is the run's.
     """
     adapters, out = Path(adapters), Path(out)
     run = find_run_config(adapters) or {}
@@ -190,7 +190,7 @@ def evaluate_saved_stage(adapters: str | Path, dataset: str | Path, out: str | P
     world_model, generator = load_world_model(model, tokenizer, {role: adapters / role for role in ("fwm", "idm")},
                                               sampler=sampler)
     domain = domain_of(test)
-    view = state_view(state_modality, domain, state_format)
+    view = state_view(state_modality, domain, state_format, bool(run.get("state_front_cell", False)))
     if view.has_images:
         require_vlm(view, tokenizer, model)
         check_state_images(load_dataset_dict(dataset), dataset, (split,))

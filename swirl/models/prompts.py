@@ -57,6 +57,8 @@ def _check_role(role: str) -> None:
 def user_content(role: str, view: StateView = TEXT_VIEW, **fields: str) -> str | list[dict[str, Any]]:
     """``role``'s question: a string for text states; with images, a list of text and image parts."""
     question = template(role, view)
+    if view.front_cell and "state" in fields:
+        fields = {**fields, "state": view.shown_state(fields["state"])}
     if not view.has_images:
         return question.format(**fields)
     parts: list[dict[str, Any]] = []

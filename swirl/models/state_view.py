@@ -23,17 +23,24 @@ class StateView:
     text whatever the modality. Images fill a prompt's image placeholders in the template's order. With
     ``state_format: diff`` the text of the ``next_state`` field (in a prompt or as an answer) is
     ``diff(state, next_state)`` (:mod:`swirl.envs.state_format`); its image, if shown, is still s'.
+    With ``front_cell`` the ``state`` field's text is followed by the line naming the cell the agent faces
+    (the domain's ``front_cell``, e.g. MiniGrid's ``front 3,1 red key``); answers are unchanged.
     """
 
     modality: str = "text"
     image_fields: tuple[str, ...] = get_domain(DEFAULT_DOMAIN).image_fields  # which states a domain can draw
     state_format: str = "full"
     domain: str = DEFAULT_DOMAIN
+    front_cell: bool = False
 
     def __post_init__(self) -> None:
         if self.modality not in STATE_MODALITIES:
             raise ValueError(f"state_modality must be one of {', '.join(STATE_MODALITIES)}, got {self.modality!r}")
         check_state_format(self.state_format)
+        if self.front_cell and self.modality != "text":
+            raise ValueError(f"state_front_cell needs state_modality text, got {self.modality!r}")
+        if self.front_cell and get_domain(self.domain).front_cell is None:
+            raise ValueError(f"state_front_cell: {self.domain} states have no cell the agent faces (MiniGrid's do)")
 
     @property
     def is_diff(self) -> bool:
@@ -50,6 +57,12 @@ class StateView:
     def reconstruct(self, state: str, answer: str) -> str | None:
         """:meth:`next_state`, or None for an answer that is not a valid next state."""
         return reconstruct(state, answer, self.state_format, self.domain)
+
+    def shown_state(self, state: str) -> str:
+        """The text a prompt's ``state`` field shows: the state, then its front-cell line with ``front_cell``."""
+        if not self.front_cell:
+            return state
+        return f"{state}\n{get_domain(self.domain).front_cell(state)}"
 
     def prediction(self, state: str, answer: str) -> str:
         """A generated answer as the full next state metrics compare: with ``diff``, the diff applied to ``state``,
@@ -74,10 +87,10 @@ class StateView:
         return [row[IMAGE_COLUMN[name]] for name in fields if self.shows_image(name)]
 
 
-def state_view(modality: str, domain: str, state_format: str = "full") -> StateView:
+def state_view(modality: str, domain: str, state_format: str = "full", front_cell: bool = False) -> StateView:
     """The view of ``domain``'s states: which of them can be images is the domain's (MiniGrid draws any parsed state,
     a generated one included; a ManiSkill state text cannot be drawn, so its next state stays text)."""
-    return StateView(modality, get_domain(domain).image_fields, state_format, domain)
+    return StateView(modality, get_domain(domain).image_fields, state_format, domain, front_cell)
 
 
 TEXT_VIEW = StateView()

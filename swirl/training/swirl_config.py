@@ -112,7 +112,7 @@ class SwirlLoopFields(StateFormatFields, TrackingFields):
     def state_view(self) -> StateView:
         """How this run's prompts show states (its domain decides which states can be images) and write next
         states (``state_format``)."""
-        return state_view(self.state_modality, self.domain, self.state_format)
+        return state_view(self.state_modality, self.domain, self.state_format, self.state_front_cell)
 
 
 @dataclass

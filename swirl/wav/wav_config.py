@@ -150,4 +150,4 @@ class WAVConfig(AcquisitionFields, StateFormatFields, TrackingFields, MiniGridDa
     @property
     def state_view(self) -> StateView:
         """Text states; next states written in full or as diffs (``state_format``)."""
-        return state_view("text", self.domain, self.state_format)
+        return state_view("text", self.domain, self.state_format, self.state_front_cell)
