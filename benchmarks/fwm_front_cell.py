@@ -36,15 +36,21 @@ ACTIONS = ("turn left", "turn right", "move forward", "pick up", "drop", "toggle
 KEYS = ("fwm_changed_accuracy", "fwm_exact_match", "fwm_parse_rate")
 
 
+def percent(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}%}"
+
+
 def arm_adapter(arm: str, config: Any, parts: dict[str, Any], tokenizer: Any, run: Path, seed: int,
                 out: Path) -> tuple[Path, float | None]:
-    """The arm's ``fwm`` adapter folder and its SFT seconds (``None``: the run's, trained by the recipe)."""
+    """The arm's ``fwm`` adapter folder and its SFT seconds (``None``: trained earlier, by the recipe or here)."""
     from swirl.wav.round_models import train_forward_model  # lazy, like every import here: --help stays instant
 
     adapter = run / f"seed_{seed}" / "warmstart" / "fwm"
     if arm == "plain" and (adapter / "adapter_config.json").exists():
         return adapter, None
     stage = out / f"seed_{seed}" / arm
+    if (stage / "fwm" / "adapter_config.json").exists():  # trained by an earlier command that stopped before scoring
+        return stage / "fwm", None
     metrics = train_forward_model(config, tokenizer, parts["seed_labels"], parts["test"], stage, None, seed)
     return stage / "fwm", metrics["wall_time_s"]
 
@@ -84,6 +90,7 @@ def main() -> None:
     from swirl.builders.prepare import prepare_dataset  # lazy: --help stays instant
     from swirl.data import convert_state_texts, load_dataset_dict
     from swirl.models.loading import load_tokenizer
+    from swirl.paths import json_safe
     from swirl.wav.seed_data import split_data
     from swirl.wav.wav_config import WAVConfig
 
@@ -111,20 +118,19 @@ def main() -> None:
                           "eval_s": time.perf_counter() - scored_at, "seconds": time.perf_counter() - start,
                           "settings": {k: v for k, v in asdict(config).items() if k in settings or k == "state_front_cell"}}
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(record, indent=2) + "\n")
+                path.write_text(json.dumps(json_safe(record), indent=2) + "\n")
     # every arm in the folder, also those of earlier commands (e.g. --seeds 2, then --seeds 0)
     results = sorted((json.loads(path.read_text()) for path in out.glob("seed_*/*.json")),
                      key=lambda result: (result["seed"], ARMS.index(result["arm"])))
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(json.dumps(results, indent=2) + "\n")
+    Path(args.results).write_text(json.dumps(json_safe(results), indent=2) + "\n")
     print("| seed | arm | SFT s | changed cells | exact | " + " | ".join(ACTIONS) + " |")
     print("|---" * (5 + len(ACTIONS)) + "|")
     for result in results:
-        per_action = [f"{result['per_action'][a]['fwm_changed_accuracy']:.0%}" if a in result["per_action"] else "-"
-                      for a in ACTIONS]
-        sft_s = "recipe" if result["sft_s"] is None else f"{result['sft_s']:.0f}"
-        print(f"| {result['seed']} | {result['arm']} | {sft_s} | {result['fwm_changed_accuracy']:.1%} | "
-              f"{result['fwm_exact_match']:.1%} | " + " | ".join(per_action) + " |")
+        per_action = [percent(result["per_action"].get(a, {}).get("fwm_changed_accuracy"), 0) for a in ACTIONS]
+        sft_s = "earlier" if result["sft_s"] is None else f"{result['sft_s']:.0f}"
+        print(f"| {result['seed']} | {result['arm']} | {sft_s} | {percent(result['fwm_changed_accuracy'])} | "
+              f"{percent(result['fwm_exact_match'])} | " + " | ".join(per_action) + " |")
 
 
 if __name__ == "__main__":

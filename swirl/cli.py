@@ -216,6 +216,9 @@ def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--state-text", choices=STATE_TEXTS, default=None,
                         help="MiniGrid state text shown to the adapters: grid or objects (default: the run's; else the "
                         "dataset's)")
+    parser.add_argument("--state-front-cell", choices=("true", "false"), default=None,
+                        help="MiniGrid: show the cell the agent faces after each prompt's state, as the adapters were "
+                        "trained (default: the run's state_front_cell, else false)")
     parser.add_argument("--rollout-horizon", type=int, default=6, help="open-loop rollout length (0: skip rollouts; "
                         "MiniGrid only)")
     parser.add_argument("--rollout-starts", type=int, default=16, help="rollouts from at most this many test states")
@@ -233,6 +236,7 @@ def _run_eval(args: argparse.Namespace) -> None:
         args.adapters, args.dataset, args.out, model=args.model, split=args.split, rows=args.rows, sampler=args.sampler,
         max_state_tokens=args.max_state_tokens, max_action_tokens=args.max_action_tokens,
         state_modality=args.state_modality, state_format=args.state_format, state_text=args.state_text,
+        state_front_cell=None if args.state_front_cell is None else args.state_front_cell == "true",
         rollout_horizon=args.rollout_horizon, rollout_starts=args.rollout_starts, afs_states=args.afs_states)
     print(table)
 

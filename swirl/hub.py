@@ -60,6 +60,9 @@ def model_card(config: dict, data: dict, eval_lines: list[dict], command: str) -
                        f"(s, diff(s, s')). Metrics compare full states.")
     else:
         answer_note = f"{state_text}`state_format: full`: the FWM writes the whole next state."
+    if config.get("state_front_cell"):
+        answer_note += (f" Every prompt shows the cell the agent faces after the state (`state_front_cell: true`; "
+                        f"`{codec}.front_cell_line(state)`): prompt the adapters the same way.")
     hyper = ", ".join(f"{key}={config[key]}" for key in (
         "iterations", "phase_steps", "learning_rate", "beta", "num_generations", "temperature", "top_p",
         "reward_clip", "annotation_min_logprob", "sft_steps", "lora_r", "lora_alpha"))

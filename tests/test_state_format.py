@@ -137,11 +137,13 @@ def test_front_cell_prompts_show_the_faced_cell_after_the_state_and_keep_the_ans
         assert with_front["completion"] == prompt_completion_dataset(rows, role, tokenizer, DIFF)["completion"]
     row = rows[0]
     assert fwm_prompt(tokenizer, row["state"], row["action"], front) == prompt_for_row(tokenizer, "fwm", row, front)
+    # a rollout's broken prediction has no faced cell: shown as it is, never an error
+    assert fwm_prompt(tokenizer, "", "turn left", front) == fwm_prompt(tokenizer, "", "turn left", DIFF)
 
 
 def test_front_cell_views_need_text_states_of_a_family_with_a_faced_cell():
     from swirl.sft import SwirlSFTConfig
-    from swirl.training.swirl_config import SwirlConfig
+    from swirl.training.swirl_config import SwirlConfig, SwirlManiSkillConfig
     from swirl.wav.wav_config import WAVConfig
 
     with pytest.raises(ValueError, match="state_front_cell needs state_modality text, got 'image'"):
@@ -151,6 +153,8 @@ def test_front_cell_views_need_text_states_of_a_family_with_a_faced_cell():
     assert WAVConfig(state_front_cell=True).state_view.front_cell
     assert SwirlConfig(state_front_cell=True).state_view.front_cell and not SwirlConfig().state_view.front_cell
     assert SwirlSFTConfig(output_dir="unused", role="fwm", dataset="unused", state_front_cell=True).state_front_cell
+    with pytest.raises(ValueError, match="maniskill states have no cell"):  # at parse time, not mid-run
+        SwirlManiSkillConfig(state_front_cell=True)
 
 
 def test_configs_reject_unknown_state_formats_and_texts_in_one_line():
@@ -181,6 +185,8 @@ def test_a_run_folder_is_not_resumed_with_another_state_format(tmp_path):
     check_resumable(SwirlConfig(state_format="full", state_text="grid", phase_steps=7), path)  # budgets may change
     with pytest.raises(SwirlError, match=r"was trained with other settings \(state_format: 'full'\)"):
         check_resumable(SwirlConfig(state_format="diff", state_text="grid"), path)
+    with pytest.raises(SwirlError, match=r"other settings \(state_front_cell: False\)"):
+        check_resumable(SwirlConfig(state_format="full", state_text="grid", state_front_cell=True), path)
 
 
 def test_swirl_eval_finds_the_run_config_above_a_stage(tmp_path):
@@ -246,3 +252,15 @@ def test_the_oracle_scores_the_truth_alike_whether_or_not_f_predicted_it_first(w
     right = [i for i, (p, t) in enumerate(zip(scorer.predictions, truths)) if p == t]
     assert len(right) >= 4  # where the extra space still applies (not in "no change"), f predicts the truth
     assert scorer.oracle() == first  # the truth is still scored by its canonical text, not f's spaced one
+
+
+def test_the_model_card_says_when_prompts_show_the_faced_cell():
+    from dataclasses import asdict
+
+    from swirl.hub import model_card
+    from swirl.training.swirl_config import SwirlConfig
+
+    data = {"domain": "minigrid", "env_ids": ["swirl/WAV-KeyDelivery-v0"], "labelled": 8, "state_only": 8, "test": 4}
+    with_front = model_card(asdict(SwirlConfig(state_front_cell=True)), data, [], "cmd")
+    assert "`state_front_cell: true`; `swirl.envs.minigrid_text.front_cell_line(state)`" in with_front
+    assert "front_cell" not in model_card(asdict(SwirlConfig()), data, [], "cmd")

@@ -167,20 +167,22 @@ def carry_over(previous: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 def evaluate_saved_stage(adapters: str | Path, dataset: str | Path, out: str | Path, *, model: str = "smollm2-135m",
                          split: str = "test", rows: int = 256, sampler: str = "auto", max_state_tokens: int = 256,
                          max_action_tokens: int = 8, state_modality: str | None = None,
-                         state_format: str | None = None, state_text: str | None = None, rollout_horizon: int = 6,
+                         state_format: str | None = None, state_text: str | None = None,
+                         state_front_cell: bool | None = None, rollout_horizon: int = 6,
                          rollout_starts: int = 16, afs_states: int = 8) -> tuple[dict[str, Any], str]:
     """What ``swirl eval`` does: evaluate a stage's saved ``fwm/`` and ``idm/`` adapters on ``rows`` seeded rows of a
     dataset split, add open-loop rollouts and the Action Following Score (MiniGrid text states), and write
     ``eval.json``, ``eval.md`` and the plots under ``out``. Returns the result and its markdown table.
 
     ``state_modality``, ``state_format`` and ``state_text`` default to the run's (its ``swirl_config.json`` at or
-    above ``adapters``), else text, full and the dataset's own text; ``state_front_cell`` is the run's.
+    above ``adapters``), else text, full and the dataset's own text; ``state_front_cell`` to the run's, else False.
     """
     adapters, out = Path(adapters), Path(out)
     run = find_run_config(adapters) or {}
     state_format = state_format or run.get("state_format", "full")
     state_text = state_text or run.get("state_text")
     state_modality = state_modality or run.get("state_modality", "text")
+    state_front_cell = bool(run.get("state_front_cell", False)) if state_front_cell is None else state_front_cell
     splits = load_dataset_dict(dataset)
     if state_text is not None:  # MiniGrid splits only; others are left as they are
         splits = convert_state_texts(splits, state_text)
@@ -190,7 +192,7 @@ def evaluate_saved_stage(adapters: str | Path, dataset: str | Path, out: str | P
     world_model, generator = load_world_model(model, tokenizer, {role: adapters / role for role in ("fwm", "idm")},
                                               sampler=sampler)
     domain = domain_of(test)
-    view = state_view(state_modality, domain, state_format, bool(run.get("state_front_cell", False)))
+    view = state_view(state_modality, domain, state_format, state_front_cell)
     if view.has_images:
         require_vlm(view, tokenizer, model)
         check_state_images(load_dataset_dict(dataset), dataset, (split,))

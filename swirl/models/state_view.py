@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 from swirl.envs.domain import DEFAULT_DOMAIN, get_domain
 from swirl.envs.state_format import check_state_format, next_state_answer, next_state_from_answer, reconstruct
+from swirl.errors import StateParseError
 
 STATE_MODALITIES = ("text", "image", "image+text")
 IMAGE_COLUMN = {"state": "image", "next_state": "next_image"}  # dataset columns holding each state's image
@@ -59,10 +60,14 @@ class StateView:
         return reconstruct(state, answer, self.state_format, self.domain)
 
     def shown_state(self, state: str) -> str:
-        """The text a prompt's ``state`` field shows: the state, then its front-cell line with ``front_cell``."""
+        """The text a prompt's ``state`` field shows: the state, then its front-cell line with ``front_cell``; a
+        state that does not parse (a rollout's broken prediction) has no faced cell and is shown as it is."""
         if not self.front_cell:
             return state
-        return f"{state}\n{get_domain(self.domain).front_cell(state)}"
+        try:
+            return f"{state}\n{get_domain(self.domain).front_cell(state)}"
+        except StateParseError:
+            return state
 
     def prediction(self, state: str, answer: str) -> str:
         """A generated answer as the full next state metrics compare: with ``diff``, the diff applied to ``state``,

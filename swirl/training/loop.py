@@ -120,7 +120,8 @@ def rebuild_metrics_log(output_dir: Path, stages: list[Path]) -> None:
 
 
 # What the saved adapters were trained to read and write: a rerun must not resume them with other settings.
-SAME_ON_RESUME = ("model", "state_text", "state_format", "state_modality", "lora_layers", "lora_r")
+SAME_ON_RESUME = ("model", "state_text", "state_format", "state_front_cell", "state_modality", "lora_layers",
+                  "lora_r")
 
 
 def check_resumable(config: RunConfig, path: Path) -> None:

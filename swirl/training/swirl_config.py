@@ -107,6 +107,7 @@ class SwirlLoopFields(StateFormatFields, TrackingFields):
         self.check_state_format()
         self.check_lora_layers()
         self.check_data_fields()
+        self.state_view  # noqa: B018 -- built once now, so a state_front_cell the view cannot show fails here
 
     @property
     def state_view(self) -> StateView:

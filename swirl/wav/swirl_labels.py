@@ -37,6 +37,7 @@ def acquire_for_swirl(config: Any, data_path: Path) -> Path:
                     temperature=config.temperature, top_p=config.top_p, max_state_tokens=config.max_state_tokens,
                     max_action_tokens=config.max_action_tokens, sampler=config.sampler,
                     state_format=config.state_format, state_text=config.state_text,
+                    state_front_cell=config.state_front_cell,
                     report_to=config.report_to, project=config.project, disable_tqdm=config.disable_tqdm,
                     run_name=f"{tracking.run_name(config)}/acquisition")
     run_acquisition(wav)  # finished rounds are skipped; other settings than the first run's are refused

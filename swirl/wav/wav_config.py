@@ -146,6 +146,7 @@ class WAVConfig(AcquisitionFields, StateFormatFields, TrackingFields, MiniGridDa
         self.check_state_format()
         self.check_data_fields()
         self.check_lora_layers()
+        self.state_view  # noqa: B018 -- built once now, so a state_front_cell the view cannot show fails here
 
     @property
     def state_view(self) -> StateView:
