@@ -9,7 +9,7 @@ STAMP      := $(VENV)/.swirl-installed
 PYTEST     := scripts/with_vulkan.sh $(PY) -m pytest -n 2 --dist loadfile
 DEMO_DIR   ?= outputs/demo
 
-.PHONY: setup demo test test-slow bench bench-wav wav-protocol wav-protocol-llm wav-protocol-llm-all fwm-front-cell asymmetry asymmetry-llm quality quality-headroom quality-paper maniskill-setup demo-maniskill clean
+.PHONY: setup demo test test-slow bench bench-wav wav-protocol wav-protocol-llm wav-protocol-llm-all wav-protocol-llm-front fwm-front-cell asymmetry asymmetry-llm quality quality-headroom quality-paper maniskill-setup demo-maniskill clean
 
 setup: $(STAMP)
 
@@ -92,6 +92,13 @@ wav-protocol-llm-all: $(STAMP)
 # run's warm-start fwm against the same SFT with --state_front_cell true, per action. ~40 min a seed on 2 cores.
 fwm-front-cell: $(STAMP)
 	$(PY) benchmarks/fwm_front_cell.py --run runs/wav-protocol-llm-all --seeds 0 1 2
+
+# wav-protocol-llm-all with the faced cell in every prompt (FWM, subgoal generator): WAV and random on the forward
+# model that fwm-front-cell measured (not run yet: ~1 h warm start + ~35 min of rounds a seed on 2 cores).
+wav-protocol-llm-front: $(STAMP)
+	$(PY) recipes/wav_minigrid.py --config recipes/minigrid/wav-protocol-llm.yaml --output_dir runs/wav-protocol-llm-front \
+		--lora_layers 30 --warm_start_steps 300 --max_state_tokens 96 --sft_group_by_length true \
+		--round_learning_rate 2e-4 --state_front_cell true --method wav,random --seeds 0 1 2
 
 # WAV's forward-inverse asymmetry (issue #31), structured world models: objects 6-14, noise levels 0-4, 100-1600
 # labels, 3 seeds (about 25 minutes on 2 cores). Resumable. Table and plots: benchmarks/results/asymmetry.{md,json,png}
