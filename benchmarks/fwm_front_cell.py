@@ -48,11 +48,9 @@ def arm_adapter(arm: str, config: Any, parts: dict[str, Any], tokenizer: Any, ru
     adapter = run / f"seed_{seed}" / "warmstart" / "fwm"
     if arm == "plain" and (adapter / "adapter_config.json").exists():
         return adapter, None
-    stage = out / f"seed_{seed}" / arm
-    if (stage / "fwm" / "adapter_config.json").exists():  # trained by an earlier command that stopped before scoring
-        return stage / "fwm", None
+    stage = out / f"seed_{seed}" / arm  # an adapter trained by an earlier command that stopped before scoring is kept
     metrics = train_forward_model(config, tokenizer, parts["seed_labels"], parts["test"], stage, None, seed)
-    return stage / "fwm", metrics["wall_time_s"]
+    return stage / "fwm", None if metrics.get("reused") else metrics["wall_time_s"]
 
 
 def score_adapter(config: Any, tokenizer: Any, adapter: Path, test: Any, seed: int) -> dict[str, Any]:

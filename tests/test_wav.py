@@ -277,6 +277,28 @@ def test_a_killed_run_resumes_without_executing_anything_twice(tmp_path):
     assert [line["labels"] for line in lines] == [16, 20, 24, 28]
 
 
+def test_an_adapter_the_stage_already_holds_is_kept_not_trained_again(small_dataset, tokenizer, tmp_path):
+    """A warm start killed after its forward model's SFT resumes at the next model: the saved adapter is kept,
+    byte for byte, and its SFT metrics come back marked as reused."""
+    from datasets import load_from_disk
+
+    from swirl.wav.round_models import train_adapter
+
+    data = load_from_disk(str(small_dataset))
+    config = WAVConfig(model="tiny-qwen2", output_dir=str(tmp_path), lora_r=8, lora_alpha=16)
+    first = train_adapter(config, tokenizer, "fwm", data["labelled"], data["test"], tmp_path, None, 2, 0)
+    weights = tmp_path / "fwm" / "adapter_model.safetensors"
+    saved = weights.read_bytes(), weights.stat().st_mtime_ns
+    again = train_adapter(config, tokenizer, "fwm", data["labelled"], data["test"], tmp_path, None, 2, 0)
+    assert "reused" not in first and again["reused"] is True
+    assert (again["role"], again["train_rows"], again["wall_time_s"]) == (first["role"], first["train_rows"],
+                                                                           first["wall_time_s"])
+    assert (weights.read_bytes(), weights.stat().st_mtime_ns) == saved
+    (tmp_path / "trainer" / "fwm" / "sft_metrics.json").unlink()  # an adapter placed by hand: kept, metrics unknown
+    assert train_adapter(config, tokenizer, "fwm", data["labelled"], data["test"], tmp_path, None, 2, 0) == {
+        "reused": True}
+
+
 @pytest.mark.parametrize("backend", ["llm", "structured"])
 def test_swirl_warm_starts_on_the_labels_wav_acquired(tmp_path, backend):
     """`acquisition: wav` in the SWIRL recipe, with either backend choosing: the warm start trains on the seed

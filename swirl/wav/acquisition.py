@@ -15,7 +15,8 @@ Layout under ``output_dir``::
 
 Resuming: a round whose ``metrics.json`` exists is skipped; a round with ``selected.json`` keeps that
 selection and executes only the candidates the journal does not hold yet, so a run killed at any point
-loses no executed label and executes none twice.
+loses no executed label and executes none twice. An adapter a stage already saved is kept (a warm start killed
+after its forward model's SFT resumes at the subgoal generator).
 
 The seed's data split is :mod:`swirl.wav.seed_data`'s, the round's models :mod:`swirl.wav.round_models`'; SWIRL's
 use of a WAV run is :mod:`swirl.wav.swirl_labels`.

@@ -4,6 +4,7 @@ subgoal generator on either backend (structured networks or LoRA adapters), and 
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from swirl.models.loading import load_base_model
 from swirl.models.prompts import idm_prompt
 from swirl.models.state_view import StateView
 from swirl.models.vision import lora_target_modules
+from swirl.paths import write_json_atomic
 from swirl.sampling import load_world_model
 from swirl.sft import sft_adapter
 from swirl.wav.wav_config import WAVConfig
@@ -24,6 +26,7 @@ from swirl.wav.sparse_idm import SparseIDM, train_sparse_idm, try_predict
 from swirl.wav.structured import StructuredModel, train_structured_model
 from swirl.wav.world_models import LLMWorldModels, StructuredWorldModels, WorldModels
 
+SFT_METRICS = "sft_metrics.json"  # an adapter's SFT metrics, beside its trainer's files
 INVERSE_DIRS = {"sparse": "sparse_idm", "dense": "dense_idm", "llm": "idm"}  # where a stage keeps its inverse model
 
 
@@ -76,17 +79,27 @@ def train_inverse_model(config: WAVConfig, tokenizer: Any, labelled: Any, test: 
 def train_adapter(config: WAVConfig, tokenizer: Any, role: str, rows: Any, test: Any, stage: Path,
                   init: Path | None, steps: int, seed: int) -> dict[str, Any]:
     """SFT of one adapter: from scratch at ``sft_learning_rate`` or, in a round (``init`` given), continuing
-    ``init`` at ``round_learning_rate`` where one is set."""
+    ``init`` at ``round_learning_rate`` where one is set.
+
+    An adapter the stage already holds is kept, not trained again: saves are atomic, so it is whole, and the run's
+    folder holds one set of settings, so it is what this call would train. A warm start killed after its hour of
+    forward-model SFT resumes at the subgoal generator. The SFT metrics come back from ``trainer/<role>/`` with
+    ``"reused": true``."""
+    adapter, record = stage / role, stage / "trainer" / role / SFT_METRICS
+    if (adapter / "adapter_model.safetensors").exists():
+        return (json.loads(record.read_text()) if record.exists() else {}) | {"reused": True}
     eval_rows = test.select(range(min(config.sft_eval_rows, test.num_rows)))  # 0 rows: no eval loss
     continuing = init is not None and config.round_learning_rate is not None
     learning_rate = config.round_learning_rate if continuing else config.sft_learning_rate
-    metrics = sft_adapter(config.model, tokenizer, role, rows, eval_rows, stage / role, init_adapter=init,
+    metrics = sft_adapter(config.model, tokenizer, role, rows, eval_rows, adapter, init_adapter=init,
                           lora=(config.lora_r, config.lora_alpha, config.lora_dropout), dtype=config.dtype,
                           steps=steps, learning_rate=learning_rate, batch_size=config.sft_batch_size,
-                          seed=seed, trainer_dir=stage / "trainer" / role, view=config.state_view,
+                          seed=seed, trainer_dir=record.parent, view=config.state_view,
                           lora_layers=config.lora_layers, group_by_length=config.sft_group_by_length,
                           tracking=config,
                           stage=f"{os.path.relpath(stage, config.output_dir)}/{role}")
+    if is_main_process():
+        write_json_atomic(record, metrics)
     wait_for_everyone()
     return metrics
 
