@@ -13,7 +13,7 @@ from typing import Any, Callable
 from swirl.distributed import is_main_process, wait_for_everyone
 from swirl.envs.minigrid_env import action_texts
 from swirl.errors import StateParseError
-from swirl.models.adapters import lora_config, save_adapter, top_layers, with_adapters
+from swirl.models.adapters import is_adapter_dir, lora_config, save_adapter, top_layers, with_adapters
 from swirl.models.loading import load_base_model
 from swirl.models.prompts import idm_prompt
 from swirl.models.state_view import StateView
@@ -86,7 +86,7 @@ def train_adapter(config: WAVConfig, tokenizer: Any, role: str, rows: Any, test:
     forward-model SFT resumes at the subgoal generator. The SFT metrics come back from ``trainer/<role>/`` with
     ``"reused": true``."""
     adapter, record = stage / role, stage / "trainer" / role / SFT_METRICS
-    if (adapter / "adapter_model.safetensors").exists():
+    if is_adapter_dir(adapter):
         return (json.loads(record.read_text()) if record.exists() else {}) | {"reused": True}
     eval_rows = test.select(range(min(config.sft_eval_rows, test.num_rows)))  # 0 rows: no eval loss
     continuing = init is not None and config.round_learning_rate is not None
