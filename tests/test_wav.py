@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ import pytest
 from swirl.builders.minigrid_dataset import build_minigrid_dataset
 from swirl.evaluation.metrics import field_mismatch
 from swirl.envs.minigrid_env import WAV_ACTION_TEXTS
+from swirl.envs.minigrid_text import state_to_text, text_to_state
 from swirl.errors import SwirlError
 from swirl.wav.journal import JOURNAL, execute_selected, read_journal
 from swirl.training.swirl_config import SwirlConfig
@@ -38,12 +39,18 @@ def noisy_data():
                                   epsilon=0.3, test_episodes=8, seed=11, progress=False)
 
 
+@pytest.fixture(scope="module")
+def noisy_sparse_idm(noisy_data):
+    train = noisy_data["labelled"].shuffle(seed=0).select(range(240))
+    return train_sparse_idm(train["state"], train["action"], train["next_state"], WAV_ACTION_TEXTS, l1_weight=0.1)
+
+
 # ------------------------------------------------------------------------------------------ sparse IDM
-def test_the_mask_keeps_the_agents_neighbourhood_and_the_carried_object(noisy_data):
+def test_the_mask_keeps_the_agents_neighbourhood_and_the_carried_object(noisy_data, noisy_sparse_idm):
     """The paper's claim on its own MiniGrid tasks: with noisy floor tiles, the L1 mask (weight 0.1) keeps a
     few features around the agent and drops most of the grid, and the sparse IDM beats the dense one."""
     train, test = noisy_data["labelled"].shuffle(seed=0).select(range(240)), noisy_data["test"]
-    sparse = train_sparse_idm(train["state"], train["action"], train["next_state"], WAV_ACTION_TEXTS, l1_weight=0.1)
+    sparse = noisy_sparse_idm
     dense = train_sparse_idm(train["state"], train["action"], train["next_state"], WAV_ACTION_TEXTS, dense=True)
     assert len(dense.kept_features()) == len(dense.config.features)  # no mask: every feature is read
     kept = sparse.kept_features()
@@ -55,6 +62,43 @@ def test_the_mask_keeps_the_agents_neighbourhood_and_the_carried_object(noisy_da
         return sum(p == a for p, a in zip(model.predict(test["state"], test["next_state"]), test["action"])) / test.num_rows
 
     assert accuracy(sparse) > max(accuracy(dense) + 0.05, 0.45), (accuracy(sparse), accuracy(dense))
+
+
+def tiles_as_before(state: str, next_state: str) -> str:
+    """``next_state`` with every floor tile (the rooms' only floors are the noisy tiles) as it was in ``state``: the
+    prediction of a forward model that gets the step right and the tiles' random new colours wrong."""
+    before, after = text_to_state(state), text_to_state(next_state)
+    cells = tuple(old if new is not None and new.type == "floor" else new for old, new in zip(before.cells, after.cells))
+    return state_to_text(replace(after, cells=cells), "objects" if next_state.startswith("objects") else "grid")
+
+
+def test_the_masked_loss_reads_only_the_features_the_inverse_model_keeps(noisy_data, noisy_sparse_idm):
+    """``score_loss: masked`` compares the steps s -> s~ and s -> s^ on the sparse IDM's kept features: an error
+    in the noisy tiles' colours alone, which every whole-state loss counts, is mostly invisible to it, while a
+    missed turn always shows (the turn is a kept feature)."""
+    test = noisy_data["test"]
+    states, next_states = list(test["state"]), list(test["next_state"])
+    rows = [i for i in range(len(states)) if tiles_as_before(states[i], next_states[i]) != next_states[i]]
+    assert len(rows) > 30  # the tiles change colour on most steps
+    states, targets = [states[i] for i in rows], [next_states[i] for i in rows]
+    tile_errors = [tiles_as_before(s, n) for s, n in zip(states, targets)]
+    masked = noisy_sparse_idm.masked_mismatch(states, targets, tile_errors)
+    assert all(field_mismatch(n, p) > 0 for n, p in zip(targets, tile_errors))
+    # seen only where a tile is in a kept feature (the cell the agent faces, say)
+    assert sum(loss == 0.0 for loss in masked) > len(rows) / 2, masked
+    assert noisy_sparse_idm.masked_mismatch(states, targets, targets) == [0.0] * len(rows)
+    assert noisy_sparse_idm.masked_mismatch(states[:1], targets[:1], ["grid 8x8\ngarbage"]) == [1.0]
+    turns = [i for i, action in enumerate(test["action"]) if action in ("turn left", "turn right")]
+    kept = len(noisy_sparse_idm.kept_features())
+    missed_turns = noisy_sparse_idm.masked_mismatch([test["state"][i] for i in turns],
+                                                    [test["next_state"][i] for i in turns],
+                                                    [test["state"][i] for i in turns])  # s^ = s: the turn is missed
+    assert turns and min(missed_turns) >= 1 / kept, missed_turns
+    plain = type("PlainTokenizer", (), {"chat_template": None, "eos_token": "<eos>"})()
+    with pytest.raises(ValueError, match="^score_loss masked needs a sparse or dense inverse model"):
+        LLMWorldModels(None, plain, None, lambda s, n: [None] * len(s)).masked_mismatch(states, targets, targets)
+    with pytest.raises(ValueError, match="^score_loss masked reads the sparse inverse model's mask"):
+        WAVConfig(score_loss="masked", inverse_model="llm")
 
 
 def test_sparse_idm_saves_loads_and_rejects_bad_folders(small_dataset, tmp_path):

@@ -84,6 +84,10 @@ def test_the_scores_read_the_structured_models_through_the_interface(models, dat
     assert all(0.0 <= u <= 1.0 for u in uncertainty) and len(set(uncertainty)) > 1
     fields = PoolScorer(candidates, models, score_loss="fields", simulate=simulate)
     assert all(0.0 <= error <= 1.0 for error in fields.oracle())
+    # masked: the same greedy predictions, compared on the sparse IDM's kept features only
+    masked = PoolScorer(candidates, models, score_loss="masked", subgoals=4, seed=0, simulate=simulate)
+    assert masked.oracle() == models.inverse.masked_mismatch([c.state for c in candidates], truths, fields.predictions)
+    assert [i for i, score in enumerate(masked.wav()) if score > -math.inf] == proposed  # same subgoals, same proposals
 
 
 def test_the_structured_backend_needs_a_structured_inverse_model():

@@ -120,13 +120,13 @@ def round_models(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, bef
         adapters["idm"] = inverse_dir
     model, sampler = load_world_model(config.model, tokenizer, adapters, sampler=config.sampler, dtype=config.dtype,
                                       seed=seed)
-    if config.inverse_model != "llm":
-        structured = SparseIDM.load(inverse_dir)
+    structured = SparseIDM.load(inverse_dir) if config.inverse_model != "llm" else None
+    if structured is not None:
         inverse = lambda states, next_states: try_predict(structured, states, next_states)  # noqa: E731
     else:
         inverse = llm_inverse(config, tokenizer, sampler)
     return LLMWorldModels(model, tokenizer, sampler, inverse, view=config.state_view, temperature=config.temperature,
-                          top_p=config.top_p, max_state_tokens=config.max_state_tokens)
+                          top_p=config.top_p, max_state_tokens=config.max_state_tokens, sparse_idm=structured)
 
 
 def llm_inverse(config: WAVConfig, tokenizer: Any, sampler: Any) -> Callable:

@@ -5,7 +5,8 @@ baselines. Higher means "label this first".
   generator, infer ``a~ = h(s, s~)`` with the inverse model, and score ``l(s~, s^)`` where ``s^ = FWM(s, a~)``:
   ``fields`` is the mismatch fraction of the parsed states (``s^`` greedy), ``nll`` is the FWM's NLL of ``s~``
   given ``(s, a~)`` (teacher-forced per token for the LLM, the per-field cross-entropy for the structured
-  model; no generation). A candidate ``(s, a)`` gets the highest
+  model; no generation), ``masked`` is the mismatch of the steps ``s -> s~`` and ``s -> s^`` on the sparse
+  inverse model's kept features ``M`` (what actions change; noisy floor tiles left out). A candidate ``(s, a)`` gets the highest
   score of the subgoals whose inferred action is ``a``; an action no subgoal leads to is never proposed
   (score ``-inf``: off the data manifold as far as the subgoal generator knows).
 * ``random``: uniform scores.
@@ -43,8 +44,9 @@ def mean_pairwise_mismatch(samples: Sequence[str]) -> float:
 class PoolScorer:
     """The scores of one round's pool under one round's world models (either backend, :mod:`swirl.wav.world_models`);
     see the module docstring. ``score_loss`` is the verification loss ``l(s~, s^)``: ``fields`` (the mismatch
-    fraction with f's greedy prediction) or ``nll`` (f's NLL of the target: per token for ``llm``, the per-field
-    cross-entropy for ``structured``)."""
+    fraction with f's greedy prediction), ``nll`` (f's NLL of the target: per token for ``llm``, the per-field
+    cross-entropy for ``structured``) or ``masked`` (the mismatch with f's greedy step on the sparse inverse model's
+    kept features)."""
 
     def __init__(self, candidates: Sequence[Candidate], models: WorldModels, *, score_loss: str = "fields",
                  subgoals: int = 4, uncertainty_samples: int = 4, seed: int = 0,
@@ -72,6 +74,8 @@ class PoolScorer:
         if not indices:
             return []
         chosen = [self.candidates[i] for i in indices]
+        if self.score_loss == "masked":
+            return self.models.masked_mismatch([c.state for c in chosen], targets, [self.predictions[i] for i in indices])
         return self.models.nll([c.state for c in chosen], [c.action for c in chosen], targets).tolist()
 
     # ----- the five scores

@@ -203,6 +203,33 @@ class SparseIDM(nn.Module):
         """The most likely action text for each serialised (s, s') pair (unparseable text raises StateParseError)."""
         return self.predict_parsed([text_to_state(t) for t in states], [text_to_state(t) for t in next_states])
 
+    def pair_tokens(self, state: MiniGridState, next_state: MiniGridState) -> list[str]:
+        """The step's side of the features the model reads, as raw tokens (not ids: two tokens it never saw
+        in training must still differ): s''s features, then the pair's motion features."""
+        config = self.config
+        motion = motion_features(state, next_state) if config.motion else []
+        return state_features(next_state, config.width, config.height, config.ego_radius) + motion
+
+    def masked_mismatch(self, states: Sequence[str], targets: Sequence[str], predictions: Sequence[str]) -> list[float]:
+        """``l(s~, s^)`` in the model's view: the share of the kept features (mask ``M``) on which the step
+        ``s -> target`` and the step ``s -> prediction`` differ; 1.0 where any of the three does not parse.
+
+        Why: the whole next state's mismatch (or NLL) counts what no action causes, such as noisy floor tiles, an
+        error no label can remove; the inverse model's mask keeps the few features actions leave their imprint
+        on, so a verification loss read through it ranks what labels can teach.
+        """
+        kept = [i for i, gate in enumerate(self.mask().tolist()) if gate]
+        losses = []
+        for state, target, prediction in zip(states, targets, predictions):
+            try:
+                parsed, wanted, got = text_to_state(state), text_to_state(target), text_to_state(prediction)
+            except StateParseError:
+                losses.append(1.0)
+                continue
+            wanted_tokens, got_tokens = self.pair_tokens(parsed, wanted), self.pair_tokens(parsed, got)
+            losses.append(sum(wanted_tokens[i] != got_tokens[i] for i in kept) / max(len(kept), 1))
+        return losses
+
     # ----- persistence
     def save(self, directory: str | Path) -> Path:
         return save_torch_model(directory, self, asdict(self.config))

@@ -11,7 +11,7 @@ from swirl.models.state_view import StateView, state_view
 from swirl.sampling import SAMPLERS
 
 METHODS = ("wav", "random", "uncertainty", "progress", "oracle")
-SCORE_LOSSES = ("fields", "nll")
+SCORE_LOSSES = ("fields", "nll", "masked")
 INVERSE_MODELS = ("sparse", "dense", "llm")
 BACKENDS = ("llm", "structured")
 
@@ -34,8 +34,11 @@ class AcquisitionFields:
                                                             "of each state is a candidate."})
     subgoals: int = field(default=4, metadata={"help": "K: subgoals sampled per pool state (wav)."})
     score_loss: str = field(default="fields", metadata={"help": "verification loss l(s~, s^): fields (mismatch "
-                                                                 "fraction of the parsed states) or nll (FWM NLL of "
-                                                                 "s~ given (s, a~), no generation)."})
+                                                                 "fraction of the parsed states), nll (FWM NLL of "
+                                                                 "s~ given (s, a~), no generation) or masked "
+                                                                 "(mismatch of the steps s -> s~ and s -> s^ on the "
+                                                                 "sparse inverse model's kept features: what "
+                                                                 "actions change, noise left out)."})
     backend: str = field(default="llm", metadata={"help": "the world models acquisition verifies with: llm (LoRA "
                                                           "adapters of `model`: fwm, subgoal, idm) or structured "
                                                           "(small torch models over the structured MiniGrid state, "
@@ -135,6 +138,8 @@ class WAVConfig(AcquisitionFields, StateFormatFields, TrackingFields, MiniGridDa
             (self.inverse_model in INVERSE_MODELS, "inverse_model", f"must be one of {', '.join(INVERSE_MODELS)}"),
             (self.backend == "llm" or self.inverse_model != "llm", "inverse_model",
              "must be sparse or dense with the structured backend (llm is an adapter of the llm backend)"),
+            (self.score_loss != "masked" or self.inverse_model != "llm", "score_loss",
+             "masked reads the sparse inverse model's mask: it needs inverse_model sparse or dense, not llm"),
             (min(self.structured_steps, self.structured_round_steps, self.structured_subgoal_steps) >= 1,
              "structured_steps", "and structured_round_steps, structured_subgoal_steps must be >= 1"),
             (self.structured_codes >= 1, "structured_codes", "must be >= 1"),

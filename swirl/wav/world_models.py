@@ -20,7 +20,7 @@ from swirl.models.prompts import completion, fwm_prompt, subgoal_prompt
 from swirl.models.scoring import log_likelihood
 from swirl.models.state_view import StateView, TEXT_VIEW
 from swirl.sampling import STATE_STOP
-from swirl.wav.sparse_idm import try_predict
+from swirl.wav.sparse_idm import SparseIDM, try_predict
 
 InverseModel = Callable[[Sequence[str], Sequence[str]], list[str | None]]
 
@@ -46,13 +46,21 @@ class WorldModels(Protocol):
         """f's negative log-likelihood of each target next state (mean per token or per field); ``before``: the
         forward model as it was before the last round's training."""
 
+    def masked_mismatch(self, states: Sequence[str], targets: Sequence[str], predictions: Sequence[str]) -> list[float]:
+        """The ``masked`` verification loss: how far each prediction's step is from its target's on the sparse
+        inverse model's kept features (:meth:`swirl.wav.sparse_idm.SparseIDM.masked_mismatch`)."""
+
 
 class LLMWorldModels:
-    """The ``llm`` backend: adapters of one base model, generated through ``sampler``."""
+    """The ``llm`` backend: adapters of one base model, generated through ``sampler``. ``sparse_idm``: the sparse
+    (or dense) inverse model whose mask the ``masked`` verification loss reads (``None`` with the ``idm`` adapter,
+    which has no mask)."""
 
     def __init__(self, model: Any, tokenizer: Any, sampler: Any, inverse: InverseModel, *, view: StateView = TEXT_VIEW,
-                 temperature: float = 0.7, top_p: float = 0.96, max_state_tokens: int = 256):
+                 temperature: float = 0.7, top_p: float = 0.96, max_state_tokens: int = 256,
+                 sparse_idm: SparseIDM | None = None):
         self.model, self.tokenizer, self.sampler, self.inverse = model, tokenizer, sampler, inverse
+        self.sparse_idm = sparse_idm
         self.view, self.temperature, self.top_p, self.max_state_tokens = view, temperature, top_p, max_state_tokens
         self.stop = None if view.is_diff else STATE_STOP
         self.written: dict[tuple[str, str], str] = {}  # (state, action) -> a diff that did not apply, as written
@@ -97,6 +105,12 @@ class LLMWorldModels:
                                 adapter="fwm_before" if before else "fwm")
         return -scores.mean.float().cpu().numpy()
 
+    def masked_mismatch(self, states: Sequence[str], targets: Sequence[str], predictions: Sequence[str]) -> list[float]:
+        if self.sparse_idm is None:
+            raise ValueError("score_loss masked needs a sparse or dense inverse model (inverse_model: sparse); the "
+                             "idm adapter has no feature mask")
+        return self.sparse_idm.masked_mismatch(states, targets, predictions)
+
 
 class StructuredWorldModels:
     """The ``structured`` backend: :class:`swirl.wav.structured.StructuredModel` forward models and subgoal
@@ -125,4 +139,7 @@ class StructuredWorldModels:
         if model is None:
             raise ValueError("this backend holds no forward model from before the last round")
         return np.asarray(model.loss(states, actions, targets), dtype=float)
+
+    def masked_mismatch(self, states: Sequence[str], targets: Sequence[str], predictions: Sequence[str]) -> list[float]:
+        return self.inverse.masked_mismatch(states, targets, predictions)
 
