@@ -275,8 +275,10 @@ def _run_report(args: argparse.Namespace) -> None:
 def _run_wav_report(args: argparse.Namespace) -> None:
     # lazy: each sub-command imports its own modules, so that `swirl --help` imports none of them (tested)
     from swirl.evaluation.acquisition_summary import summarise_runs
+    from swirl.wav.journal import acquired_labels
 
-    _, table = summarise_runs(args.run_dirs, args.out)
+    labels = [row for run_dir in args.run_dirs for row in acquired_labels(run_dir)]
+    _, table = summarise_runs(args.run_dirs, args.out, labels)
     print(table)
 
 

@@ -17,7 +17,7 @@ from swirl.builders.minigrid_dataset import build_minigrid_dataset
 from swirl.envs.minigrid import WAV_ACTION_TEXTS, text_to_state
 from swirl.wav.candidates import Simulator, pool_candidates
 from swirl.wav.wav_config import WAVConfig
-from swirl.wav.journal import JOURNAL, read_journal
+from swirl.wav.journal import JOURNAL, acquired_labels, read_journal
 from swirl.wav.scores import PoolScorer, rank_correlations
 from swirl.wav.sparse_idm import train_sparse_idm
 from swirl.wav.structured import StructuredModel, train_structured_model
@@ -116,7 +116,16 @@ def test_every_method_runs_with_the_structured_backend_and_resumes(tmp_path):
     first = StructuredModel.load(out / "seed_0" / "warmstart" / "fwm").state_dict()
     last = StructuredModel.load(out / "seed_0" / "wav" / "round_2" / "fwm").state_dict()
     assert any(not first[key].equal(last[key]) for key in first)  # the forward model kept training
-    assert (out / "summary.md").read_text().startswith("| method | round |")
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("| method | round |")
+    # what each method labelled, from its journal: 8 labels a round, each counted once per action and per env
+    labels = acquired_labels(out)
+    assert [(row["method"], row["round"]) for row in labels] == sorted((m, r) for m in methods for r in (1, 2))
+    assert all(row["labels"] == sum(row["actions"].values()) == sum(row["envs"].values()) == 8 for row in labels)
+    journal = read_journal(out / "seed_0" / "oracle" / JOURNAL)
+    changed = sum(label["next_state"] != label["state"] for label in journal if label["round"] == 1)
+    assert next(row["changed"] for row in labels if row["method"] == "oracle" and row["round"] == 1) == changed > 0
+    assert "What each method labelled (mean over seeds):" in summary and "| oracle | 1 | 1 | 8.0 |" in summary
     journals = {m: (out / "seed_0" / m / JOURNAL).read_text() for m in methods}
     again = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]

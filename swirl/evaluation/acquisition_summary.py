@@ -79,8 +79,35 @@ def summary_table(lines: Sequence[dict[str, Any]], keys: Sequence[str] = COLUMNS
     return "\n".join(rows)
 
 
-def summarise(lines: Sequence[dict[str, Any]], out: str | Path) -> dict[str, Any]:
-    """Write summary.md, summary.json and error_vs_labels.png into ``out``; return the summary."""
+def short_env(env_id: str) -> str:
+    """``swirl/WAV-RandomPlay-14obj-Noisy-v0`` -> ``RandomPlay-14obj-Noisy``: a column name."""
+    return env_id.split("/")[-1].removeprefix("WAV-").removesuffix("-v0")
+
+
+def labels_table(labels: Sequence[dict[str, Any]]) -> str:
+    """Markdown: what each method labelled per round (rows of :func:`swirl.wav.journal.acquired_labels`), mean over
+    seeds: how many labels, how many changed the state, and how many were each action and came from each env."""
+    grouped: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for row in labels:
+        grouped[(row["method"], row["round"])].append(row)
+    actions = sorted({action for row in labels for action in row["actions"]})
+    envs = sorted({env for row in labels for env in row["envs"]})
+    header = ["method", "round", "seeds", "labels", "changed the state", *actions, *map(short_env, envs)]
+    table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (method, round_index), group in grouped.items():
+        def mean(count) -> str:
+            return f"{fmean(count(row) for row in group):.1f}"
+        cells = [mean(lambda row: row["labels"]), mean(lambda row: row["changed"]),
+                 *[mean(lambda row, a=a: row["actions"].get(a, 0)) for a in actions],
+                 *[mean(lambda row, e=e: row["envs"].get(e, 0)) for e in envs]]
+        table.append(f"| {method} | {round_index} | {len(group)} | " + " | ".join(cells) + " |")
+    return "\n".join(table)
+
+
+def summarise(lines: Sequence[dict[str, Any]], out: str | Path, labels: Sequence[dict[str, Any]] = ()
+              ) -> dict[str, Any]:
+    """Write summary.md, summary.json and error_vs_labels.png into ``out``; return the summary. ``labels``: what
+    the methods labelled (:func:`swirl.wav.journal.acquired_labels`), a second table."""
     out = Path(out)
     by_method = curves(lines)
     summary: dict[str, Any] = {"curves": by_method}
@@ -95,6 +122,9 @@ def summarise(lines: Sequence[dict[str, Any]], out: str | Path) -> dict[str, Any
         for method, matched in summary["labels_to_match_random_final"].items():
             table += f"| {method} | " + " | ".join("never" if labels is None else f"{labels:.0f}"
                                                  for labels in matched.values()) + " |\n"
+    if labels:
+        summary["acquired_labels"] = list(labels)
+        table = table.rstrip("\n") + "\n\nWhat each method labelled (mean over seeds):\n\n" + labels_table(labels)
     write_text_atomic(out / "summary.json", json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     write_text_atomic(out / "summary.md", table.rstrip("\n") + "\n")
     plot_curves(by_method, ("fwm_nll", "fwm_exact_match", "fwm_changed_accuracy", "idm_accuracy",
@@ -102,13 +132,15 @@ def summarise(lines: Sequence[dict[str, Any]], out: str | Path) -> dict[str, Any
     return summary
 
 
-def summarise_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> tuple[dict[str, Any], str]:
+def summarise_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None,
+                   labels: Sequence[dict[str, Any]] = ()) -> tuple[dict[str, Any], str]:
     """What ``swirl wav-report`` does: merge the ``results.jsonl`` of WAV run folders, write the summary (under
-    ``out``, default the first folder) and return it with its table."""
+    ``out``, default the first folder) and return it with its tables (``labels``: as :func:`summarise`)."""
     lines = []
     for run_dir in run_dirs:
         path = Path(run_dir) / "results.jsonl"
         if not path.exists():
             raise SwirlError(f"{path} does not exist: run recipes/wav_minigrid.py with output_dir {run_dir} first")
         lines.extend(json.loads(line) for line in path.read_text().splitlines() if line.strip())
-    return summarise(lines, out or run_dirs[0]), summary_table(lines)
+    table = summary_table(lines) + (f"\n\n{labels_table(labels)}" if labels else "")
+    return summarise(lines, out or run_dirs[0], labels), table

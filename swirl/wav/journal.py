@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -58,3 +59,22 @@ def execute_selected(selected: list[Candidate], round_index: int, journal: Path,
         if candidate.key not in done:
             append_journal(journal, {**execute(candidate), "key": candidate.key, "round": round_index})
     return [row for row in read_journal(journal) if row["round"] <= round_index]
+
+
+def acquired_labels(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """What a WAV run's methods labelled, from their journals (``seed_<s>/<method>/labels.jsonl``): one row per
+    seed, method and round with the labels' count, how many changed the state, and their counts per action and per
+    env. Where the test metrics say whether labels paid off, this says what they were (a score that picks only
+    turns, or only a noisy room, shows here first)."""
+    rows = []
+    for journal in sorted(Path(run_dir).glob(f"seed_*/*/{JOURNAL}")):
+        seed, method = int(journal.parent.parent.name.removeprefix("seed_")), journal.parent.name
+        by_round: dict[int, list[dict[str, Any]]] = {}
+        for label in read_journal(journal):
+            by_round.setdefault(label["round"], []).append(label)
+        for round_index, labels in sorted(by_round.items()):
+            rows.append({"seed": seed, "method": method, "round": round_index, "labels": len(labels),
+                         "changed": sum(label["next_state"] != label["state"] for label in labels),
+                         "actions": dict(Counter(label["action"] for label in labels)),
+                         "envs": dict(Counter(label["env_id"] for label in labels))})
+    return rows
