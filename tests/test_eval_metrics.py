@@ -205,3 +205,16 @@ def test_constant_answer_baselines_are_the_best_single_action():
                           "idm_constant_equivalent_accuracy": 0.3})
     assert (line["fwm_changed_accuracy"], line["fwm_exact_match"], line["idm_accuracy"],
             line["idm_equivalent_accuracy"]) == (0.0, 0.25, 0.2, 0.3)
+
+
+def test_the_labels_table_averages_each_count_over_seeds_with_missing_counts_as_zero():
+    from swirl.evaluation.acquisition_summary import labels_table
+
+    rows = [{"seed": 0, "method": "wav", "round": 1, "labels": 8, "changed": 3, "actions": {"pick up": 5, "drop": 3},
+             "envs": {"swirl/WAV-RandomPlay-14obj-Noisy-v0": 8}},
+            {"seed": 1, "method": "wav", "round": 1, "labels": 8, "changed": 5, "actions": {"pick up": 8},
+             "envs": {"swirl/WAV-KeyDelivery-6x6-v0": 8}}]
+    lines = labels_table(rows).splitlines()
+    assert lines[0] == ("| method | round | seeds | labels | changed the state | drop | pick up | KeyDelivery-6x6 | "
+                        "RandomPlay-14obj-Noisy |")
+    assert lines[2] == "| wav | 1 | 2 | 8.0 | 4.0 | 1.5 | 6.5 | 4.0 | 4.0 |" and len(lines) == 3

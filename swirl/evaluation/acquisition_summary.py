@@ -95,11 +95,9 @@ def labels_table(labels: Sequence[dict[str, Any]]) -> str:
     header = ["method", "round", "seeds", "labels", "changed the state", *actions, *map(short_env, envs)]
     table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (method, round_index), group in grouped.items():
-        def mean(count) -> str:
-            return f"{fmean(count(row) for row in group):.1f}"
-        cells = [mean(lambda row: row["labels"]), mean(lambda row: row["changed"]),
-                 *[mean(lambda row, a=a: row["actions"].get(a, 0)) for a in actions],
-                 *[mean(lambda row, e=e: row["envs"].get(e, 0)) for e in envs]]
+        counts = [[row["labels"], row["changed"], *(row["actions"].get(a, 0) for a in actions),
+                   *(row["envs"].get(e, 0) for e in envs)] for row in group]  # one list per seed
+        cells = [f"{fmean(column):.1f}" for column in zip(*counts)]
         table.append(f"| {method} | {round_index} | {len(group)} | " + " | ".join(cells) + " |")
     return "\n".join(table)
 
