@@ -94,7 +94,7 @@ fwm-front-cell: $(STAMP)
 	$(PY) benchmarks/fwm_front_cell.py --run runs/wav-protocol-llm-all --seeds 0 1 2
 
 # wav-protocol-llm-all with the faced cell in every prompt (FWM, subgoal generator): WAV and random on the forward
-# model that fwm-front-cell measured (~1 h warm start + ~35 min of rounds a seed on 2 cores; seeds 1-2 measured).
+# model that fwm-front-cell measured (~1 h warm start + ~35 min of rounds a seed on 2 cores; seeds 0-2 measured).
 wav-protocol-llm-front: $(STAMP)
 	$(PY) recipes/wav_minigrid.py --config recipes/minigrid/wav-protocol-llm.yaml --output_dir runs/wav-protocol-llm-front \
 		--lora_layers 30 --warm_start_steps 300 --max_state_tokens 96 --sft_group_by_length true \
