@@ -136,17 +136,24 @@ class SparseIDM(nn.Module):
         )
 
     # ----- features
+    def feature_tokens(self, state: MiniGridState, motion: list[str]) -> list[str]:
+        """One side's raw tokens, in :attr:`SparseIDMConfig.features` order: the state's features, then ``motion``."""
+        config = self.config
+        return state_features(state, config.width, config.height, config.ego_radius) + motion
+
+    def motion_tokens(self, state: MiniGridState, next_state: MiniGridState) -> list[str]:
+        return motion_features(state, next_state) if self.config.motion else []
+
     def encode(self, states: Sequence[MiniGridState], next_states: Sequence[MiniGridState]
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Parsed (s, s') pairs -> two ``(batch, G)`` token ids (tokens never seen in training are ``<unk>``); a
         motion feature has the same token on both sides."""
-        unknown, config = self.token_index[UNKNOWN], self.config
+        unknown = self.token_index[UNKNOWN]
 
         def ids(state: MiniGridState, motion: list[str]) -> list[int]:
-            tokens = state_features(state, config.width, config.height, config.ego_radius) + motion
-            return [self.token_index.get(token, unknown) for token in tokens]
+            return [self.token_index.get(token, unknown) for token in self.feature_tokens(state, motion)]
 
-        motions = [motion_features(s, n) if config.motion else [] for s, n in zip(states, next_states)]
+        motions = [self.motion_tokens(s, n) for s, n in zip(states, next_states)]
         return (torch.tensor([ids(s, m) for s, m in zip(states, motions)], dtype=torch.long),
                 torch.tensor([ids(n, m) for n, m in zip(next_states, motions)], dtype=torch.long))
 
@@ -203,13 +210,6 @@ class SparseIDM(nn.Module):
         """The most likely action text for each serialised (s, s') pair (unparseable text raises StateParseError)."""
         return self.predict_parsed([text_to_state(t) for t in states], [text_to_state(t) for t in next_states])
 
-    def pair_tokens(self, state: MiniGridState, next_state: MiniGridState) -> list[str]:
-        """The step's side of the features the model reads, as raw tokens (not ids: two tokens it never saw
-        in training must still differ): s''s features, then the pair's motion features."""
-        config = self.config
-        motion = motion_features(state, next_state) if config.motion else []
-        return state_features(next_state, config.width, config.height, config.ego_radius) + motion
-
     def masked_mismatch(self, states: Sequence[str], targets: Sequence[str], predictions: Sequence[str]) -> list[float]:
         """``l(s~, s^)`` in the model's view: the share of the kept features (mask ``M``) on which the step
         ``s -> target`` and the step ``s -> prediction`` differ; 1.0 where any of the three does not parse.
@@ -226,7 +226,9 @@ class SparseIDM(nn.Module):
             except StateParseError:
                 losses.append(1.0)
                 continue
-            wanted_tokens, got_tokens = self.pair_tokens(parsed, wanted), self.pair_tokens(parsed, got)
+            # raw tokens, not ids: two tokens the model never saw in training must still differ
+            wanted_tokens = self.feature_tokens(wanted, self.motion_tokens(parsed, wanted))
+            got_tokens = self.feature_tokens(got, self.motion_tokens(parsed, got))
             losses.append(sum(wanted_tokens[i] != got_tokens[i] for i in kept) / max(len(kept), 1))
         return losses
 
