@@ -40,6 +40,11 @@ def percent(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}%}"
 
 
+def action_columns(result: dict[str, Any]) -> str:
+    """A scored adapter's changed-cell accuracy per action, as markdown table cells (``ACTIONS`` order)."""
+    return " | ".join(percent(result["per_action"].get(a, {}).get("fwm_changed_accuracy"), 0) for a in ACTIONS)
+
+
 def arm_adapter(arm: str, config: Any, parts: dict[str, Any], tokenizer: Any, run: Path, seed: int,
                 out: Path) -> tuple[Path, float | None]:
     """The arm's ``fwm`` adapter folder and its SFT seconds (``None``: trained earlier, by the recipe or here)."""
@@ -125,10 +130,9 @@ def main() -> None:
     print("| seed | arm | SFT s | changed cells | exact | " + " | ".join(ACTIONS) + " |")
     print("|---" * (5 + len(ACTIONS)) + "|")
     for result in results:
-        per_action = [percent(result["per_action"].get(a, {}).get("fwm_changed_accuracy"), 0) for a in ACTIONS]
         sft_s = "earlier" if result["sft_s"] is None else f"{result['sft_s']:.0f}"
         print(f"| {result['seed']} | {result['arm']} | {sft_s} | {percent(result['fwm_changed_accuracy'])} | "
-              f"{percent(result['fwm_exact_match'])} | " + " | ".join(per_action) + " |")
+              f"{percent(result['fwm_exact_match'])} | {action_columns(result)} |")
 
 
 if __name__ == "__main__":

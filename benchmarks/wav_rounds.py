@@ -1,0 +1,146 @@
+"""What did a WAV run's rounds teach its LLM forward model: the new labels, or only the extra SFT steps (issue #31)?
+
+A round continues the previous round's ``fwm`` for ``round_steps`` SFT steps on the grown labelled set, so a gain
+after a round mixes three causes: the labels the method acquired, more training on the seed labels the model has
+already seen, and the luck of one SFT run. This script separates them:
+
+- the ``no_labels`` arm replays the run's rounds on the seed labels alone (the same warm start, steps, learning rate
+  and training seeds: ``seed * 1000 + round``, as the recipe trains them);
+- ``--replica R`` (R >= 1) retrains every arm's rounds with the training seed ``seed * 1000 + round + 100 * R``: a
+  method on the very labels it acquired in the run (its rounds' ``labelled/`` sets), ``no_labels`` on the seed labels.
+
+Every arm is scored greedily on the run's test rows, overall and per action (a round's ``metrics.json`` holds only the
+overall numbers). Replica 0 of a method is the run's own round adapter, not retrained.
+
+    python benchmarks/wav_rounds.py --run runs/wav-front-rounds64 --seeds 0
+    python benchmarks/wav_rounds.py --run runs/wav-front-rounds64 --seeds 0 --arms wav random --rounds 1 --replica 1
+
+Writes ``<out>/seed_<s>/<arm>[_r<R>]_round_<k>.json`` (resumable: a scored arm is skipped, and an adapter trained
+here is kept under ``<out>/seed_<s>/<arm>[_r<R>]/round_<k>/fwm``) and ``--results`` (everything in ``<out>``); prints
+a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+CONTROL = "no_labels"
+
+
+def arm_adapters(arm: str, replica: int, config: Any, tokenizer: Any, parts: dict[str, Any], run: Path, out: Path,
+                 seed: int, rounds: int) -> dict[int, tuple[Path, float | None]]:
+    """The arm's forward model after each round up to ``rounds``, with its SFT seconds (``None``: not trained by
+    this command)."""
+    from datasets import load_from_disk  # lazy, like every import here: --help stays instant
+
+    from swirl.wav.round_models import train_forward_model
+
+    seed_dir = run / f"seed_{seed}"
+    if arm != CONTROL and replica == 0:  # the run's own rounds
+        return {k: (seed_dir / arm / f"round_{k}" / "fwm", None) for k in range(1, rounds + 1)}
+    previous, adapters = seed_dir / "warmstart", {}
+    for k in range(1, rounds + 1):
+        rows = parts["seed_labels"] if arm == CONTROL else \
+            load_from_disk(str(seed_dir / arm / f"round_{k}" / "labelled"))["labelled"]
+        stage = out / f"seed_{seed}" / (arm if replica == 0 else f"{arm}_r{replica}") / f"round_{k}"
+        metrics = train_forward_model(config, tokenizer, rows, parts["test"], stage, previous,
+                                      seed * 1000 + k + 100 * replica)
+        adapters[k] = stage / "fwm", None if metrics.get("reused") else metrics["wall_time_s"]
+        previous = stage
+    return adapters
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", default="runs/wav-front-rounds64",
+                        help="a recipes/wav_minigrid.py output folder with the llm backend: its settings, warm starts "
+                             "and rounds")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run, in this order")
+    parser.add_argument("--arms", nargs="+", default=None,
+                        help="the run's methods and/or no_labels (default: every method the run holds for the seed, "
+                             "and no_labels)")
+    parser.add_argument("--rounds", type=int, nargs="+", default=None,
+                        help="rounds to score (default: every round the run's methods finished); an arm trained here "
+                             "trains every round up to the last one named")
+    parser.add_argument("--replica", type=int, default=0,
+                        help="0: the run's own round adapters (and no_labels at the recipe's training seeds); R >= 1: "
+                             "every arm retrained at training seeds shifted by 100 * R")
+    parser.add_argument("--out", default="runs/wav-rounds", help="resumable output folder (one JSON per arm and round)")
+    parser.add_argument("--results", default="benchmarks/results/wav_rounds.json", help="combined JSON")
+    args = parser.parse_args()
+
+    from fwm_front_cell import ACTIONS, action_columns, percent, score_adapter  # this folder's per-action scorer
+    from swirl.builders.prepare import prepare_dataset
+    from swirl.data import convert_state_texts, load_dataset_dict
+    from swirl.models.loading import load_tokenizer
+    from swirl.paths import json_safe
+    from swirl.wav.seed_data import split_data
+    from swirl.wav.wav_config import METHODS, WAVConfig
+
+    run, out = Path(args.run), Path(args.out)
+    if not (run / "wav_config.json").exists():
+        raise SystemExit(f"{run} is not a recipes/wav_minigrid.py output folder (no wav_config.json)")
+    if args.replica < 0:
+        raise SystemExit(f"--replica must be >= 0, got {args.replica}")
+    unknown = sorted(set(args.arms or ()) - {*METHODS, CONTROL})
+    if unknown:
+        raise SystemExit(f"--arms: unknown {', '.join(unknown)} (choose from {', '.join([*METHODS, CONTROL])})")
+    settings = json.loads((run / "wav_config.json").read_text())
+    config = WAVConfig(**{key: value for key, value in settings.items() if key in WAVConfig.__dataclass_fields__})
+    if config.backend != "llm":
+        raise SystemExit(f"{run}: expected an llm-backend run (its backend is {config.backend})")
+    config = replace(config, output_dir=str(out))
+    data = convert_state_texts(load_dataset_dict(prepare_dataset(config, 0)), config.state_text)
+    tokenizer = load_tokenizer(config.model)
+    for seed in args.seeds:
+        seed_dir = run / f"seed_{seed}"
+        if not (seed_dir / "warmstart" / "metrics.json").exists():
+            raise SystemExit(f"{run} has no finished warm start for seed {seed}: run the recipe first")
+        arms = args.arms or [*(m for m in METHODS if (seed_dir / m / "metrics.jsonl").exists()), CONTROL]
+        # the rounds the run's methods finished (a round's metrics.json is written last)
+        rounds = args.rounds or sorted({int(path.parent.name.split("_")[1]) for arm in arms
+                                        for path in (seed_dir / arm).glob("round_*/metrics.json")})
+        if not rounds:
+            raise SystemExit(f"{run} holds no finished round for seed {seed}: name the rounds with --rounds")
+        for arm in arms:
+            if arm != CONTROL and not (seed_dir / arm / f"round_{max(rounds)}" / "metrics.json").exists():
+                raise SystemExit(f"{run}: {arm} has not finished round {max(rounds)} for seed {seed}")
+        parts = split_data(config, data, seed)
+        for arm in arms:
+            name = arm if args.replica == 0 else f"{arm}_r{args.replica}"
+            adapters = arm_adapters(arm, args.replica, config, tokenizer, parts, run, out, seed, max(rounds))
+            for k in rounds:
+                path = out / f"seed_{seed}" / f"{name}_round_{k}.json"
+                if path.exists():
+                    continue
+                adapter, sft_s = adapters[k]
+                start = time.perf_counter()
+                labels = parts["seed_labels"].num_rows if arm == CONTROL else \
+                    json.loads((seed_dir / arm / f"round_{k}" / "metrics.json").read_text())["labels"]
+                record = {"arm": arm, "replica": args.replica, "seed": seed, "round": k, "labels": labels,
+                          "adapter": str(adapter), "sft_s": sft_s,
+                          **score_adapter(config, tokenizer, adapter, parts["test"], seed),
+                          "eval_s": time.perf_counter() - start}
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(json_safe(record), indent=2) + "\n")
+    # everything in the folder, also earlier commands' (e.g. --seeds 0, then --replica 1)
+    order = [*METHODS, CONTROL]
+    results = sorted((json.loads(path.read_text()) for path in out.glob("seed_*/*_round_*.json")),
+                     key=lambda r: (r["seed"], order.index(r["arm"]), r["round"], r.get("replica", 0)))
+    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.results).write_text(json.dumps(json_safe(results), indent=2) + "\n")
+    print("| seed | arm | round | replica | labels | changed cells | exact | " + " | ".join(ACTIONS) + " |")
+    print("|---" * (7 + len(ACTIONS)) + "|")
+    for result in results:
+        print(f"| {result['seed']} | {result['arm']} | {result['round']} | {result.get('replica', 0)} | "
+              f"{result['labels']} | {percent(result['fwm_changed_accuracy'])} | "
+              f"{percent(result['fwm_exact_match'])} | {action_columns(result)} |")
+
+
+if __name__ == "__main__":
+    main()
