@@ -45,6 +45,15 @@ def action_columns(result: dict[str, Any]) -> str:
     return " | ".join(percent(result["per_action"].get(a, {}).get("fwm_changed_accuracy"), 0) for a in ACTIONS)
 
 
+def run_config(run: Path) -> tuple[Any, dict[str, Any]]:
+    """A recipes/wav_minigrid.py run's settings (its ``wav_config.json``) as a ``WAVConfig``, and as written."""
+    from swirl.wav.wav_config import WAVConfig  # lazy: --help stays instant
+
+    settings = json.loads((run / "wav_config.json").read_text())
+    fields = {key: value for key, value in settings.items() if key in WAVConfig.__dataclass_fields__}
+    return WAVConfig(**fields), settings
+
+
 def arm_adapter(arm: str, config: Any, parts: dict[str, Any], tokenizer: Any, run: Path, seed: int,
                 out: Path) -> tuple[Path, float | None]:
     """The arm's ``fwm`` adapter folder and its SFT seconds (``None``: trained earlier, by the recipe or here)."""
@@ -95,14 +104,12 @@ def main() -> None:
     from swirl.models.loading import load_tokenizer
     from swirl.paths import json_safe
     from swirl.wav.seed_data import split_data
-    from swirl.wav.wav_config import WAVConfig
 
     run, out = Path(args.run), Path(args.out)
     if not (run / "wav_config.json").exists():
         raise SystemExit(f"{run} is not a recipes/wav_minigrid.py output folder (no wav_config.json): run the recipe "
                          f"(`make wav-protocol-llm-all`; its warm starts, --rounds 0, are enough) or name one with --run")
-    settings = json.loads((run / "wav_config.json").read_text())
-    base = WAVConfig(**{key: value for key, value in settings.items() if key in WAVConfig.__dataclass_fields__})
+    base, settings = run_config(run)
     if base.backend != "llm" or base.state_front_cell:
         raise SystemExit(f"{run}: expected an llm-backend run without state_front_cell")
     data = convert_state_texts(load_dataset_dict(prepare_dataset(base, 0)), base.state_text)

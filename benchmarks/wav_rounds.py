@@ -74,13 +74,14 @@ def main() -> None:
     parser.add_argument("--results", default="benchmarks/results/wav_rounds.json", help="combined JSON")
     args = parser.parse_args()
 
-    from fwm_front_cell import ACTIONS, action_columns, percent, score_adapter  # this folder's per-action scorer
+    # this folder's run settings and per-action scorer
+    from fwm_front_cell import ACTIONS, action_columns, percent, run_config, score_adapter
     from swirl.builders.prepare import prepare_dataset
     from swirl.data import convert_state_texts, load_dataset_dict
     from swirl.models.loading import load_tokenizer
     from swirl.paths import json_safe
     from swirl.wav.seed_data import split_data
-    from swirl.wav.wav_config import METHODS, WAVConfig
+    from swirl.wav.wav_config import METHODS
 
     run, out = Path(args.run), Path(args.out)
     if not (run / "wav_config.json").exists():
@@ -90,8 +91,7 @@ def main() -> None:
     unknown = sorted(set(args.arms or ()) - {*METHODS, CONTROL})
     if unknown:
         raise SystemExit(f"--arms: unknown {', '.join(unknown)} (choose from {', '.join([*METHODS, CONTROL])})")
-    settings = json.loads((run / "wav_config.json").read_text())
-    config = WAVConfig(**{key: value for key, value in settings.items() if key in WAVConfig.__dataclass_fields__})
+    config, _ = run_config(run)
     if config.backend != "llm":
         raise SystemExit(f"{run}: expected an llm-backend run (its backend is {config.backend})")
     config = replace(config, output_dir=str(out))
