@@ -99,11 +99,9 @@ def main() -> None:
     parser.add_argument("--results", default="benchmarks/results/fwm_front_cell.json", help="combined JSON")
     args = parser.parse_args()
 
-    from swirl.builders.prepare import prepare_dataset  # lazy: --help stays instant
-    from swirl.data import convert_state_texts, load_dataset_dict
-    from swirl.models.loading import load_tokenizer
+    from swirl.models.loading import load_tokenizer  # lazy: --help stays instant
     from swirl.paths import json_safe
-    from swirl.wav.seed_data import split_data
+    from swirl.wav.seed_data import load_run_data, split_data
 
     run, out = Path(args.run), Path(args.out)
     if not (run / "wav_config.json").exists():
@@ -112,7 +110,7 @@ def main() -> None:
     base, settings = run_config(run)
     if base.backend != "llm" or base.state_front_cell:
         raise SystemExit(f"{run}: expected an llm-backend run without state_front_cell")
-    data = convert_state_texts(load_dataset_dict(prepare_dataset(base, 0)), base.state_text)
+    data = load_run_data(base)
     tokenizer = load_tokenizer(base.model)
     for seed in args.seeds:
         parts = split_data(base, data, seed)

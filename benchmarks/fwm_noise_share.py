@@ -91,15 +91,13 @@ def main() -> None:
     parser.add_argument("--results", default="benchmarks/results/fwm_noise_share.json", help="combined JSON")
     args = parser.parse_args()
 
-    from swirl.builders.prepare import prepare_dataset
     from swirl.config_fields import parse_config
-    from swirl.data import convert_state_texts, load_dataset_dict
     from swirl.models.loading import load_tokenizer
-    from swirl.wav.seed_data import split_data
+    from swirl.wav.seed_data import load_run_data, split_data
     from swirl.wav.wav_config import WAVConfig
 
     config = parse_config(WAVConfig, ["--config", PRESET], description="")
-    data = convert_state_texts(load_dataset_dict(prepare_dataset(config, 0)), config.state_text)
+    data = load_run_data(config)
     parts = split_data(config, data, 0)
     tokenizer = load_tokenizer(config.model)
     out = Path(args.out)

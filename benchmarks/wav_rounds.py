@@ -76,11 +76,9 @@ def main() -> None:
 
     # this folder's run settings and per-action scorer
     from fwm_front_cell import ACTIONS, action_columns, percent, run_config, score_adapter
-    from swirl.builders.prepare import prepare_dataset
-    from swirl.data import convert_state_texts, load_dataset_dict
     from swirl.models.loading import load_tokenizer
     from swirl.paths import json_safe
-    from swirl.wav.seed_data import split_data
+    from swirl.wav.seed_data import load_run_data, split_data
     from swirl.wav.wav_config import METHODS
 
     run, out = Path(args.run), Path(args.out)
@@ -95,7 +93,7 @@ def main() -> None:
     if config.backend != "llm":
         raise SystemExit(f"{run}: expected an llm-backend run (its backend is {config.backend})")
     config = replace(config, output_dir=str(out))
-    data = convert_state_texts(load_dataset_dict(prepare_dataset(config, 0)), config.state_text)
+    data = load_run_data(config)
     tokenizer = load_tokenizer(config.model)
     for seed in args.seeds:
         seed_dir = run / f"seed_{seed}"

@@ -35,9 +35,8 @@ from typing import Any, Callable
 
 from datasets import DatasetDict, load_from_disk
 
-from swirl.builders.prepare import prepare_dataset
 from swirl.config_fields import TRACKING_FIELDS, field_defaults
-from swirl.data import convert_state_texts, load_dataset_dict, save_dataset_dict
+from swirl.data import save_dataset_dict
 from swirl.distributed import distributed_state, is_main_process, wait_for_everyone
 from swirl.envs.identifiability import equivalent_actions_for_rows
 from swirl.errors import SwirlError
@@ -53,7 +52,7 @@ from swirl.wav.journal import JOURNAL, execute_selected, read_journal
 from swirl.wav.scores import PoolScorer, rank_correlations, top_b
 from swirl.wav.round_models import (round_models, save_initial_adapter, train_adapter, train_forward_model,
                                     train_inverse_model, train_structured)
-from swirl.wav.seed_data import labelled_dataset, split_data
+from swirl.wav.seed_data import labelled_dataset, load_run_data, split_data
 
 FINGERPRINT = WAV_RUN_CONFIG
 RESUMABLE_FIELDS = ("output_dir", "method", "methods", "seeds", "rounds", "sampler", *TRACKING_FIELDS)  # may change
@@ -217,7 +216,7 @@ def run_acquisition(config: WAVConfig, execute: Callable[[Candidate], dict[str, 
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     check_fingerprint(config, output_dir / FINGERPRINT)
-    data = convert_state_texts(load_dataset_dict(prepare_dataset(config, 0)), config.state_text)
+    data = load_run_data(config)
     tokenizer = load_tokenizer(config.model) if config.backend == "llm" else None
     simulate = Simulator()  # shared by every seed and method: a candidate's true next state is simulated once
     equivalent = None  # the test rows' equivalent actions: the same rows for every seed, computed once

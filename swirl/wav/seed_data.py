@@ -1,5 +1,6 @@
-"""What one WAV seed trains and is scored on: the seed labels, the subgoal generator's state-only pairs, the pool's
-states and the test rows (:func:`split_data`), and the labelled set a round grows (:func:`labelled_dataset`).
+"""What one WAV seed trains and is scored on: the run's dataset (:func:`load_run_data`), split per seed into the seed
+labels, the subgoal generator's state-only pairs, the pool's states and the test rows (:func:`split_data`), and the
+labelled set a round grows (:func:`labelled_dataset`).
 
 The ``labelled`` split supplies the seed labels (``seed_labels`` random rows); the ``state_only`` episodes are
 split by episode number, even ones train the subgoal generator, odd ones give the pool's states (``pool_states``
@@ -13,9 +14,17 @@ from typing import Any
 from datasets import Dataset, concatenate_datasets
 
 from swirl.builders.minigrid_dataset import minigrid_features
+from swirl.builders.prepare import prepare_dataset
+from swirl.data import convert_state_texts, load_dataset_dict
 from swirl.errors import SwirlError
 from swirl.wav.candidates import distinct_states
 from swirl.wav.wav_config import WAVConfig
+
+
+def load_run_data(config: WAVConfig) -> Any:
+    """The run's dataset with ``config.state_text``'s state texts: built (or found) once per run, at seed 0, and
+    shared by every seed, which :func:`split_data` then splits its own way."""
+    return convert_state_texts(load_dataset_dict(prepare_dataset(config, 0)), config.state_text)
 
 
 def split_data(config: WAVConfig, data: Any, seed: int) -> dict[str, Any]:
