@@ -45,11 +45,15 @@ def action_columns(result: dict[str, Any]) -> str:
     return " | ".join(percent(result["per_action"].get(a, {}).get("fwm_changed_accuracy"), 0) for a in ACTIONS)
 
 
-def run_config(run: Path) -> tuple[Any, dict[str, Any]]:
-    """A recipes/wav_minigrid.py run's settings (its ``wav_config.json``) as a ``WAVConfig``, and as written."""
-    from swirl.wav.wav_config import WAVConfig  # lazy: --help stays instant
+def run_config(run: Path, hint: str = "") -> tuple[Any, dict[str, Any]]:
+    """A recipes/wav_minigrid.py run's settings (its ``wav_config.json``) as a ``WAVConfig``, and as written; a
+    folder without them is a one-line exit, ``hint`` saying how to make one."""
+    from swirl.paths import WAV_RUN_CONFIG  # lazy: --help stays instant
+    from swirl.wav.wav_config import WAVConfig
 
-    settings = json.loads((run / "wav_config.json").read_text())
+    if not (run / WAV_RUN_CONFIG).exists():
+        raise SystemExit(f"{run} is not a recipes/wav_minigrid.py output folder (no {WAV_RUN_CONFIG}){hint}")
+    settings = json.loads((run / WAV_RUN_CONFIG).read_text())
     fields = {key: value for key, value in settings.items() if key in WAVConfig.__dataclass_fields__}
     return WAVConfig(**fields), settings
 
@@ -104,10 +108,8 @@ def main() -> None:
     from swirl.wav.seed_data import load_run_data, split_data
 
     run, out = Path(args.run), Path(args.out)
-    if not (run / "wav_config.json").exists():
-        raise SystemExit(f"{run} is not a recipes/wav_minigrid.py output folder (no wav_config.json): run the recipe "
-                         f"(`make wav-protocol-llm-all`; its warm starts, --rounds 0, are enough) or name one with --run")
-    base, settings = run_config(run)
+    base, settings = run_config(run, ": run the recipe (`make wav-protocol-llm-all`; its warm starts, --rounds 0, "
+                                     "are enough) or name one with --run")
     if base.backend != "llm" or base.state_front_cell:
         raise SystemExit(f"{run}: expected an llm-backend run without state_front_cell")
     data = load_run_data(base)

@@ -82,8 +82,6 @@ def main() -> None:
     from swirl.wav.wav_config import METHODS
 
     run, out = Path(args.run), Path(args.out)
-    if not (run / "wav_config.json").exists():
-        raise SystemExit(f"{run} is not a recipes/wav_minigrid.py output folder (no wav_config.json)")
     if args.replica < 0:
         raise SystemExit(f"--replica must be >= 0, got {args.replica}")
     unknown = sorted(set(args.arms or ()) - {*METHODS, CONTROL})
