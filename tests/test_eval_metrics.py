@@ -218,3 +218,28 @@ def test_the_labels_table_averages_each_count_over_seeds_with_missing_counts_as_
     assert lines[0] == ("| method | round | seeds | labels | changed the state | drop | pick up | KeyDelivery-6x6 | "
                         "RandomPlay-14obj-Noisy |")
     assert lines[2] == "| wav | 1 | 2 | 8.0 | 4.0 | 1.5 | 6.5 | 4.0 | 4.0 |" and len(lines) == 3
+
+
+def test_labels_to_match_is_also_counted_per_seed_where_the_mean_hides_a_seed_that_never_matches(tmp_path):
+    import json
+
+    from swirl.evaluation.acquisition_summary import labels_to_match_per_seed, summarise
+
+    changed = {(0, "random"): [0.5, 0.5, 0.6], (0, "wav"): [0.5, 0.7, 0.7],  # seed 0: wav matches at round 1
+               (1, "random"): [0.5, 0.6, 0.7], (1, "wav"): [0.5, 0.55, 0.6]}  # seed 1: wav never does
+    lines = [{"method": method, "seed": seed, "round": r, "labels": 200 + 50 * r, "fwm_changed_accuracy": value,
+              "fwm_exact_match": value, "fwm_nll": 1 - value}
+             for (seed, method), values in changed.items() for r, value in enumerate(values)]
+    per_seed = labels_to_match_per_seed(lines)
+    assert per_seed == {"wav": {0: dict.fromkeys(("fwm_nll", "fwm_exact_match", "fwm_changed_accuracy"), 250),
+                                1: dict.fromkeys(("fwm_nll", "fwm_exact_match", "fwm_changed_accuracy"), None)}}
+    summary = summarise(lines, tmp_path)
+    # the mean curves (wav 0.5, 0.625, 0.65 against random's final 0.65) match at 300 labels and hide seed 1
+    assert summary["labels_to_match_random_final"]["wav"]["fwm_changed_accuracy"] == 300
+    table = (tmp_path / "summary.md").read_text()
+    assert "| wav | 0 | 250 | 250 | 250 |\n| wav | 1 | never | never | never |" in table
+    saved = json.loads((tmp_path / "summary.json").read_text())["labels_to_match_random_final_per_seed"]
+    assert saved["wav"]["1"]["fwm_changed_accuracy"] is None
+    # a seed that ran no random arm has nothing to match and is left out
+    assert labels_to_match_per_seed([line for line in lines if (line["seed"], line["method"]) != (1, "random")]) \
+        == {"wav": {0: per_seed["wav"][0]}}
