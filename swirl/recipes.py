@@ -13,7 +13,7 @@ import datasets
 from swirl.config_fields import parse_config
 from swirl.distributed import is_main_process
 from swirl.envs.domain import get_domain
-from swirl.evaluation.acquisition_summary import labels_table, summarise, summary_table
+from swirl.evaluation.acquisition_summary import summarise
 from swirl.evaluation.tables import baseline_line, markdown_table
 from swirl.training.loop import run_swirl
 from swirl.wav.acquisition import run_acquisition
@@ -40,8 +40,7 @@ def wav_recipe(argv: Sequence[str], description: str) -> None:
     datasets.disable_progress_bars()  # many tiny .map calls; the run shows its own progress
     lines = run_acquisition(config)
     if is_main_process():
-        labels = [row for row in acquired_labels(config.output_dir)
-                  if row["seed"] in config.seeds and row["method"] in config.methods]  # this run's, as `lines`
-        summarise(lines, config.output_dir, labels)
-        print(summary_table(lines) + "\n\n" + labels_table(labels))
+        # every run in the folder, as `lines` (also earlier commands', e.g. --method wav then --method random)
+        _, table = summarise(lines, config.output_dir, acquired_labels(config.output_dir))
+        print(table)
         print(f"per-round lines: {config.output_dir}/results.jsonl; plot: {config.output_dir}/error_vs_labels.png")

@@ -223,7 +223,8 @@ def test_the_labels_table_averages_each_count_over_seeds_with_missing_counts_as_
 def test_labels_to_match_is_also_counted_per_seed_where_the_mean_hides_a_seed_that_never_matches(tmp_path):
     import json
 
-    from swirl.evaluation.acquisition_summary import labels_to_match_per_seed, summarise
+    from swirl.evaluation.acquisition_summary import labels_cell, labels_to_match_per_seed, summarise, summarise_runs
+    from swirl.errors import SwirlError
 
     changed = {(0, "random"): [0.5, 0.5, 0.6], (0, "wav"): [0.5, 0.7, 0.7],  # seed 0: wav matches at round 1
                (1, "random"): [0.5, 0.6, 0.7], (1, "wav"): [0.5, 0.55, 0.6]}  # seed 1: wav never does
@@ -233,13 +234,22 @@ def test_labels_to_match_is_also_counted_per_seed_where_the_mean_hides_a_seed_th
     per_seed = labels_to_match_per_seed(lines)
     assert per_seed == {"wav": {0: dict.fromkeys(("fwm_nll", "fwm_exact_match", "fwm_changed_accuracy"), 250),
                                 1: dict.fromkeys(("fwm_nll", "fwm_exact_match", "fwm_changed_accuracy"), None)}}
-    summary = summarise(lines, tmp_path)
+    summary, table = summarise(lines, tmp_path)
     # the mean curves (wav 0.5, 0.625, 0.65 against random's final 0.65) match at 300 labels and hide seed 1
     assert summary["labels_to_match_random_final"]["wav"]["fwm_changed_accuracy"] == 300
-    table = (tmp_path / "summary.md").read_text()
+    assert table == (tmp_path / "summary.md").read_text()  # what the recipe and `swirl wav-report` print
     assert "| wav | 0 | 250 | 250 | 250 |\n| wav | 1 | never | never | never |" in table
     saved = json.loads((tmp_path / "summary.json").read_text())["labels_to_match_random_final_per_seed"]
     assert saved["wav"]["1"]["fwm_changed_accuracy"] is None
     # a seed that ran no random arm has nothing to match and is left out
     assert labels_to_match_per_seed([line for line in lines if (line["seed"], line["method"]) != (1, "random")]) \
         == {"wav": {0: per_seed["wav"][0]}}
+    # a match at the warm start's labels is every method's round 0, not a saving: the table says so
+    cells = labels_cell(200, 200), labels_cell(250, 200), labels_cell(None, 200)
+    assert cells == ("200 (warm start)", "250", "never")
+    # two folders with the same method, seed and round would average one seed as two: refused
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines[:3]))
+    with pytest.raises(SwirlError, match="both hold random seed 0 round 0: merge folders of different seeds"):
+        summarise_runs([tmp_path / "a", tmp_path / "b"], tmp_path / "out")

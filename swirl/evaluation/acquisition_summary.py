@@ -96,9 +96,12 @@ def summary_table(lines: Sequence[dict[str, Any]], keys: Sequence[str] = COLUMNS
     return "\n".join(rows)
 
 
-def labels_cell(labels: float | None) -> str:
-    """A table cell for :func:`labels_to_match`'s answer."""
-    return "never" if labels is None else f"{labels:.0f}"
+def labels_cell(labels: float | None, warm_start_labels: float) -> str:
+    """A table cell for :func:`labels_to_match`'s answer. A match at the warm start's labels is no saving any method
+    earned (the warm start is every method's round 0): the cell says so."""
+    if labels is None:
+        return "never"
+    return f"{labels:.0f}" + (" (warm start)" if labels == warm_start_labels else "")
 
 
 def short_env(env_id: str) -> str:
@@ -125,9 +128,9 @@ def labels_table(labels: Sequence[dict[str, Any]]) -> str:
 
 
 def summarise(lines: Sequence[dict[str, Any]], out: str | Path, labels: Sequence[dict[str, Any]] = ()
-              ) -> dict[str, Any]:
-    """Write summary.md, summary.json and error_vs_labels.png into ``out``; return the summary. ``labels``: what
-    the methods labelled (:func:`swirl.wav.journal.acquired_labels`), a second table."""
+              ) -> tuple[dict[str, Any], str]:
+    """Write summary.md, summary.json and error_vs_labels.png into ``out``; return the summary and summary.md's
+    text. ``labels``: what the methods labelled (:func:`swirl.wav.journal.acquired_labels`), a last table."""
     out = Path(out)
     by_method = curves(lines)
     summary: dict[str, Any] = {"curves": by_method}
@@ -140,32 +143,42 @@ def summarise(lines: Sequence[dict[str, Any]], out: str | Path, labels: Sequence
         table += f"\n\nLabels each method needs to reach random's final value ({summary['random_final_labels']:.0f} labels):\n\n"
         table += "| method | " + " | ".join(MATCHED) + " |\n|" + "---|" * (len(MATCHED) + 1) + "\n"
         for method, matched in summary["labels_to_match_random_final"].items():
-            table += f"| {method} | " + " | ".join(map(labels_cell, matched.values())) + " |\n"
+            table += f"| {method} | " + " | ".join(labels_cell(n, by_method[method]["labels"][0])
+                                                 for n in matched.values()) + " |\n"
         summary["labels_to_match_random_final_per_seed"] = labels_to_match_per_seed(lines)
         table += "\nThe same on each seed's own curves (its random's final value):\n\n"
         table += "| method | seed | " + " | ".join(MATCHED) + " |\n|" + "---|" * (len(MATCHED) + 2) + "\n"
         for method, seeds in summary["labels_to_match_random_final_per_seed"].items():
             for seed, matched in seeds.items():
-                table += f"| {method} | {seed} | " + " | ".join(map(labels_cell, matched.values())) + " |\n"
+                table += f"| {method} | {seed} | " + " | ".join(labels_cell(n, by_method[method]["labels"][0])
+                                                              for n in matched.values()) + " |\n"
     if labels:
         summary["acquired_labels"] = list(labels)
         table = table.rstrip("\n") + "\n\nWhat each method labelled (mean over seeds):\n\n" + labels_table(labels)
     write_text_atomic(out / "summary.json", json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
-    write_text_atomic(out / "summary.md", table.rstrip("\n") + "\n")
+    table = table.rstrip("\n") + "\n"
+    write_text_atomic(out / "summary.md", table)
     plot_curves(by_method, ("fwm_nll", "fwm_exact_match", "fwm_changed_accuracy", "idm_accuracy",
                             "oracle_spearman_scored"), out / "error_vs_labels.png")
-    return summary
+    return summary, table
 
 
 def summarise_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None,
                    labels: Sequence[dict[str, Any]] = ()) -> tuple[dict[str, Any], str]:
     """What ``swirl wav-report`` does: merge the ``results.jsonl`` of WAV run folders, write the summary (under
-    ``out``, default the first folder) and return it with its tables (``labels``: as :func:`summarise`)."""
-    lines = []
+    ``out``, default the first folder) and return it with its tables (``labels``: as :func:`summarise`). Folders
+    that hold the same method, seed and round are refused: their lines would be averaged as two seeds."""
+    lines: list[dict[str, Any]] = []
+    source: dict[tuple[str, int, int], Path] = {}  # (method, seed, round) -> the file that holds it
     for run_dir in run_dirs:
         path = Path(run_dir) / "results.jsonl"
         if not path.exists():
             raise SwirlError(f"{path} does not exist: run recipes/wav_minigrid.py with output_dir {run_dir} first")
-        lines.extend(json.loads(line) for line in path.read_text().splitlines() if line.strip())
-    table = summary_table(lines) + (f"\n\n{labels_table(labels)}" if labels else "")
-    return summarise(lines, out or run_dirs[0], labels), table
+        for line in (json.loads(text) for text in path.read_text().splitlines() if text.strip()):
+            key = (line["method"], line["seed"], line["round"])
+            if key in source:
+                raise SwirlError(f"{source[key]} and {path} both hold {key[0]} seed {key[1]} round {key[2]}: merge "
+                                 "folders of different seeds or methods")
+            source[key] = path
+            lines.append(line)
+    return summarise(lines, out or run_dirs[0], labels)
