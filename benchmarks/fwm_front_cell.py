@@ -61,10 +61,11 @@ def run_config(run: Path, hint: str = "") -> tuple[Any, dict[str, Any]]:
 def arm_adapter(arm: str, config: Any, parts: dict[str, Any], tokenizer: Any, run: Path, seed: int,
                 out: Path) -> tuple[Path, float | None]:
     """The arm's ``fwm`` adapter folder and its SFT seconds (``None``: trained earlier, by the recipe or here)."""
-    from swirl.wav.round_models import train_forward_model  # lazy, like every import here: --help stays instant
+    from swirl.models.adapters import is_adapter_dir  # lazy, like every import here: --help stays instant
+    from swirl.wav.round_models import train_forward_model
 
     adapter = run / f"seed_{seed}" / "warmstart" / "fwm"
-    if arm == "plain" and (adapter / "adapter_config.json").exists():
+    if arm == "plain" and is_adapter_dir(adapter):
         return adapter, None
     stage = out / f"seed_{seed}" / arm  # an adapter trained by an earlier command that stopped before scoring is kept
     metrics = train_forward_model(config, tokenizer, parts["seed_labels"], parts["test"], stage, None, seed)
@@ -104,7 +105,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from swirl.models.loading import load_tokenizer  # lazy: --help stays instant
-    from swirl.paths import json_safe
+    from swirl.paths import write_json_atomic  # a killed run leaves no half-written JSON
     from swirl.wav.seed_data import load_run_data, split_data
 
     run, out = Path(args.run), Path(args.out)
@@ -127,13 +128,11 @@ def main() -> None:
                           **score_adapter(config, tokenizer, adapter, parts["test"], seed),
                           "eval_s": time.perf_counter() - scored_at, "seconds": time.perf_counter() - start,
                           "settings": {k: v for k, v in asdict(config).items() if k in settings or k == "state_front_cell"}}
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(json_safe(record), indent=2) + "\n")
+                write_json_atomic(path, record)
     # every arm in the folder, also those of earlier commands (e.g. --seeds 2, then --seeds 0)
     results = sorted((json.loads(path.read_text()) for path in out.glob("seed_*/*.json")),
                      key=lambda result: (result["seed"], ARMS.index(result["arm"])))
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(json.dumps(json_safe(results), indent=2) + "\n")
+    write_json_atomic(args.results, results)
     print("| seed | arm | SFT s | changed cells | exact | " + " | ".join(ACTIONS) + " |")
     print("|---" * (5 + len(ACTIONS)) + "|")
     for result in results:

@@ -5,8 +5,8 @@ after a round mixes three causes: the labels the method acquired, more training 
 already seen, and the luck of one SFT run. This script separates them:
 
 - the ``no_labels`` arm replays the run's rounds on the seed labels alone (the same warm start, steps, learning rate
-  and training seeds: ``seed * 1000 + round``, as the recipe trains them);
-- ``--replica R`` (R >= 1) retrains every arm's rounds with the training seed ``seed * 1000 + round + 100 * R``: a
+  and training seeds: ``swirl.wav.round_models.round_seed``, as the recipe trains them);
+- ``--replica R`` (R >= 1) retrains every arm's rounds with the training seed ``round_seed(seed, round) + 100 * R``: a
   method on the very labels it acquired in the run (its rounds' ``labelled/`` sets), ``no_labels`` on the seed labels.
 
 Every arm is scored greedily on the run's test rows, overall and per action (a round's ``metrics.json`` holds only the
@@ -38,7 +38,7 @@ def arm_adapters(arm: str, replica: int, config: Any, tokenizer: Any, parts: dic
     this command)."""
     from datasets import load_from_disk  # lazy, like every import here: --help stays instant
 
-    from swirl.wav.round_models import train_forward_model
+    from swirl.wav.round_models import round_seed, train_forward_model
 
     seed_dir = run / f"seed_{seed}"
     if arm != CONTROL and replica == 0:  # the run's own rounds
@@ -49,7 +49,7 @@ def arm_adapters(arm: str, replica: int, config: Any, tokenizer: Any, parts: dic
             load_from_disk(str(seed_dir / arm / f"round_{k}" / "labelled"))["labelled"]
         stage = out / f"seed_{seed}" / (arm if replica == 0 else f"{arm}_r{replica}") / f"round_{k}"
         metrics = train_forward_model(config, tokenizer, rows, parts["test"], stage, previous,
-                                      seed * 1000 + k + 100 * replica)
+                                      round_seed(seed, k) + 100 * replica)
         adapters[k] = stage / "fwm", None if metrics.get("reused") else metrics["wall_time_s"]
         previous = stage
     return adapters
@@ -77,7 +77,7 @@ def main() -> None:
     # this folder's run settings and per-action scorer
     from fwm_front_cell import ACTIONS, action_columns, percent, run_config, score_adapter
     from swirl.models.loading import load_tokenizer
-    from swirl.paths import json_safe
+    from swirl.paths import write_json_atomic  # a killed run leaves no half-written JSON
     from swirl.wav.seed_data import load_run_data, split_data
     from swirl.wav.wav_config import METHODS
 
@@ -122,14 +122,12 @@ def main() -> None:
                           "adapter": str(adapter), "sft_s": sft_s,
                           **score_adapter(config, tokenizer, adapter, parts["test"], seed),
                           "eval_s": time.perf_counter() - start}
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(json_safe(record), indent=2) + "\n")
+                write_json_atomic(path, record)
     # everything in the folder, also earlier commands' (e.g. --seeds 0, then --replica 1)
     order = [*METHODS, CONTROL]
     results = sorted((json.loads(path.read_text()) for path in out.glob("seed_*/*_round_*.json")),
                      key=lambda r: (r["seed"], order.index(r["arm"]), r["round"], r.get("replica", 0)))
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(json.dumps(json_safe(results), indent=2) + "\n")
+    write_json_atomic(args.results, results)
     print("| seed | arm | round | replica | labels | changed cells | exact | " + " | ".join(ACTIONS) + " |")
     print("|---" * (7 + len(ACTIONS)) + "|")
     for result in results:

@@ -247,8 +247,8 @@ def test_the_oracle_scores_the_truth_alike_whether_or_not_f_predicted_it_first(w
     respaced = [state_diff(c.state, truth).replace(" ", "  ", 1) for c, truth in zip(candidates, truths)]
     models = LLMWorldModels(world_model, tokenizer, Respaced(respaced), lambda states, goals: [None] * len(states),
                             view=DIFF)
-    scorer = PoolScorer(candidates, models, score_loss="nll")
-    first = scorer.oracle()
+    first = PoolScorer(candidates, models, score_loss="nll").oracle()  # before f predicted anything
+    scorer = PoolScorer(candidates, models, score_loss="nll")  # a scorer caches its oracle: a new one, f first
     right = [i for i, (p, t) in enumerate(zip(scorer.predictions, truths)) if p == t]
     assert len(right) >= 4  # where the extra space still applies (not in "no change"), f predicts the truth
     assert scorer.oracle() == first  # the truth is still scored by its canonical text, not f's spaced one

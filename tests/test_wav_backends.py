@@ -72,6 +72,8 @@ def test_the_scores_read_the_structured_models_through_the_interface(models, dat
     truths = [simulate(c)["next_state"] for c in candidates]
     assert oracle == pytest.approx(models.nll([c.state for c in candidates], [c.action for c in candidates],
                                               truths).tolist())
+    # the oracle method's scores and the picks' true error are one pass over the pool, not two
+    assert scorer.score("oracle") is scorer.true_losses is oracle
     wav = scorer.wav()
     proposed = [i for i, score in enumerate(wav) if score > -math.inf]
     assert 0 < len(proposed) <= 4 * 10 and scorer.details["candidates_proposed"] == len(proposed)

@@ -5,12 +5,13 @@ Layout under ``output_dir``::
 
     data/                                the dataset (when built by the run)
     seed_<s>/warmstart/                  shared by every method of a seed: fwm/ (SFT on the seed labels),
-                                         fwm_initial/ (the untrained LoRA), subgoal/, sparse_idm/ or idm/,
+                                         fwm_initial/ (the untrained LoRA), subgoal/, sparse_idm/, dense_idm/
+                                         or idm/,
                                          metrics.json (evaluation with 0 acquired labels)
     seed_<s>/<method>/labels.jsonl       journal of executed labels: one line per execution, fsync'd
     seed_<s>/<method>/round_<k>/selected.json   the top-B with their scores, rank correlations with the oracle
     seed_<s>/<method>/round_<k>/labelled/       the grown labelled set (a Dataset, written atomically)
-    seed_<s>/<method>/round_<k>/fwm/, sparse_idm/ or idm/, metrics.json (written last: the round is done)
+    seed_<s>/<method>/round_<k>/fwm/, sparse_idm/, dense_idm/ or idm/, metrics.json (written last: the round is done)
     seed_<s>/<method>/metrics.jsonl      one line per round, rebuilt from the rounds' metrics.json
 
 Resuming: a round whose ``metrics.json`` exists is skipped; a round with ``selected.json`` keeps that
@@ -50,8 +51,8 @@ from swirl.wav.candidates import Candidate, Simulator, pool_candidates
 from swirl.wav.wav_config import METHODS, WAVConfig
 from swirl.wav.journal import JOURNAL, execute_selected, read_journal
 from swirl.wav.scores import PoolScorer, rank_correlations, top_b
-from swirl.wav.round_models import (round_models, save_initial_adapter, train_adapter, train_forward_model,
-                                    train_inverse_model, train_structured)
+from swirl.wav.round_models import (round_models, round_seed, save_initial_adapter, train_adapter,
+                                    train_forward_model, train_inverse_model, train_structured)
 from swirl.wav.seed_data import labelled_dataset, load_run_data, split_data
 
 FINGERPRINT = WAV_RUN_CONFIG
@@ -122,7 +123,7 @@ def select_candidates(config: WAVConfig, method: str, tokenizer: Any, warm: Path
     scorer = PoolScorer(candidates, models, score_loss=config.score_loss, subgoals=config.subgoals,
                         uncertainty_samples=config.uncertainty_samples, seed=seed, simulate=simulate)
     scores = scorer.score(method)
-    oracle = scorer.oracle()
+    oracle = scorer.true_losses
     chosen = top_b(scores, config.budget, seed)
     unscored = sum(scores[i] == -math.inf for i in chosen)  # WAV's picks beyond what its subgoals lead to: random
     if unscored:
@@ -169,7 +170,8 @@ def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts:
         if is_main_process():
             if not (stage / "selected.json").exists():
                 write_json_atomic(stage / "selected.json", select_candidates(config, method, tokenizer, warm, previous,
-                                                                      before, remaining, seed * 1000 + k, simulate))
+                                                                      before, remaining, round_seed(seed, k),
+                                                                      simulate))
             selection = json.loads((stage / "selected.json").read_text())
             acquired = execute_selected([Candidate.from_json(c) for c in selection["selected"]], k, journal, execute)
             if not (stage / "labelled").exists():
@@ -178,8 +180,10 @@ def run_method(config: WAVConfig, method: str, seed: int, tokenizer: Any, parts:
         wait_for_everyone()
         labelled = load_from_disk(str(stage / "labelled"))["labelled"]
         training = {
-            "fwm": train_forward_model(config, tokenizer, labelled, parts["test"], stage, previous, seed * 1000 + k),
-            "inverse": train_inverse_model(config, tokenizer, labelled, parts["test"], stage, previous, seed * 1000 + k),
+            "fwm": train_forward_model(config, tokenizer, labelled, parts["test"], stage, previous,
+                                       round_seed(seed, k)),
+            "inverse": train_inverse_model(config, tokenizer, labelled, parts["test"], stage, previous,
+                                           round_seed(seed, k)),
         }
         if is_main_process():
             selection = json.loads((stage / "selected.json").read_text())

@@ -30,6 +30,12 @@ SFT_METRICS = "sft_metrics.json"  # an adapter's SFT metrics, beside its trainer
 INVERSE_DIRS = {"sparse": "sparse_idm", "dense": "dense_idm", "llm": "idm"}  # where a stage keeps its inverse model
 
 
+def round_seed(seed: int, round_index: int) -> int:
+    """The seed of round ``round_index`` of a run with ``seed``: its selection (random's scores, sampling) and its
+    models' training. Distinct for every round of a seed, the same on a rerun."""
+    return seed * 1000 + round_index
+
+
 def action_labels(env_ids: Any) -> list[str]:
     return list(dict.fromkeys(a for env_id in sorted(set(env_ids)) for a in action_texts(env_id)))
 
@@ -114,7 +120,7 @@ def round_models(config: WAVConfig, tokenizer: Any, warm: Path, stage: Path, bef
                                      SparseIDM.load(inverse_dir), StructuredModel.load(before) if before else None,
                                      temperature=config.temperature, seed=seed)
     adapters = {"fwm": stage / "fwm", "subgoal": warm / "subgoal"}
-    if before is not None:  # only the progress score reads the previous round's fwm
+    if before is not None:  # the previous round's fwm: read by the progress score alone, loaded for every method
         adapters["fwm_before"] = before
     if config.inverse_model == "llm":
         adapters["idm"] = inverse_dir

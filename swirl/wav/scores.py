@@ -67,6 +67,12 @@ class PoolScorer:
     def true_next_states(self) -> list[str]:
         return [self.simulate(candidate)["next_state"] for candidate in self.candidates]
 
+    @cached_property
+    def true_losses(self) -> list[float]:
+        """``l(s', f(s, a))`` against every candidate's true next state: the oracle's score, and the yardstick of every
+        method's picks (a round asks for it twice with the oracle method: it is computed once)."""
+        return self.verification_loss(range(len(self.candidates)), self.true_next_states)
+
     def verification_loss(self, indices: Sequence[int], targets: Sequence[str]) -> list[float]:
         """``l(target, f(s, a))`` for the candidates at ``indices``."""
         if self.score_loss == "fields":
@@ -83,7 +89,7 @@ class PoolScorer:
         return getattr(self, method)()
 
     def oracle(self) -> list[float]:
-        return self.verification_loss(range(len(self.candidates)), self.true_next_states)
+        return self.true_losses
 
     def random(self) -> list[float]:
         return np.random.default_rng(self.seed).random(len(self.candidates)).tolist()

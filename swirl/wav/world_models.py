@@ -114,7 +114,8 @@ class LLMWorldModels:
 
 class StructuredWorldModels:
     """The ``structured`` backend: :class:`swirl.wav.structured.StructuredModel` forward models and subgoal
-    generator, and a sparse (or dense) inverse model; the verification loss is the mean per-field cross-entropy."""
+    generator, and a sparse (or dense) inverse model; its NLL (``score_loss: nll``) is the mean per-field
+    cross-entropy."""
 
     def __init__(self, fwm: Any, subgoal: Any, inverse: Any, fwm_before: Any = None, *, temperature: float = 1.0,
                  seed: int = 0):
