@@ -255,7 +255,8 @@ def _add_report_parsers(commands: argparse._SubParsersAction) -> None:
         description="Per method and round, the mean +- std over seeds of the test metrics against the number of "
         "labels, the rank correlation with the oracle, and the labels WAV needs to match random's final error (on "
         "the mean curves and on each seed's own).")
-    wav.add_argument("run_dirs", nargs="+", help="WAV output folders (each with results.jsonl); lines are merged")
+    wav.add_argument("run_dirs", nargs="+", help="WAV output folders (each with results.jsonl); lines are merged "
+                     "(two folders with the same method, seed and round are refused)")
     wav.add_argument("--out", help="where to write summary.md/json and the plot (default: the first run folder)")
     wav.set_defaults(handler=_run_wav_report)
 

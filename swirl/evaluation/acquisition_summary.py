@@ -96,7 +96,7 @@ def summary_table(lines: Sequence[dict[str, Any]], keys: Sequence[str] = COLUMNS
     return "\n".join(rows)
 
 
-def labels_cell(labels: float | None, warm_start_labels: float) -> str:
+def labels_cell(labels: float | None, warm_start_labels: float | None) -> str:
     """A table cell for :func:`labels_to_match`'s answer. A match at the warm start's labels is no saving any method
     earned (the warm start is every method's round 0): the cell says so."""
     if labels is None:
@@ -146,12 +146,13 @@ def summarise(lines: Sequence[dict[str, Any]], out: str | Path, labels: Sequence
             table += f"| {method} | " + " | ".join(labels_cell(n, by_method[method]["labels"][0])
                                                  for n in matched.values()) + " |\n"
         summary["labels_to_match_random_final_per_seed"] = labels_to_match_per_seed(lines)
+        warm_start_labels = {(line["method"], line["seed"]): line["labels"] for line in lines if line["round"] == 0}
         table += "\nThe same on each seed's own curves (its random's final value):\n\n"
         table += "| method | seed | " + " | ".join(MATCHED) + " |\n|" + "---|" * (len(MATCHED) + 2) + "\n"
         for method, seeds in summary["labels_to_match_random_final_per_seed"].items():
             for seed, matched in seeds.items():
-                table += f"| {method} | {seed} | " + " | ".join(labels_cell(n, by_method[method]["labels"][0])
-                                                              for n in matched.values()) + " |\n"
+                table += f"| {method} | {seed} | " + " | ".join(
+                    labels_cell(n, warm_start_labels.get((method, seed))) for n in matched.values()) + " |\n"
     if labels:
         summary["acquired_labels"] = list(labels)
         table = table.rstrip("\n") + "\n\nWhat each method labelled (mean over seeds):\n\n" + labels_table(labels)
