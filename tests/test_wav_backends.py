@@ -133,3 +133,10 @@ def test_every_method_runs_with_the_structured_backend_and_resumes(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "done in" not in again.stdout  # every round was finished: nothing retrained, nothing executed
     assert {m: (out / "seed_0" / m / JOURNAL).read_text() for m in methods} == journals
+    # labels to match random's final value, on the mean and on the seed's own curves (one seed: the same numbers)
+    per_seed = summary.split("The same on each seed's own curves (its random's final value):")[1]
+    assert all(f"| {m} | 0 | " in per_seed for m in methods if m != "random")
+    # a later command with one method summarises every run in the folder, labels included, and prints summary.md
+    alone = subprocess.run(command + ["--method", "random"], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    assert (out / "summary.md").read_text() == summary and summary in alone.stdout
