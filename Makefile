@@ -102,8 +102,8 @@ wav-protocol-llm-front: $(STAMP)
 
 # wav-protocol-llm-front with rounds that move the forward model: 64 SFT steps a round at 5e-4 (16 at 2e-4 above),
 # and the oracle (the candidates the forward model truly gets most wrong) as the best any score can pick. ~1 h warm
-# start + ~85 min of rounds a seed on 2 cores; seeds 0 and 1 measured (seed 0's warm start copied from
-# wav-protocol-llm-front; seed 1 with --method wav,random).
+# start + ~85 min of rounds a seed on 2 cores; seeds 0, 1 and 2 measured (seed 0's warm start copied from
+# wav-protocol-llm-front; seeds 1 and 2 with --method wav,random).
 # Resumable. Table: runs/wav-front-rounds64/summary.md
 wav-protocol-llm-rounds64: $(STAMP)
 	$(PY) recipes/wav_minigrid.py --config recipes/minigrid/wav-protocol-llm.yaml --output_dir runs/wav-front-rounds64 \
