@@ -104,6 +104,11 @@ def labels_cell(labels: float | None, warm_start_labels: float | None) -> str:
     return f"{labels:.0f}" + (" (warm start)" if labels == warm_start_labels else "")
 
 
+def matched_cells(matched: dict[str, float | None], warm_start_labels: float | None) -> str:
+    """One row's cells of a labels-to-match table: :func:`labels_cell` per metric of ``MATCHED``."""
+    return " | ".join(labels_cell(labels, warm_start_labels) for labels in matched.values())
+
+
 def short_env(env_id: str) -> str:
     """``swirl/WAV-RandomPlay-14obj-Noisy-v0`` -> ``RandomPlay-14obj-Noisy``: a column name."""
     return env_id.split("/")[-1].removeprefix("WAV-").removesuffix("-v0")
@@ -143,16 +148,14 @@ def summarise(lines: Sequence[dict[str, Any]], out: str | Path, labels: Sequence
         table += f"\n\nLabels each method needs to reach random's final value ({summary['random_final_labels']:.0f} labels):\n\n"
         table += "| method | " + " | ".join(MATCHED) + " |\n|" + "---|" * (len(MATCHED) + 1) + "\n"
         for method, matched in summary["labels_to_match_random_final"].items():
-            table += f"| {method} | " + " | ".join(labels_cell(n, by_method[method]["labels"][0])
-                                                 for n in matched.values()) + " |\n"
+            table += f"| {method} | {matched_cells(matched, by_method[method]['labels'][0])} |\n"
         summary["labels_to_match_random_final_per_seed"] = labels_to_match_per_seed(lines)
         warm_start_labels = {(line["method"], line["seed"]): line["labels"] for line in lines if line["round"] == 0}
         table += "\nThe same on each seed's own curves (its random's final value):\n\n"
         table += "| method | seed | " + " | ".join(MATCHED) + " |\n|" + "---|" * (len(MATCHED) + 2) + "\n"
         for method, seeds in summary["labels_to_match_random_final_per_seed"].items():
             for seed, matched in seeds.items():
-                table += f"| {method} | {seed} | " + " | ".join(
-                    labels_cell(n, warm_start_labels.get((method, seed))) for n in matched.values()) + " |\n"
+                table += f"| {method} | {seed} | {matched_cells(matched, warm_start_labels.get((method, seed)))} |\n"
     if labels:
         summary["acquired_labels"] = list(labels)
         table = table.rstrip("\n") + "\n\nWhat each method labelled (mean over seeds):\n\n" + labels_table(labels)
