@@ -8,7 +8,8 @@ line, as ``make asymmetry`` runs it:
     python benchmarks/asymmetry.py --sizes 100 400 --seeds 0 --output_dir runs/asymmetry-quick
 
 Writes ``asymmetry.json``, ``asymmetry.md`` and ``asymmetry_{objects,noise,samples}.png`` into the output folder
-and prints the table. Cells already in the JSON are skipped.
+and prints the table. Cells already in the JSON are skipped; the table, plots and summary cover every cell of the
+JSON, also those an earlier command ran with other flags (``--objects 14 --seeds 2`` adds one cell to the rest).
 """
 
 import sys

@@ -85,6 +85,12 @@ def test_a_smoke_sweep_runs_end_to_end_and_resumes(tmp_path):
     wider = run_sweep(AsymmetrySettings(**SMOKE | {"sizes": [20, 40, 60]}), tmp_path, progress=False)
     assert wider["cells"][:4] == cells and [c["labels"] for c in wider["cells"][4:]] == [60, 60]
 
+    # a command for a few cells (here: done ones) still tabulates every cell of the file, not only those it names
+    narrow = run_sweep(AsymmetrySettings(**SMOKE | {"noise_levels": [1], "sizes": [60]}), tmp_path, progress=False)
+    assert [(row["level"], row["labels"]) for row in narrow["summary"]["noise"]] == [
+        (0, 20), (0, 40), (0, 60), (1, 20), (1, 40), (1, 60)]
+    assert "| noise | 0 | WAV-RandomPlay-6obj-8x8-v0 | 20 | 1 |" in (tmp_path / "asymmetry.md").read_text()
+
     with pytest.raises(SwirlError, match=r"other settings \(forward_steps differ\)"):
         run_sweep(AsymmetrySettings(**SMOKE | {"forward_steps": 31}), tmp_path, progress=False)
 

@@ -44,6 +44,7 @@ a JSON made with other training or data settings is refused rather than mixed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
@@ -327,14 +328,29 @@ def _run_sweep(settings: AsymmetrySettings, output_dir: Path, progress: bool) ->
 
 
 def write_outputs(results: dict[str, Any], settings: AsymmetrySettings, output_dir: Path) -> None:
-    """The results JSON with a fresh summary of its cells, the markdown table and the plots."""
-    results["summary"] = summarise(results["cells"], settings)
+    """The results JSON with a fresh summary of all its cells, the markdown table and the plots."""
+    results["summary"] = summarise(results["cells"], covering_settings(results["cells"], settings))
     write_json_atomic(output_dir / f"{settings.results_stem}.json", results)
     write_text_atomic(output_dir / f"{settings.results_stem}.md", summary_table(results["summary"]) + "\n")
     plot_factors(results["summary"], output_dir, settings.results_stem, settings.backend)
 
 
 # ------------------------------------------------------------------------------------------ summary
+def covering_settings(cells: Sequence[dict[str, Any]], settings: AsymmetrySettings) -> AsymmetrySettings:
+    """``settings`` with its grid (objects, noise levels, sizes, seeds) widened to every cell the results hold: a
+    command for a few cells (``--objects 14 --seeds 2``) adds them to the JSON, and its table and plots must still
+    summarise the cells earlier commands ran, not only the ones it names."""
+    objects = {asymmetry_room(n): n for n in ASYMMETRY_OBJECTS}
+    noise = {asymmetry_room(BASE_OBJECTS, k): k for k in ASYMMETRY_NOISE_LEVELS}
+    rooms = {cell["env_id"] for cell in cells}
+    return dataclasses.replace(
+        settings,
+        objects=sorted({*settings.objects, *(objects[room] for room in rooms if room in objects)}),
+        noise_levels=sorted({*settings.noise_levels, *(noise[room] for room in rooms if room in noise)}),
+        sizes=sorted({*settings.sizes, *(int(cell["labels"]) for cell in cells)}),
+        seeds=sorted({*settings.seeds, *(int(cell["seed"]) for cell in cells)}))
+
+
 def summarise(cells: Sequence[dict[str, Any]], settings: AsymmetrySettings) -> dict[str, list[dict[str, Any]]]:
     """Per factor, one row per (level, training size) of the grid: mean and std over the seeds' cells."""
     by_key = {cell_key(record): record for record in cells}
