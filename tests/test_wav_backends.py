@@ -80,6 +80,15 @@ def test_the_scores_read_the_structured_models_through_the_interface(models, dat
     # a proposed candidate's score is the forward model's loss on a subgoal the inverse model maps to its action
     assert all(math.isfinite(wav[i]) and wav[i] >= 0 for i in proposed)
     assert rank_correlations(wav, oracle, scored_only=True)["spearman"] > 0.5, rank_correlations(wav, oracle, scored_only=True)  # ranks like the true error
+    # subgoals drawn by the caller: the same draws score the same; their prefixes are WAV with fewer subgoals
+    drawn = models.propose(scorer.pool_states, 4)
+    assert scorer.pool_states == list(dict.fromkeys(c.state for c in candidates)) and scorer.wav(drawn) == wav
+    first_only = scorer.wav([found[:1] for found in drawn])
+    assert scorer.details["subgoals"] == len(drawn) == 10
+    reached = {i for i, score in enumerate(first_only) if score > -math.inf}
+    assert 0 < len(reached) <= 10 and reached <= set(proposed)  # one subgoal a state: one candidate a state at most
+    assert all(score <= wav[i] for i, score in enumerate(first_only))  # a max over fewer subgoals
+    assert scorer.wav([[] for _ in drawn]) == [-math.inf] * len(candidates)  # no subgoal: nothing proposed
     progress = scorer.progress()
     assert np.mean(progress) > 0  # the trained model is more sure of its own predictions than the untrained one
     uncertainty = scorer.uncertainty()

@@ -105,10 +105,18 @@ class PoolScorer:
         before = self.models.nll(states, actions, self.predictions, before=True)
         return (before - now).tolist()
 
-    def wav(self) -> list[float]:
-        states = list(dict.fromkeys(c.state for c in self.candidates))
-        pairs = [(state, subgoal) for state, subgoals in zip(states, self.models.propose(states, self.num_subgoals))
-                 for subgoal in subgoals]
+    @cached_property
+    def pool_states(self) -> list[str]:
+        """The pool's distinct states, in the order of their first candidate: what the subgoal generator is asked."""
+        return list(dict.fromkeys(c.state for c in self.candidates))
+
+    def wav(self, proposals: Sequence[Sequence[str]] | None = None) -> list[float]:
+        """WAV's score. ``proposals``: the subgoals of each of :attr:`pool_states` (default: ``subgoals`` drawn from
+        the subgoal generator); a caller that draws many once can score their prefixes, i.e. WAV with fewer subgoals."""
+        states = self.pool_states
+        if proposals is None:
+            proposals = self.models.propose(states, self.num_subgoals)
+        pairs = [(state, subgoal) for state, subgoals in zip(states, proposals) for subgoal in subgoals]
         inferred = self.models.infer([s for s, _ in pairs], [g for _, g in pairs])
         index = {(c.state, c.action): i for i, c in enumerate(self.candidates)}
         usable = [(subgoal, index[(state, action)]) for (state, subgoal), action in zip(pairs, inferred)
