@@ -89,6 +89,8 @@ def test_the_scores_read_the_structured_models_through_the_interface(models, dat
     assert 0 < len(reached) <= 10 and reached <= set(proposed)  # one subgoal a state: one candidate a state at most
     assert all(score <= wav[i] for i, score in enumerate(first_only))  # a max over fewer subgoals
     assert scorer.wav([[] for _ in drawn]) == [-math.inf] * len(candidates)  # no subgoal: nothing proposed
+    with pytest.raises(ValueError, match="one list of subgoals per pool state: got 9 for 10"):
+        scorer.wav(drawn[:9])
     progress = scorer.progress()
     assert np.mean(progress) > 0  # the trained model is more sure of its own predictions than the untrained one
     uncertainty = scorer.uncertainty()

@@ -116,6 +116,8 @@ class PoolScorer:
         states = self.pool_states
         if proposals is None:
             proposals = self.models.propose(states, self.num_subgoals)
+        elif len(proposals) != len(states):
+            raise ValueError(f"wav needs one list of subgoals per pool state: got {len(proposals)} for {len(states)}")
         pairs = [(state, subgoal) for state, subgoals in zip(states, proposals) for subgoal in subgoals]
         inferred = self.models.infer([s for s, _ in pairs], [g for _, g in pairs])
         index = {(c.state, c.action): i for i, c in enumerate(self.candidates)}
