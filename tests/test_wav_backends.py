@@ -84,13 +84,14 @@ def test_the_scores_read_the_structured_models_through_the_interface(models, dat
     drawn = models.propose(scorer.pool_states, 4)
     assert scorer.pool_states == list(dict.fromkeys(c.state for c in candidates)) and scorer.wav(drawn) == wav
     first_only = scorer.wav([found[:1] for found in drawn])
-    assert scorer.details["subgoals"] == len(drawn) == 10
+    states = len(scorer.pool_states)  # 10 pool rows, fewer distinct states: a state reached twice is asked once
+    assert scorer.details["subgoals"] == len(drawn) == states < 10
     reached = {i for i, score in enumerate(first_only) if score > -math.inf}
-    assert 0 < len(reached) <= 10 and reached <= set(proposed)  # one subgoal a state: one candidate a state at most
+    assert 0 < len(reached) <= states and reached <= set(proposed)  # one subgoal a state: one candidate a state at most
     assert all(score <= wav[i] for i, score in enumerate(first_only))  # a max over fewer subgoals
     assert scorer.wav([[] for _ in drawn]) == [-math.inf] * len(candidates)  # no subgoal: nothing proposed
-    with pytest.raises(ValueError, match="one list of subgoals per pool state: got 9 for 10"):
-        scorer.wav(drawn[:9])
+    with pytest.raises(ValueError, match=f"one list of subgoals per pool state: got {states - 1} for {states}"):
+        scorer.wav(drawn[:-1])
     progress = scorer.progress()
     assert np.mean(progress) > 0  # the trained model is more sure of its own predictions than the untrained one
     uncertainty = scorer.uncertainty()
