@@ -27,9 +27,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-SHOWN_ACTIONS = ("turn left", "turn right", "move forward", "pick up", "drop", "toggle", "switch")
-
-
 def picks_summary(picks: list[int], candidates: list[Any], oracle: list[float], changed: list[bool]) -> dict[str, Any]:
     """What a method's top-``budget`` would label: actions, state changes, mean true error."""
     return {"actions": dict(Counter(candidates[i].action for i in picks)),
@@ -48,9 +45,10 @@ def seed_record(config: Any, tokenizer: Any, parts: dict[str, Any], warm: Path, 
     from swirl.wav.scores import PoolScorer, rank_correlations, top_b
 
     candidates = pool_candidates(parts["pool"])
-    # the recipe's round 1: the warm start's models, its round seed (random's scores and the sampler's draws)
-    models = round_models(config, tokenizer, warm, warm, warm / "fwm_initial", round_seed(seed, 1))
-    scorer = PoolScorer(candidates, models, score_loss=config.score_loss, subgoals=max(ks), seed=round_seed(seed, 1),
+    # the recipe's round 1: the warm start's models, its round seed (random's scores, the sampler's draws, ties)
+    round1 = round_seed(seed, 1)
+    models = round_models(config, tokenizer, warm, warm, warm / "fwm_initial", round1)
+    scorer = PoolScorer(candidates, models, score_loss=config.score_loss, subgoals=max(ks), seed=round1,
                         simulate=Simulator())
     start = time.perf_counter()
     if drawn_path.exists():
@@ -68,13 +66,13 @@ def seed_record(config: Any, tokenizer: Any, parts: dict[str, Any], warm: Path, 
         "seed": seed, "pool_states": len(scorer.pool_states), "pool_candidates": len(candidates), "budget": budget,
         "propose_seconds": drawn["seconds"], "pool_actions": dict(Counter(c.action for c in candidates)),
         "pool_changes_state": sum(changed), "pool_mean_oracle_error": sum(oracle) / len(oracle),
-        "random": picks_summary(top_b(scorer.random(), budget, round_seed(seed, 1)), candidates, oracle, changed),
-        "oracle": picks_summary(top_b(oracle, budget, round_seed(seed, 1)), candidates, oracle, changed),
+        "random": picks_summary(top_b(scorer.random(), budget, round1), candidates, oracle, changed),
+        "oracle": picks_summary(top_b(oracle, budget, round1), candidates, oracle, changed),
         "wav": {},
     }
     for k in ks:
         scores = scorer.wav([proposals[:k] for proposals in drawn["proposals"]])
-        picks = top_b(scores, budget, round_seed(seed, 1))
+        picks = top_b(scores, budget, round1)
         reached = [i for i, score in enumerate(scores) if score > -math.inf]
         record["wav"][str(k)] = {
             **picks_summary(picks, candidates, oracle, changed), **scorer.details,
@@ -100,7 +98,7 @@ def main() -> None:
 
     from dataclasses import replace
 
-    from fwm_front_cell import run_config  # this folder's run settings
+    from fwm_front_cell import ACTIONS, run_config  # this folder's action order and run settings
     from swirl.models.loading import load_tokenizer
     from swirl.paths import json_safe, write_json_atomic
     from swirl.wav.seed_data import load_run_data, split_data
@@ -125,8 +123,8 @@ def main() -> None:
                      key=lambda r: r["seed"])
     write_json_atomic(args.results, results)
     print("| seed | picks | K | reached | unscored picks | changes state | mean true error | "
-          + " | ".join(SHOWN_ACTIONS) + " |")
-    print("|---" * (7 + len(SHOWN_ACTIONS)) + "|")
+          + " | ".join(ACTIONS) + " |")
+    print("|---" * (7 + len(ACTIONS)) + "|")
     for result in results:
         rows = [("random", "", result["random"]), ("oracle", "", result["oracle"]),
                 *(("wav", k, picks) for k, picks in result["wav"].items())]
@@ -134,7 +132,7 @@ def main() -> None:
             print(f"| {result['seed']} | {name} | {k} | {picks.get('candidates_proposed', '')} | "
                   f"{picks.get('unscored_picks', '')} | {picks['changes_state']}/{result['budget']} | "
                   f"{picks['mean_oracle_error']:.3f} | "
-                  + " | ".join(str(picks["actions"].get(a, 0)) for a in SHOWN_ACTIONS) + " |")
+                  + " | ".join(str(picks["actions"].get(a, 0)) for a in ACTIONS) + " |")
 
 
 if __name__ == "__main__":
